@@ -1,0 +1,117 @@
+package rl
+
+import (
+	"encoding/json"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"reflect"
+
+	"github.com/leptonml/lepton/runtime/rl/env"
+)
+
+const checkpointVersion = 1
+
+// checkpoint is the whole training state after Episodes episodes. JSON keeps
+// float64 values exact (encoding/json writes the shortest representation that
+// parses back to the same bits), which exact resumption depends on.
+type checkpoint struct {
+	Version  int         `json:"version"`
+	Spec     Spec        `json:"spec"`
+	Episodes int         `json:"episodes_completed"`
+	Q        [][]float64 `json:"q_table"`
+	// The progress interval in flight, so that lines after a resume report
+	// the same means as an uninterrupted run.
+	IntervalReturn   float64 `json:"interval_return"`
+	IntervalEpisodes int     `json:"interval_episodes"`
+}
+
+// saveCheckpoint writes st atomically: a crash leaves the old checkpoint or
+// the new one, never half of one.
+func saveCheckpoint(path string, st *checkpoint) error {
+	data, err := json.Marshal(st)
+	if err != nil {
+		return fmt.Errorf("encoding checkpoint %s: %w", path, err)
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return fmt.Errorf("writing checkpoint: %w", err)
+	}
+	f, err := os.CreateTemp(filepath.Dir(path), ".checkpoint-*")
+	if err != nil {
+		return fmt.Errorf("writing checkpoint: %w", err)
+	}
+	_, werr := f.Write(data)
+	if werr == nil {
+		werr = f.Sync()
+	}
+	if cerr := f.Close(); werr == nil {
+		werr = cerr
+	}
+	if werr == nil {
+		werr = os.Rename(f.Name(), path)
+	}
+	if werr != nil {
+		os.Remove(f.Name())
+		return fmt.Errorf("writing checkpoint %s: %w", path, werr)
+	}
+	return nil
+}
+
+// loadCheckpoint reads a checkpoint for spec (already normalized) on e. A
+// missing file is an error wrapping fs.ErrNotExist.
+func loadCheckpoint(path string, spec Spec, e env.Env) (*checkpoint, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("reading checkpoint: %w", err)
+	}
+	st, err := decodeCheckpoint(data, e.NumStates(), e.NumActions())
+	if err != nil {
+		return nil, fmt.Errorf("checkpoint %s: %w", path, err)
+	}
+	if !sameTraining(st.Spec, spec) {
+		return nil, fmt.Errorf("checkpoint %s was written by a run with a different spec; remove it or use another run directory", path)
+	}
+	if st.Episodes > spec.Episodes {
+		return nil, fmt.Errorf("checkpoint %s has %d episodes, more than the %d this run asks for", path, st.Episodes, spec.Episodes)
+	}
+	return st, nil
+}
+
+// decodeCheckpoint parses and validates a checkpoint for a states x actions
+// table.
+func decodeCheckpoint(data []byte, states, actions int) (*checkpoint, error) {
+	var st checkpoint
+	if err := json.Unmarshal(data, &st); err != nil {
+		return nil, fmt.Errorf("decoding: %w", err)
+	}
+	if st.Version != checkpointVersion {
+		return nil, fmt.Errorf("format version %d, this lepton reads version %d", st.Version, checkpointVersion)
+	}
+	if st.Episodes < 0 || st.IntervalEpisodes < 0 || st.IntervalEpisodes > st.Episodes {
+		return nil, fmt.Errorf("bad episode counts %d and %d", st.Episodes, st.IntervalEpisodes)
+	}
+	if len(st.Q) != states {
+		return nil, fmt.Errorf("Q-table has %d states, the environment %d", len(st.Q), states)
+	}
+	for s, row := range st.Q {
+		if len(row) != actions {
+			return nil, fmt.Errorf("Q-table row %d has %d actions, the environment %d", s, len(row), actions)
+		}
+		for a, v := range row {
+			if math.IsNaN(v) || math.IsInf(v, 0) {
+				return nil, fmt.Errorf("Q-table value [%d][%d] is %v", s, a, v)
+			}
+		}
+	}
+	return &st, nil
+}
+
+// sameTraining reports whether two normalized specs train the same table.
+// Neither the number of evaluation episodes nor the total number of episodes
+// changes what the first N episodes do.
+func sameTraining(a, b Spec) bool {
+	a.EvalEpisodes, b.EvalEpisodes = 0, 0
+	a.Episodes, b.Episodes = 0, 0
+	return reflect.DeepEqual(a, b)
+}

@@ -1,0 +1,254 @@
+package rl
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"math/rand/v2"
+	"path/filepath"
+	"time"
+
+	"github.com/leptonml/lepton/runtime/rl/env"
+)
+
+// Options are the parts of a run that do not change its result.
+type Options struct {
+	// RunDir, when set, holds the checkpoint (CheckpointFile). A checkpoint
+	// already there is resumed from; it must come from the same spec.
+	RunDir string
+	// CheckpointEvery is the checkpoint interval in episodes (default 1000).
+	// A checkpoint is also written when ctx is cancelled and at the end.
+	CheckpointEvery int
+	// Progress receives one line every ProgressEvery episodes (default: a
+	// twentieth of the run) and a last one at the end; nil for none.
+	Progress      io.Writer
+	ProgressEvery int
+}
+
+// CheckpointFile is the checkpoint's name inside Options.RunDir.
+const CheckpointFile = "q_learning.checkpoint.json"
+
+// Result is a finished run: the learned table, its greedy policy and how well
+// that policy does. It is the payload of a model artifact of kind Kind.
+type Result struct {
+	Environment env.Info `json:"environment"`
+	// Spec is the run's spec with defaults filled in.
+	Spec Spec `json:"spec"`
+	// QTable[s][a] is the learned action value.
+	QTable [][]float64 `json:"q_table"`
+	// Policy[s] is the greedy action in s.
+	Policy []int `json:"policy"`
+	// Metrics has mean_return and success_rate of the greedy policy over
+	// Spec.EvalEpisodes evaluation episodes.
+	Metrics map[string]float64 `json:"metrics"`
+}
+
+// Action is the greedy action for state, for serving predictions.
+func (r *Result) Action(state int) (int, error) {
+	if state < 0 || state >= len(r.Policy) {
+		return 0, fmt.Errorf("state %d is out of range: %s has states 0 to %d", state, r.Environment.Name, len(r.Policy)-1)
+	}
+	return r.Policy[state], nil
+}
+
+// Greedy returns, per state, the action with the highest value; ties go to
+// the lowest action so that the policy is a pure function of the table.
+func Greedy(q [][]float64) []int {
+	p := make([]int, len(q))
+	for s, row := range q {
+		for a, v := range row {
+			if v > row[p[s]] {
+				p[s] = a
+			}
+		}
+	}
+	return p
+}
+
+// Run trains a Q-table as spec says and evaluates its greedy policy. With the
+// same spec it returns the same Result, whether or not it was interrupted and
+// resumed on the way: episode i draws all its randomness from a generator
+// seeded by (Seed, i) alone. When ctx is cancelled, Run writes a checkpoint
+// (if opts.RunDir is set) and returns an error wrapping ctx.Err().
+func Run(ctx context.Context, spec Spec, opts Options) (*Result, error) {
+	if err := Check(spec); err != nil {
+		return nil, fmt.Errorf("q_learning spec: %w", err)
+	}
+	spec = spec.normalize()
+	e, err := env.New(spec.Environment)
+	if err != nil {
+		return nil, err // Check has already accepted the environment.
+	}
+	if opts.CheckpointEvery <= 0 {
+		opts.CheckpointEvery = 1000
+	}
+	if opts.ProgressEvery <= 0 {
+		opts.ProgressEvery = max(1, spec.Episodes/20)
+	}
+
+	st := &checkpoint{Version: checkpointVersion, Spec: spec, Q: newTable(e.NumStates(), e.NumActions())}
+	ckPath := ""
+	if opts.RunDir != "" {
+		ckPath = filepath.Join(opts.RunDir, CheckpointFile)
+		prev, err := loadCheckpoint(ckPath, spec, e)
+		switch {
+		case err == nil:
+			st = prev
+			st.Spec = spec
+		case !errors.Is(err, fs.ErrNotExist):
+			return nil, err
+		}
+	}
+	if err := train(ctx, e, spec, st, opts, ckPath); err != nil {
+		return nil, err
+	}
+
+	policy := Greedy(st.Q)
+	ev, err := Evaluate(ctx, e, policy, spec.EvalEpisodes, spec.Seed)
+	if err != nil {
+		return nil, err
+	}
+	return &Result{
+		Environment: e.Info(),
+		Spec:        spec,
+		QTable:      st.Q,
+		Policy:      policy,
+		Metrics: map[string]float64{
+			"mean_return":  ev.MeanReturn,
+			"success_rate": ev.SuccessRate,
+		},
+	}, nil
+}
+
+func newTable(states, actions int) [][]float64 {
+	q := make([][]float64, states)
+	cells := make([]float64, states*actions)
+	for s := range q {
+		q[s] = cells[s*actions : (s+1)*actions : (s+1)*actions]
+	}
+	return q
+}
+
+// train runs episodes st.Episodes..spec.Episodes-1, updating st in place.
+func train(ctx context.Context, e env.Env, spec Spec, st *checkpoint, opts Options, ckPath string) error {
+	save := func() error {
+		if ckPath == "" {
+			return nil
+		}
+		return saveCheckpoint(ckPath, st)
+	}
+	rng := newStreamRNG()
+	q := st.Q
+	gamma, alpha := spec.Discount, spec.LearningRate
+	lastTime, lastEp := time.Now(), st.Episodes
+	for ep := st.Episodes; ep < spec.Episodes; ep++ {
+		if err := ctx.Err(); err != nil {
+			if serr := save(); serr != nil {
+				return errors.Join(err, serr)
+			}
+			return fmt.Errorf("q_learning stopped after %d of %d episodes: %w", ep, spec.Episodes, err)
+		}
+		rng.seed(spec.Seed, streamTrain, ep)
+		eps := spec.Epsilon.At(ep)
+		s := e.Reset(rng.Rand)
+		ret := 0.0
+		for range e.MaxSteps() {
+			a := explore(q[s], eps, rng.Rand)
+			next, r, done := e.Step(s, a, rng.Rand)
+			target := r
+			if !done {
+				// Truncation at MaxSteps is not termination: bootstrap.
+				target += gamma * maxOf(q[next])
+			}
+			q[s][a] += alpha * (target - q[s][a])
+			ret += r
+			s = next
+			if done {
+				break
+			}
+		}
+		st.Episodes = ep + 1
+		st.IntervalReturn += ret
+		st.IntervalEpisodes++
+
+		if st.Episodes%opts.ProgressEvery == 0 || st.Episodes == spec.Episodes {
+			now := time.Now()
+			if opts.Progress != nil {
+				rate := float64(st.Episodes-lastEp) / max(now.Sub(lastTime).Seconds(), 1e-9)
+				fmt.Fprintf(opts.Progress, "episode %d/%d  mean_return(last %d) %.4f  epsilon %.4f  %.0f episodes/s\n",
+					st.Episodes, spec.Episodes, st.IntervalEpisodes, st.IntervalReturn/float64(st.IntervalEpisodes), eps, rate)
+			}
+			lastTime, lastEp = now, st.Episodes
+			st.IntervalReturn, st.IntervalEpisodes = 0, 0
+		}
+		if st.Episodes%opts.CheckpointEvery == 0 || st.Episodes == spec.Episodes {
+			if err := save(); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// explore is epsilon-greedy with ties among the best actions broken at
+// random, so that an all-zero row does not always pick action 0.
+func explore(q []float64, eps float64, rng *rand.Rand) int {
+	if rng.Float64() < eps {
+		return rng.IntN(len(q))
+	}
+	best, n := 0, 1
+	for a := 1; a < len(q); a++ {
+		switch {
+		case q[a] > q[best]:
+			best, n = a, 1
+		case q[a] == q[best]:
+			n++
+			if rng.IntN(n) == 0 {
+				best = a
+			}
+		}
+	}
+	return best
+}
+
+func maxOf(row []float64) float64 {
+	m := row[0]
+	for _, v := range row[1:] {
+		m = max(m, v)
+	}
+	return m
+}
+
+// Random streams: training episode i and evaluation episode i each get their
+// own generator, derived from (seed, stream, i) alone, so any episode can be
+// replayed without replaying the ones before it.
+const (
+	streamTrain uint64 = 1
+	streamEval  uint64 = 2
+)
+
+type streamRNG struct {
+	pcg *rand.PCG
+	*rand.Rand
+}
+
+func newStreamRNG() streamRNG {
+	p := rand.NewPCG(0, 0)
+	return streamRNG{pcg: p, Rand: rand.New(p)}
+}
+
+func (r streamRNG) seed(seed int64, stream uint64, i int) {
+	hi := splitmix(splitmix(uint64(seed)) + stream)
+	r.pcg.Seed(hi, splitmix(hi+uint64(i)))
+}
+
+// splitmix is SplitMix64's finalizer: it spreads neighbouring seeds and
+// episode numbers over unrelated PCG states.
+func splitmix(x uint64) uint64 {
+	x += 0x9e3779b97f4a7c15
+	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9
+	x = (x ^ (x >> 27)) * 0x94d049bb133111eb
+	return x ^ (x >> 31)
+}
