@@ -1,0 +1,5 @@
+package serve
+
+import "runtime"
+
+func runtimeGosched() { runtime.Gosched() }
