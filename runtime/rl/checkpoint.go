@@ -21,6 +21,8 @@ type checkpoint struct {
 	Spec     Spec        `json:"spec"`
 	Episodes int         `json:"episodes_completed"`
 	Q        [][]float64 `json:"q_table"`
+	// Steps counts environment steps taken so far.
+	Steps int64 `json:"steps"`
 	// The progress interval in flight, so that lines after a resume report
 	// the same means as an uninterrupted run.
 	IntervalReturn   float64 `json:"interval_return"`
@@ -88,7 +90,7 @@ func decodeCheckpoint(data []byte, states, actions int) (*checkpoint, error) {
 	if st.Version != checkpointVersion {
 		return nil, fmt.Errorf("format version %d, this lepton reads version %d", st.Version, checkpointVersion)
 	}
-	if st.Episodes < 0 || st.IntervalEpisodes < 0 || st.IntervalEpisodes > st.Episodes {
+	if st.Episodes < 0 || st.Steps < 0 || st.IntervalEpisodes < 0 || st.IntervalEpisodes > st.Episodes {
 		return nil, fmt.Errorf("bad episode counts %d and %d", st.Episodes, st.IntervalEpisodes)
 	}
 	if len(st.Q) != states {

@@ -36,6 +36,8 @@ type Result struct {
 	Environment env.Info `json:"environment"`
 	// Spec is the run's spec with defaults filled in.
 	Spec Spec `json:"spec"`
+	// Steps is the number of environment steps training took.
+	Steps int64 `json:"steps"`
 	// QTable[s][a] is the learned action value.
 	QTable [][]float64 `json:"q_table"`
 	// Policy[s] is the greedy action in s.
@@ -113,6 +115,7 @@ func Run(ctx context.Context, spec Spec, opts Options) (*Result, error) {
 	return &Result{
 		Environment: e.Info(),
 		Spec:        spec,
+		Steps:       st.Steps,
 		QTable:      st.Q,
 		Policy:      policy,
 		Metrics: map[string]float64{
@@ -154,7 +157,9 @@ func train(ctx context.Context, e env.Env, spec Spec, st *checkpoint, opts Optio
 		eps := spec.Epsilon.At(ep)
 		s := e.Reset(rng.Rand)
 		ret := 0.0
+		steps := 0
 		for range e.MaxSteps() {
+			steps++
 			a := explore(q[s], eps, rng.Rand)
 			next, r, done := e.Step(s, a, rng.Rand)
 			target := r
@@ -170,6 +175,7 @@ func train(ctx context.Context, e env.Env, spec Spec, st *checkpoint, opts Optio
 			}
 		}
 		st.Episodes = ep + 1
+		st.Steps += int64(steps)
 		st.IntervalReturn += ret
 		st.IntervalEpisodes++
 
