@@ -43,6 +43,9 @@ type Node struct {
 	Zone    string
 	Status  string // cloud-neutral: pending, running, stopping, stopped, terminated
 	Index   int
+	// Cluster is the lepton address from the instance's tags or labels
+	// (lepton:address), filled by ListByLineage so orphans can be named.
+	Cluster string
 }
 
 // Provisioner manages instances in one cloud account/project/subscription.
