@@ -1,0 +1,136 @@
+package state
+
+import (
+	"sync"
+)
+
+// Writer is where a Persister writes encoded state.
+type Writer interface {
+	WriteBytes(b []byte) error
+}
+
+// Persister owns the live state during an apply and writes it as resources
+// finish. Writes are grouped: while one write is in flight, every change that
+// arrives joins the next one, so 10,000 quick resources cost a few dozen
+// atomic writes rather than 10,000, and a change is reported done only after
+// the write that holds it is on disk — the durability of writing each change
+// on its own, at the cost of a short wait.
+type Persister struct {
+	w       Writer
+	mu      sync.Mutex
+	st      *State
+	dirty   bool
+	waiters []func()
+	kick    chan struct{}
+	stopped chan struct{}
+	closing bool
+	err     error
+}
+
+// NewPersister starts a persister for st; Close stops it.
+func NewPersister(w Writer, st *State) *Persister {
+	p := &Persister{w: w, st: st, kick: make(chan struct{}, 1), stopped: make(chan struct{})}
+	go p.loop()
+	return p
+}
+
+// Update changes the live state under the persister's lock; onDurable (may be
+// nil) runs once a write holding the change has completed (or failed).
+func (p *Persister) Update(fn func(*State), onDurable func()) {
+	p.mu.Lock()
+	fn(p.st)
+	p.dirty = true
+	if onDurable != nil {
+		p.waiters = append(p.waiters, onDurable)
+	}
+	p.mu.Unlock()
+	select {
+	case p.kick <- struct{}{}:
+	default:
+	}
+}
+
+// View runs fn with the live state under the lock (read only).
+func (p *Persister) View(fn func(*State)) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	fn(p.st)
+}
+
+func (p *Persister) loop() {
+	defer close(p.stopped)
+	for range p.kick {
+		p.mu.Lock()
+		waiters := p.waiters
+		p.waiters = nil
+		if !p.dirty {
+			// Only flush waiters: every earlier write has completed.
+			closing := p.closing
+			p.mu.Unlock()
+			for _, w := range waiters {
+				w()
+			}
+			if closing {
+				return
+			}
+			continue
+		}
+		p.st.Serial++
+		b, err := p.st.Encode()
+		p.dirty = false
+		p.mu.Unlock()
+		if err == nil {
+			err = p.w.WriteBytes(b)
+		}
+		p.mu.Lock()
+		if err != nil && p.err == nil {
+			p.err = err
+		}
+		again := p.dirty || len(p.waiters) > 0
+		p.mu.Unlock()
+		for _, w := range waiters {
+			w()
+		}
+		if again {
+			select {
+			case p.kick <- struct{}{}:
+			default:
+			}
+		}
+	}
+}
+
+// Flush waits until every change made so far is written.
+func (p *Persister) Flush() error {
+	done := make(chan struct{})
+	p.mu.Lock()
+	p.waiters = append(p.waiters, func() { close(done) })
+	p.mu.Unlock()
+	select {
+	case p.kick <- struct{}{}:
+	default:
+	}
+	<-done
+	return p.Err()
+}
+
+// Close writes what is pending and stops the persister.
+func (p *Persister) Close() error {
+	err := p.Flush()
+	p.mu.Lock()
+	p.closing = true
+	p.mu.Unlock()
+	select {
+	case p.kick <- struct{}{}:
+	default:
+	}
+	<-p.stopped
+	return err
+}
+
+// Err returns the first write error.
+func (p *Persister) Err() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.err
+}

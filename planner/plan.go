@@ -1,0 +1,123 @@
+package planner
+
+import (
+	"github.com/leptonml/lepton/internal/state"
+	"github.com/leptonml/lepton/lang"
+	"github.com/zclconf/go-cty/cty"
+)
+
+// Plan is the result of planning: data, separate from any rendering.
+type Plan struct {
+	Mode        Mode
+	Targets     []lang.Target
+	Replace     []lang.Target
+	Refresh     bool
+	Variables   map[string]cty.Value // final values, sensitive ones marked
+	Changes     []*ResourceChange    // every instance with an action (no-ops included), by address
+	Drift       []*ResourceChange    // changes found by refresh
+	Outputs     []*OutputChange
+	Prior       *state.State // state as read before refresh (nil when there was none)
+	Refreshed   *state.State // state after refresh (what -refresh-only applies)
+	Lineage     string
+	Serial      uint64
+	ConfigHash  string
+	Errored     bool
+	Diagnostics []string // warnings worth repeating with the plan
+}
+
+// ResourceChange is the planned change of one instance.
+type ResourceChange struct {
+	Addr     lang.Instance
+	Provider string
+	Action   Action
+	// Before is the refreshed prior value (null when creating); After the
+	// planned value (null when deleting), with unknowns and sensitive marks.
+	Before, After cty.Value
+	Type          cty.Type
+	// RequiresReplace are the attribute paths forcing replacement.
+	RequiresReplace []cty.Path
+	ActionReason    string // Terraform's action_reason enum, or ""
+	Reason          string // a human reason: "dataset.digits changed", "tainted"
+	Dependencies    []string
+	PricePerHour    float64 // after
+	PriorPrice      float64 // before
+	Detail          []string
+	Status          string // prior status in state (tainted, running)
+}
+
+// Address returns the instance address as a string.
+func (c *ResourceChange) Address() string { return c.Addr.String() }
+
+// OutputChange is the planned change of a root output.
+type OutputChange struct {
+	Name      string
+	Action    Action
+	Before    cty.Value
+	After     cty.Value
+	Sensitive bool
+}
+
+// HasChanges reports whether applying the plan would change anything.
+func (p *Plan) HasChanges() bool {
+	for _, c := range p.Changes {
+		if c.Action != NoOp {
+			return true
+		}
+	}
+	for _, o := range p.Outputs {
+		if o.Action != NoOp {
+			return true
+		}
+	}
+	if p.Mode == RefreshOnlyMode && len(p.Drift) > 0 {
+		return true
+	}
+	return false
+}
+
+// Counts returns how many instances are added, changed and destroyed.
+func (p *Plan) Counts() (add, change, destroy int) {
+	for _, c := range p.Changes {
+		switch c.Action {
+		case Create:
+			add++
+		case Update:
+			change++
+		case Delete:
+			destroy++
+		case DeleteThenCreate, CreateThenDelete:
+			add++
+			destroy++
+		}
+	}
+	return
+}
+
+// Cost sums cluster prices: added per hour, removed per hour, and the total
+// per hour after apply.
+func (p *Plan) Cost() (add, remove, now float64, any bool) {
+	for _, c := range p.Changes {
+		if c.Addr.Resource.Kind != "cluster" {
+			continue
+		}
+		switch c.Action {
+		case Create:
+			add += c.PricePerHour
+			now += c.PricePerHour
+			any = true
+		case Delete:
+			remove += c.PriorPrice
+			any = true
+		case DeleteThenCreate, CreateThenDelete, Update:
+			if c.PricePerHour != c.PriorPrice {
+				add += c.PricePerHour
+				remove += c.PriorPrice
+				any = true
+			}
+			now += c.PricePerHour
+		case NoOp:
+			now += c.PriorPrice
+		}
+	}
+	return
+}

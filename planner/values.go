@@ -1,0 +1,149 @@
+package planner
+
+import (
+	"encoding/json"
+	"fmt"
+	"math/big"
+
+	"github.com/leptonml/lepton/internal/state"
+	"github.com/leptonml/lepton/lang"
+	"github.com/zclconf/go-cty/cty"
+	ctyjson "github.com/zclconf/go-cty/cty/json"
+)
+
+// decodeInstance turns a state resource into a cty value of its kind's state
+// type, with its sensitive paths marked.
+func decodeInstance(r *state.Resource, ty cty.Type) (cty.Value, error) {
+	v, err := ctyjson.Unmarshal(r.Attributes, ty)
+	if err != nil {
+		return cty.NilVal, fmt.Errorf("state of %s: %w", r.Address, err)
+	}
+	if len(r.SensitiveAttributes) > 0 {
+		pvm := make([]cty.PathValueMarks, 0, len(r.SensitiveAttributes))
+		for _, p := range r.SensitiveAttributes {
+			pvm = append(pvm, cty.PathValueMarks{Path: pathFromJSON(p, ty), Marks: cty.NewValueMarks(lang.Sensitive)})
+		}
+		v = v.MarkWithPaths(pvm)
+	}
+	return v, nil
+}
+
+// encodeInstance is the reverse: JSON attributes and the sensitive paths.
+// Unknown values (a failed create) are stored as null.
+func encodeInstance(v cty.Value, ty cty.Type) (json.RawMessage, [][]any, error) {
+	unmarked, pvm := v.UnmarkDeepWithPaths()
+	unmarked = unknownAsNull(unmarked)
+	b, err := ctyjson.Marshal(unmarked, ty)
+	if err != nil {
+		return nil, nil, err
+	}
+	var paths [][]any
+	for _, pm := range pvm {
+		if _, ok := pm.Marks[lang.Sensitive]; ok {
+			paths = append(paths, pathToJSON(pm.Path))
+		}
+	}
+	return b, paths, nil
+}
+
+func unknownAsNull(v cty.Value) cty.Value {
+	if v.IsWhollyKnown() {
+		return v
+	}
+	out, _ := cty.Transform(v, func(_ cty.Path, v cty.Value) (cty.Value, error) {
+		if !v.IsKnown() {
+			return cty.NullVal(v.Type()), nil
+		}
+		return v, nil
+	})
+	return out
+}
+
+func pathToJSON(p cty.Path) []any {
+	out := make([]any, 0, len(p))
+	for _, s := range p {
+		switch s := s.(type) {
+		case cty.GetAttrStep:
+			out = append(out, s.Name)
+		case cty.IndexStep:
+			if s.Key.Type() == cty.Number {
+				f, _ := s.Key.AsBigFloat().Float64()
+				out = append(out, f)
+			} else if s.Key.Type() == cty.String {
+				out = append(out, s.Key.AsString())
+			}
+		}
+	}
+	return out
+}
+
+// pathFromJSON rebuilds a path, using the type to tell object attributes
+// (GetAttr) from map keys (Index), so marks land where they were.
+func pathFromJSON(p []any, ty cty.Type) cty.Path {
+	var out cty.Path
+	for _, s := range p {
+		switch s := s.(type) {
+		case string:
+			if ty.IsObjectType() {
+				out = out.GetAttr(s)
+				if ty.HasAttribute(s) {
+					ty = ty.AttributeType(s)
+				} else {
+					ty = cty.DynamicPseudoType
+				}
+			} else {
+				out = out.Index(cty.StringVal(s))
+				if ty.IsMapType() {
+					ty = ty.ElementType()
+				} else {
+					ty = cty.DynamicPseudoType
+				}
+			}
+		case float64:
+			out = out.Index(cty.NumberVal(big.NewFloat(s)))
+			switch {
+			case ty.IsListType() || ty.IsSetType():
+				ty = ty.ElementType()
+			case ty.IsTupleType() && int(s) < len(ty.TupleElementTypes()):
+				ty = ty.TupleElementType(int(s))
+			default:
+				ty = cty.DynamicPseudoType
+			}
+		}
+	}
+	return out
+}
+
+// encodeValue encodes any value with its type, for saved plans and outputs.
+func encodeValue(v cty.Value) (val, typ json.RawMessage, err error) {
+	v, _ = v.UnmarkDeep()
+	ty := v.Type()
+	b, err := ctyjson.Marshal(v, ty)
+	if err != nil {
+		return nil, nil, err
+	}
+	t, err := ctyjson.MarshalType(ty)
+	if err != nil {
+		return nil, nil, err
+	}
+	return b, t, nil
+}
+
+func decodeValue(val, typ json.RawMessage) (cty.Value, error) {
+	ty, err := ctyjson.UnmarshalType(typ)
+	if err != nil {
+		return cty.NilVal, err
+	}
+	return ctyjson.Unmarshal(val, ty)
+}
+
+// valuesEqual reports whether two values are known to be equal, marks ignored.
+func valuesEqual(a, b cty.Value) bool {
+	a, _ = a.UnmarkDeep()
+	b, _ = b.UnmarkDeep()
+	if a.IsNull() || b.IsNull() {
+		return a.IsNull() && b.IsNull()
+	}
+	eq := a.Equals(b)
+	return eq.IsKnown() && eq.True()
+}

@@ -1,0 +1,221 @@
+package planner
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+)
+
+// graph is a dependency graph over nodes 0..n-1: deps[i] must finish before i.
+type graph struct {
+	names []string
+	deps  [][]int
+}
+
+func (g *graph) add(name string) int {
+	g.names = append(g.names, name)
+	g.deps = append(g.deps, nil)
+	return len(g.names) - 1
+}
+
+func (g *graph) edge(from, dependsOn int) {
+	if from != dependsOn {
+		g.deps[from] = append(g.deps[from], dependsOn)
+	}
+}
+
+// cycle returns one cycle as a path of node names, or nil.
+func (g *graph) cycle() []string {
+	const (
+		white = iota
+		grey
+		black
+	)
+	color := make([]uint8, len(g.names))
+	parent := make([]int, len(g.names))
+	// Iterative DFS so deep chains cannot overflow the stack.
+	for start := range g.names {
+		if color[start] != white {
+			continue
+		}
+		type frame struct{ node, next int }
+		stack := []frame{{start, 0}}
+		color[start] = grey
+		parent[start] = -1
+		for len(stack) > 0 {
+			top := &stack[len(stack)-1]
+			if top.next < len(g.deps[top.node]) {
+				d := g.deps[top.node][top.next]
+				top.next++
+				switch color[d] {
+				case white:
+					color[d] = grey
+					parent[d] = top.node
+					stack = append(stack, frame{d, 0})
+				case grey:
+					// Found a back edge top.node -> d: the cycle is d ... top.node -> d.
+					path := []string{g.names[d]}
+					var rev []string
+					for n := top.node; n != d; n = parent[n] {
+						rev = append(rev, g.names[n])
+					}
+					for i := len(rev) - 1; i >= 0; i-- {
+						path = append(path, rev[i])
+					}
+					// Shown in reference order: each node refers to the next.
+					for i, j := 0, len(path)-1; i < j; i, j = i+1, j-1 {
+						path[i], path[j] = path[j], path[i]
+					}
+					return append(path, path[0])
+				}
+				continue
+			}
+			color[top.node] = black
+			stack = stack[:len(stack)-1]
+		}
+	}
+	return nil
+}
+
+// CycleError names a dependency cycle.
+type CycleError struct{ Path []string }
+
+func (e *CycleError) Error() string {
+	return "dependency cycle: " + strings.Join(e.Path, " -> ")
+}
+
+// errSkipped marks nodes not run because a dependency failed.
+type errSkipped struct{ dep string }
+
+func (e errSkipped) Error() string { return "skipped because " + e.dep + " failed" }
+
+// walk runs fn for every node once all its dependencies succeeded, at most
+// parallelism at a time. A failed node's dependents are skipped; independent
+// branches go on. When stop is closed no new node starts. It returns each
+// node's error (nil for success, errSkipped for skipped, context.Canceled for
+// nodes never started after stop).
+func (g *graph) walk(ctx context.Context, stop <-chan struct{}, parallelism int, fn func(ctx context.Context, node int) error) []error {
+	n := len(g.names)
+	errs := make([]error, n)
+	if n == 0 {
+		return errs
+	}
+	if parallelism < 1 {
+		parallelism = 1
+	}
+	pending := make([]int, n)
+	dependents := make([][]int, n)
+	for i, ds := range g.deps {
+		seen := map[int]bool{}
+		for _, d := range ds {
+			if seen[d] {
+				continue
+			}
+			seen[d] = true
+			pending[i]++
+			dependents[d] = append(dependents[d], i)
+		}
+	}
+	var mu sync.Mutex
+	failedDep := make([]string, n)
+	ready := make(chan int, n)
+	for i := range pending {
+		if pending[i] == 0 {
+			ready <- i
+		}
+	}
+	done := make(chan int, n)
+	remaining := n
+	running := 0
+	stopped := false
+	var queue []int
+	sem := parallelism
+	launch := func(i int) {
+		running++
+		sem--
+		go func() {
+			err := fn(ctx, i)
+			mu.Lock()
+			errs[i] = err
+			mu.Unlock()
+			done <- i
+		}()
+	}
+	// finish propagates completion; skipped nodes complete immediately.
+	var finish func(i int)
+	finish = func(i int) {
+		remaining--
+		for _, d := range dependents[i] {
+			if errs[i] != nil && failedDep[d] == "" {
+				if _, ok := errs[i].(errSkipped); ok {
+					failedDep[d] = failedDep[i]
+				} else {
+					failedDep[d] = g.names[i]
+				}
+			}
+			pending[d]--
+			if pending[d] == 0 {
+				ready <- d
+			}
+		}
+	}
+	for remaining > 0 {
+		// Drain ready nodes into the queue.
+	drain:
+		for {
+			select {
+			case i := <-ready:
+				queue = append(queue, i)
+			default:
+				break drain
+			}
+		}
+		for len(queue) > 0 && sem > 0 && !stopped {
+			i := queue[0]
+			queue = queue[1:]
+			if failedDep[i] != "" {
+				errs[i] = errSkipped{failedDep[i]}
+				finish(i)
+				continue
+			}
+			launch(i)
+		}
+		if stopped {
+			for _, i := range queue {
+				errs[i] = context.Canceled
+				finish(i)
+			}
+			queue = nil
+			if running == 0 {
+				// Everything not yet started never will be.
+				for i := range errs {
+					if errs[i] == nil && pending[i] > 0 {
+						errs[i] = context.Canceled
+					}
+				}
+				return errs
+			}
+		}
+		if remaining == 0 {
+			break
+		}
+		if len(queue) > 0 && sem > 0 && !stopped {
+			continue
+		}
+		select {
+		case i := <-done:
+			running--
+			sem++
+			finish(i)
+		case i := <-ready:
+			queue = append(queue, i)
+		case <-stop:
+			stopped = true
+			stop = nil
+		}
+	}
+	return errs
+}
+
+func joinNames(names []string) string { return fmt.Sprint(strings.Join(names, ", ")) }

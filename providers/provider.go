@@ -1,0 +1,124 @@
+// Package providers is the seam between the planner and what really exists: per
+// resource kind, a provider plans a change, applies it, reads the real object
+// and deletes it. The planner knows kinds and addresses; providers know where
+// things live (this machine, or a cloud).
+package providers
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/zclconf/go-cty/cty"
+)
+
+// Env is what every provider call may need beyond its own arguments.
+type Env struct {
+	Dir     string // working directory
+	DataDir string // .lepton under the working directory
+	Lineage string // state lineage, tagged on cloud resources
+	// Lookup returns another resource instance's current value (its applied
+	// attributes during apply, its planned value during plan).
+	Lookup func(address string) (cty.Value, bool)
+	// Log receives progress lines for long operations (already prefixed by the
+	// planner with the address).
+	Log func(format string, args ...any)
+}
+
+// PlanRequest asks for the planned new value of an instance.
+type PlanRequest struct {
+	Address string
+	Prior   cty.Value // the refreshed prior value; null when the instance is new
+	Config  cty.Value // the decoded arguments
+	Env     Env
+}
+
+// PlanResponse is a provider's plan for one instance.
+type PlanResponse struct {
+	// Planned is the whole new value (the kind's state type), with unknown
+	// values where the result is known only after apply.
+	Planned cty.Value
+	// RequiresReplace lists changed attributes that cannot change in place.
+	RequiresReplace []cty.Path
+	// Reason explains a replacement that no attribute shows (e.g. a consumed
+	// dataset changed); shown under the resource header.
+	Reason string
+	// Cost figures for clusters, per hour in USD (0 when not applicable).
+	PricePerHour float64
+	// Detail lines shown with the plan (chosen offer, fallbacks).
+	Detail []string
+}
+
+// ApplyRequest asks to create or update an instance.
+type ApplyRequest struct {
+	Address string
+	Prior   cty.Value // null when creating
+	Planned cty.Value
+	Env     Env
+}
+
+// ReadRequest asks for the real object behind an instance.
+type ReadRequest struct {
+	Address string
+	Current cty.Value
+	Env     Env
+}
+
+// DeleteRequest asks to delete an instance.
+type DeleteRequest struct {
+	Address string
+	Current cty.Value
+	Env     Env
+}
+
+// Resource manages one kind of resource in one place.
+type Resource interface {
+	Plan(ctx context.Context, req PlanRequest) (PlanResponse, error)
+	// Apply creates (Prior null) or updates the instance and returns its new
+	// value, fully known. On error it may return a partial value (for example a
+	// created instance that failed to become ready) to be recorded as tainted.
+	Apply(ctx context.Context, req ApplyRequest) (cty.Value, error)
+	// Read returns the current value, or a null value when the object is gone.
+	Read(ctx context.Context, req ReadRequest) (cty.Value, error)
+	Delete(ctx context.Context, req DeleteRequest) error
+}
+
+// Provider is a named set of resource kinds.
+type Provider interface {
+	Name() string
+	Resource(kind string) (Resource, bool)
+}
+
+// Registry chooses the provider of each resource.
+type Registry struct {
+	providers map[string]Provider
+	// Default is the provider used when a resource names no other.
+	Default string
+}
+
+// NewRegistry returns a registry of the given providers; the first is the default.
+func NewRegistry(ps ...Provider) *Registry {
+	r := &Registry{providers: map[string]Provider{}}
+	for i, p := range ps {
+		if i == 0 {
+			r.Default = p.Name()
+		}
+		r.providers[p.Name()] = p
+	}
+	return r
+}
+
+// For returns the provider name and resource implementation for a kind.
+func (r *Registry) For(kind, provider string) (string, Resource, error) {
+	if provider == "" {
+		provider = r.Default
+	}
+	p, ok := r.providers[provider]
+	if !ok {
+		return "", nil, fmt.Errorf("provider %q is not available", provider)
+	}
+	res, ok := p.Resource(kind)
+	if !ok {
+		return "", nil, fmt.Errorf("provider %q does not manage %s resources", provider, kind)
+	}
+	return provider, res, nil
+}
