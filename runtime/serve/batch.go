@@ -57,7 +57,6 @@ func (s *Server) worker() {
 		timer = time.NewTimer(time.Hour)
 	)
 	timer.Stop()
-	limit := s.cfg.MaxBatchSize
 	for {
 		first := carry
 		carry = nil
@@ -70,6 +69,7 @@ func (s *Server) worker() {
 		}
 		batch = append(batch[:0], first)
 		rows := first.n
+		limit := s.MaxBatchSize()
 		var deadline time.Time
 		add := func(j *job) bool {
 			if j.st != first.st || rows+j.n > limit {
@@ -153,7 +153,7 @@ func (s *Server) predict(st *modelState, x []float32, n int) (out []float32, dim
 			out, dim, err = nil, 0, fmt.Errorf("model %s panicked: %v", st.Version, r)
 		}
 	}()
-	limit := s.cfg.MaxBatchSize
+	limit := s.MaxBatchSize()
 	for off := 0; off < n; off += limit {
 		k := min(limit, n-off)
 		o, err := st.Model.Predict(x[off*st.inputSize:(off+k)*st.inputSize], k)

@@ -89,6 +89,7 @@ type Server struct {
 	latency  [numRoutes]prometheus.Observer
 	metricsH http.Handler
 
+	maxBatch atomic.Int64
 	jobs     chan *job
 	decoding atomic.Int64 // inference requests between arrival and enqueue
 	draining atomic.Bool
@@ -111,6 +112,7 @@ func New(cfg Config, l Loaded) (*Server, error) {
 	s := &Server{cfg: cfg, m: newMetrics(cfg.Name),
 		jobs: make(chan *job, cfg.QueueSize), stop: make(chan struct{})}
 	s.tokenSum = sha256.Sum256([]byte(cfg.Token))
+	s.maxBatch.Store(int64(cfg.MaxBatchSize))
 	for r := range numRoutes {
 		s.latency[r] = s.m.latency.WithLabelValues(routeNames[r])
 	}
@@ -167,6 +169,16 @@ func (s *Server) SetWorkers(n int) {
 	}
 	s.m.workers.Set(float64(n))
 }
+
+// SetMaxBatchSize changes the most rows per Predict call while serving.
+func (s *Server) SetMaxBatchSize(n int) {
+	if n > 0 {
+		s.maxBatch.Store(int64(n))
+	}
+}
+
+// MaxBatchSize returns the most rows per Predict call.
+func (s *Server) MaxBatchSize() int { return int(s.maxBatch.Load()) }
 
 // Registry exposes the server's Prometheus registry (for tests and embedding).
 func (s *Server) Registry() *prometheus.Registry { return s.m.reg }
