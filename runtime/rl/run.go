@@ -25,6 +25,27 @@ type Options struct {
 	// twentieth of the run) and a last one at the end; nil for none.
 	Progress      io.Writer
 	ProgressEvery int
+	// OnProgress, when set, is called at the same moments with the same
+	// figures, e.g. to drive a progress bar or a status file.
+	OnProgress func(Progress)
+}
+
+// Progress is a report on training so far.
+type Progress struct {
+	Episode  int `json:"episode"`  // episodes completed
+	Episodes int `json:"episodes"` // episodes in the run
+	// MeanReturn is the mean training return over the last Window episodes.
+	MeanReturn float64 `json:"mean_return"`
+	Window     int     `json:"window"`
+	// Epsilon is the exploration rate of the last episode.
+	Epsilon        float64 `json:"epsilon"`
+	EpisodesPerSec float64 `json:"episodes_per_sec"`
+}
+
+// String is the plain progress line.
+func (p Progress) String() string {
+	return fmt.Sprintf("episode %d/%d  mean_return(last %d) %.4f  epsilon %.4f  %.0f episodes/s",
+		p.Episode, p.Episodes, p.Window, p.MeanReturn, p.Epsilon, p.EpisodesPerSec)
 }
 
 // CheckpointFile is the checkpoint's name inside Options.RunDir.
@@ -181,10 +202,17 @@ func train(ctx context.Context, e env.Env, spec Spec, st *checkpoint, opts Optio
 
 		if st.Episodes%opts.ProgressEvery == 0 || st.Episodes == spec.Episodes {
 			now := time.Now()
+			p := Progress{
+				Episode: st.Episodes, Episodes: spec.Episodes,
+				MeanReturn: st.IntervalReturn / float64(st.IntervalEpisodes), Window: st.IntervalEpisodes,
+				Epsilon:        eps,
+				EpisodesPerSec: float64(st.Episodes-lastEp) / max(now.Sub(lastTime).Seconds(), 1e-9),
+			}
 			if opts.Progress != nil {
-				rate := float64(st.Episodes-lastEp) / max(now.Sub(lastTime).Seconds(), 1e-9)
-				fmt.Fprintf(opts.Progress, "episode %d/%d  mean_return(last %d) %.4f  epsilon %.4f  %.0f episodes/s\n",
-					st.Episodes, spec.Episodes, st.IntervalEpisodes, st.IntervalReturn/float64(st.IntervalEpisodes), eps, rate)
+				fmt.Fprintln(opts.Progress, p)
+			}
+			if opts.OnProgress != nil {
+				opts.OnProgress(p)
 			}
 			lastTime, lastEp = now, st.Episodes
 			st.IntervalReturn, st.IntervalEpisodes = 0, 0

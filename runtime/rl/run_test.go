@@ -358,7 +358,14 @@ func TestProgressLines(t *testing.T) {
 	s := Defaults(env.Config{Name: env.FrozenLake})
 	s.Episodes, s.EvalEpisodes = 1000, 10
 	var out lockedBuffer
-	run(t, s, Options{Progress: &out})
+	var reports []Progress
+	run(t, s, Options{Progress: &out, OnProgress: func(p Progress) { reports = append(reports, p) }})
+	if len(reports) != 20 {
+		t.Fatalf("OnProgress got %d reports, want 20", len(reports))
+	}
+	if last := reports[19]; last.Episode != 1000 || last.Episodes != 1000 || last.Window != 50 {
+		t.Errorf("last report %+v", last)
+	}
 	lines := strings.Split(strings.TrimSpace(out.b.String()), "\n")
 	if len(lines) != 20 {
 		t.Fatalf("%d progress lines, want 20:\n%s", len(lines), out.b.String())
@@ -372,6 +379,9 @@ func TestProgressLines(t *testing.T) {
 		if m[1] != fmt.Sprint(50*(i+1)) {
 			t.Errorf("line %d reports episode %s", i, m[1])
 		}
+	}
+	if lines[19] != reports[19].String() {
+		t.Errorf("line %q and report %q differ", lines[19], reports[19])
 	}
 	if !strings.Contains(lines[19], "epsilon 0.9341") { // episode 999 of a 15000-episode decay
 		t.Errorf("last line %q", lines[19])
