@@ -1,0 +1,103 @@
+package train
+
+import (
+	"bytes"
+	"encoding/gob"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"unsafe"
+
+	"github.com/leptonml/lepton/runtime/artifact"
+)
+
+const checkpointFile = "checkpoint.gob"
+
+// checkpointFormat changes whenever checkpoint's fields do.
+const checkpointFormat = 1
+
+// checkpoint is a run's complete progress: weights, optimizer state and the
+// loop position. Data order and dropout masks are derived from the seed and
+// the position, so nothing random needs saving.
+type checkpoint struct {
+	Format      int
+	Fingerprint string
+	State       state
+	Weights     [][]float32
+	OptStep     int64
+	OptM, OptV  [][]float32
+}
+
+func (r *runner) save(st *state) error {
+	if r.opts.RunDir == "" {
+		return nil
+	}
+	cp := checkpoint{Format: checkpointFormat, Fingerprint: r.fp, State: *st, Weights: r.copyWeightsShared(),
+		OptStep: r.opt.step, OptM: r.opt.m, OptV: r.opt.v}
+	var buf bytes.Buffer
+	if err := gob.NewEncoder(&buf).Encode(&cp); err != nil {
+		return fmt.Errorf("encode checkpoint: %w", err)
+	}
+	p := filepath.Join(r.opts.RunDir, checkpointFile)
+	if err := artifact.WriteFileAtomic(p, buf.Bytes(), 0o644); err != nil {
+		return fmt.Errorf("write checkpoint %s: %w", p, err)
+	}
+	return nil
+}
+
+// copyWeightsShared returns the live weight slices (gob copies them as it encodes).
+func (r *runner) copyWeightsShared() [][]float32 {
+	out := make([][]float32, len(r.weights))
+	for i, w := range r.weights {
+		out[i] = w.Data
+	}
+	return out
+}
+
+func loadCheckpoint(dir string) (*checkpoint, error) {
+	p := filepath.Join(dir, checkpointFile)
+	b, err := os.ReadFile(p)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read checkpoint: %w", err)
+	}
+	var cp checkpoint
+	if err := gob.NewDecoder(bytes.NewReader(b)).Decode(&cp); err != nil {
+		return nil, fmt.Errorf("checkpoint %s is unreadable (%w): remove it to start over", p, err)
+	}
+	if cp.Format != checkpointFormat {
+		return nil, fmt.Errorf("checkpoint %s has format %d, this lepton writes %d: remove it to start over", p, cp.Format, checkpointFormat)
+	}
+	return &cp, nil
+}
+
+func (r *runner) restore(cp *checkpoint) error {
+	if len(cp.Weights) != len(r.weights) || len(cp.OptM) != len(r.opt.m) || len(cp.OptV) != len(r.opt.v) {
+		return fmt.Errorf("checkpoint does not fit this network: remove %s", filepath.Join(r.opts.RunDir, checkpointFile))
+	}
+	for i, w := range cp.Weights {
+		if len(w) != len(r.weights[i].Data) {
+			return fmt.Errorf("checkpoint weight %d has %d values, the network %d", i, len(w), len(r.weights[i].Data))
+		}
+		copy(r.weights[i].Data, w)
+	}
+	for i := range cp.OptM {
+		if len(cp.OptM[i]) != len(r.opt.m[i]) || len(cp.OptV[i]) != len(r.opt.v[i]) {
+			return fmt.Errorf("checkpoint optimizer state %d does not fit the network", i)
+		}
+		copy(r.opt.m[i], cp.OptM[i])
+		copy(r.opt.v[i], cp.OptV[i])
+	}
+	r.opt.step = cp.OptStep
+	return nil
+}
+
+func float32Bytes(v []float32) []byte {
+	if len(v) == 0 {
+		return nil
+	}
+	return unsafe.Slice((*byte)(unsafe.Pointer(&v[0])), 4*len(v))
+}

@@ -1,0 +1,206 @@
+package train
+
+import (
+	"fmt"
+
+	"github.com/leptonml/lepton/runtime/artifact"
+	G "gorgonia.org/gorgonia"
+	"gorgonia.org/tensor"
+)
+
+// graph is the gorgonia training program for one network at one batch size.
+// It is built once per run: every step copies the batch into the
+// preallocated input tensors, runs the same tape, and reads the gradients.
+type graph struct {
+	g        *G.ExprGraph
+	vm       G.VM
+	batch    int
+	xBuf     []float32
+	yBuf     []float32
+	masks    []dropMask
+	params   []*G.Node // one per weight tensor, in artifact order
+	trainIdx []int     // indices into params that are trained
+	lossVal  G.Value
+}
+
+type dropMask struct {
+	buf  []float32
+	rate float64
+}
+
+// newGraph builds the network. weights are the live parameter arrays: the
+// graph's tensors share their memory, so optimiser updates are seen by the
+// next step without copying. Weight layers below freeze get no gradient.
+func newGraph(arch *artifact.Architecture, weights []artifact.Tensor, batch, freeze int, train bool) (*graph, error) {
+	gr := &graph{g: G.NewGraph(), batch: batch}
+	g := gr.g
+	in := 1
+	for _, d := range arch.InputShape {
+		in *= d
+	}
+	gr.xBuf = make([]float32, batch*in)
+	xShape := append([]int{batch}, arch.InputShape...)
+	x := G.NewTensor(g, tensor.Float32, len(xShape), G.WithShape(xShape...), G.WithName("x"),
+		G.WithValue(tensor.New(tensor.WithShape(xShape...), tensor.WithBacking(gr.xBuf))))
+
+	param := func(t artifact.Tensor, shape ...int) *G.Node {
+		if len(shape) == 0 {
+			shape = t.Shape
+		}
+		n := G.NewTensor(g, tensor.Float32, len(shape), G.WithShape(shape...), G.WithName(t.Name),
+			G.WithValue(tensor.New(tensor.WithShape(shape...), tensor.WithBacking(t.Data))))
+		gr.params = append(gr.params, n)
+		return n
+	}
+	ones := make([]float32, batch)
+	for i := range ones {
+		ones[i] = 1
+	}
+	onesCol := G.NewConstant(tensor.New(tensor.WithShape(batch, 1), tensor.WithBacking(ones)), G.WithName("ones"))
+
+	h := x
+	wi, layer := 0, 0
+	var err error
+	for _, l := range arch.Layers {
+		switch l.Type {
+		case artifact.LayerDense:
+			w := param(weights[wi])
+			b := param(weights[wi+1], 1, l.Out)
+			if h, err = G.Mul(h, w); err != nil {
+				return nil, fmt.Errorf("dense layer %d: %w", layer, err)
+			}
+			// Bias as ones(B,1)·b(1,out): one small GEMM, cheaper in gorgonia
+			// than its broadcasting add.
+			bb, err := G.Mul(onesCol, b)
+			if err != nil {
+				return nil, err
+			}
+			if h, err = G.Add(h, bb); err != nil {
+				return nil, err
+			}
+		case artifact.LayerConv2D:
+			w := param(weights[wi])
+			b := param(weights[wi+1], 1, l.Out, 1, 1)
+			if h, err = G.Conv2d(h, w, tensor.Shape{l.Kernel, l.Kernel}, []int{l.Pad, l.Pad}, []int{1, 1}, []int{1, 1}); err != nil {
+				return nil, fmt.Errorf("conv layer %d: %w", layer, err)
+			}
+			if h, err = G.BroadcastAdd(h, b, nil, []byte{0, 2, 3}); err != nil {
+				return nil, fmt.Errorf("conv layer %d bias: %w", layer, err)
+			}
+		case artifact.LayerMaxPool:
+			if h, err = G.MaxPool2D(h, tensor.Shape{l.Size, l.Size}, []int{0, 0}, []int{l.Size, l.Size}); err != nil {
+				return nil, fmt.Errorf("maxpool: %w", err)
+			}
+		case artifact.LayerFlatten:
+			s := h.Shape()
+			if h, err = G.Reshape(h, tensor.Shape{s[0], s[1] * s[2] * s[3]}); err != nil {
+				return nil, fmt.Errorf("flatten: %w", err)
+			}
+		}
+		if l.HasWeights() {
+			wi += 2
+			layer++
+		}
+		switch l.Activation {
+		case artifact.ActReLU:
+			h, err = G.Rectify(h)
+		case artifact.ActTanh:
+			h, err = G.Tanh(h)
+		case artifact.ActSigmoid:
+			h, err = G.Sigmoid(h)
+		}
+		if err != nil {
+			return nil, err
+		}
+		if train && l.Dropout > 0 {
+			// The mask is an input filled from the run's seeded generator, not
+			// gorgonia's Dropout (global randomness): runs must be reproducible.
+			m := dropMask{buf: make([]float32, batch*l.Out), rate: l.Dropout}
+			mn := G.NewMatrix(g, tensor.Float32, G.WithShape(batch, l.Out), G.WithName(fmt.Sprintf("mask%d", len(gr.masks))),
+				G.WithValue(tensor.New(tensor.WithShape(batch, l.Out), tensor.WithBacking(m.buf))))
+			gr.masks = append(gr.masks, m)
+			if h, err = G.HadamardProd(h, mn); err != nil {
+				return nil, err
+			}
+		}
+	}
+
+	out := h.Shape()[1]
+	gr.yBuf = make([]float32, batch*out)
+	y := G.NewMatrix(g, tensor.Float32, G.WithShape(batch, out), G.WithName("y"),
+		G.WithValue(tensor.New(tensor.WithShape(batch, out), tensor.WithBacking(gr.yBuf))))
+	var loss *G.Node
+	if arch.Objective == "classification" {
+		loss, err = softmaxCrossEntropy(h, y)
+	} else {
+		var d *G.Node
+		if d, err = G.Sub(h, y); err == nil {
+			if d, err = G.Square(d); err == nil {
+				loss, err = G.Mean(d)
+			}
+		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("loss: %w", err)
+	}
+	G.Read(loss, &gr.lossVal)
+
+	var wrt []*G.Node
+	for i, p := range gr.params {
+		if i/2 >= freeze {
+			gr.trainIdx = append(gr.trainIdx, i)
+			wrt = append(wrt, p)
+		}
+	}
+	var opts []G.VMOpt
+	if train {
+		if _, err := G.Grad(loss, wrt...); err != nil {
+			return nil, fmt.Errorf("gradients: %w", err)
+		}
+		opts = append(opts, G.BindDualValues(wrt...))
+	}
+	gr.vm = G.NewTapeMachine(g, opts...)
+	return gr, nil
+}
+
+// step runs forward and backward once on the batch already in xBuf/yBuf and
+// returns the loss. Gradients are then in grad(i).
+func (gr *graph) step() (float32, error) {
+	gr.vm.Reset()
+	if err := gr.vm.RunAll(); err != nil {
+		return 0, err
+	}
+	return gr.lossVal.Data().(float32), nil
+}
+
+// grad returns the gradient of trained parameter i (an index into params).
+func (gr *graph) grad(i int) ([]float32, error) {
+	v, err := gr.params[i].Grad()
+	if err != nil {
+		return nil, fmt.Errorf("gradient of %s: %w", gr.params[i].Name(), err)
+	}
+	return v.Data().([]float32), nil
+}
+
+func (gr *graph) close() {
+	if c, ok := gr.vm.(interface{ Close() error }); ok {
+		c.Close()
+	}
+}
+
+// softmaxCrossEntropy is the mean over the batch of -log softmax(logits)[label].
+func softmaxCrossEntropy(logits, y *G.Node) (*G.Node, error) {
+	lp, err := G.LogSoftMax(logits)
+	if err != nil {
+		return nil, err
+	}
+	p, err := G.HadamardProd(lp, y)
+	if err != nil {
+		return nil, err
+	}
+	s, err := G.Sum(p)
+	if err != nil {
+		return nil, err
+	}
+	return G.Mul(s, G.NewConstant(float32(-1/float64(y.Shape()[0]))))
+}
