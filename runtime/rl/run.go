@@ -51,45 +51,6 @@ func (p Progress) String() string {
 // CheckpointFile is the checkpoint's name inside Options.RunDir.
 const CheckpointFile = "q_learning.checkpoint.json"
 
-// Result is a finished run: the learned table, its greedy policy and how well
-// that policy does. It is the payload of a model artifact of kind Kind.
-type Result struct {
-	Environment env.Info `json:"environment"`
-	// Spec is the run's spec with defaults filled in.
-	Spec Spec `json:"spec"`
-	// Steps is the number of environment steps training took.
-	Steps int64 `json:"steps"`
-	// QTable[s][a] is the learned action value.
-	QTable [][]float64 `json:"q_table"`
-	// Policy[s] is the greedy action in s.
-	Policy []int `json:"policy"`
-	// Metrics has mean_return and success_rate of the greedy policy over
-	// Spec.EvalEpisodes evaluation episodes.
-	Metrics map[string]float64 `json:"metrics"`
-}
-
-// Action is the greedy action for state, for serving predictions.
-func (r *Result) Action(state int) (int, error) {
-	if state < 0 || state >= len(r.Policy) {
-		return 0, fmt.Errorf("state %d is out of range: %s has states 0 to %d", state, r.Environment.Name, len(r.Policy)-1)
-	}
-	return r.Policy[state], nil
-}
-
-// Greedy returns, per state, the action with the highest value; ties go to
-// the lowest action so that the policy is a pure function of the table.
-func Greedy(q [][]float64) []int {
-	p := make([]int, len(q))
-	for s, row := range q {
-		for a, v := range row {
-			if v > row[p[s]] {
-				p[s] = a
-			}
-		}
-	}
-	return p
-}
-
 // Run trains a Q-table as spec says and evaluates its greedy policy. With the
 // same spec it returns the same Result, whether or not it was interrupted and
 // resumed on the way: episode i draws all its randomness from a generator
