@@ -1,0 +1,308 @@
+package data
+
+import (
+	"fmt"
+	"math"
+	"strconv"
+
+	"github.com/leptonml/lepton/runtime/data/source"
+)
+
+// Columns are stored in fixed-size chunks so that growing them never copies
+// what was already read (a doubling slice would briefly need twice the
+// memory of the column).
+const (
+	chunkBits = 16
+	chunkSize = 1 << chunkBits
+	chunkMask = chunkSize - 1
+)
+
+type f32s struct {
+	chunks [][]float32
+	n      int
+}
+
+func (c *f32s) add(v float32) {
+	if c.n&chunkMask == 0 {
+		c.chunks = append(c.chunks, make([]float32, 0, chunkSize))
+	}
+	last := len(c.chunks) - 1
+	c.chunks[last] = append(c.chunks[last], v)
+	c.n++
+}
+
+func (c *f32s) at(i int) float32     { return c.chunks[i>>chunkBits][i&chunkMask] }
+func (c *f32s) set(i int, v float32) { c.chunks[i>>chunkBits][i&chunkMask] = v }
+
+type i32s struct {
+	chunks [][]int32
+	n      int
+}
+
+func (c *i32s) add(v int32) {
+	if c.n&chunkMask == 0 {
+		c.chunks = append(c.chunks, make([]int32, 0, chunkSize))
+	}
+	last := len(c.chunks) - 1
+	c.chunks[last] = append(c.chunks[last], v)
+	c.n++
+}
+
+func (c *i32s) at(i int) int32     { return c.chunks[i>>chunkBits][i&chunkMask] }
+func (c *i32s) set(i int, v int32) { c.chunks[i>>chunkBits][i&chunkMask] = v }
+
+type colType uint8
+
+const (
+	tUnknown colType = iota
+	tNumber
+	tString
+	tBool
+)
+
+func (t colType) String() string {
+	switch t {
+	case tString:
+		return "string"
+	case tBool:
+		return "bool"
+	}
+	return "number" // an all-null column is reported as number
+}
+
+// column is one raw column: numbers and bools as float32 (NaN = missing),
+// strings dictionary-coded as int32 (-1 = missing). That is 4 bytes a cell,
+// the same as the float32 output: memory follows the processed output, not
+// the raw text.
+type column struct {
+	name    string
+	typ     colType
+	num     f32s
+	code    i32s
+	dict    map[string]int32
+	cats    []string
+	pending int // leading missing rows while the type is still unknown
+	typedAt source.Position
+}
+
+func (c *column) rows() int {
+	switch c.typ {
+	case tNumber, tBool:
+		return c.num.n
+	case tString:
+		return c.code.n
+	}
+	return c.pending
+}
+
+func (c *column) missingAt(i int) bool {
+	if c.typ == tString {
+		return c.code.at(i) < 0
+	}
+	return math.IsNaN(float64(c.num.at(i)))
+}
+
+func (c *column) setType(t colType, pos source.Position) {
+	c.typ, c.typedAt = t, pos
+	for ; c.pending > 0; c.pending-- {
+		if t == tString {
+			c.code.add(-1)
+		} else {
+			c.num.add(float32(math.NaN()))
+		}
+	}
+}
+
+func (c *column) addMissing() {
+	switch c.typ {
+	case tUnknown:
+		c.pending++
+	case tString:
+		c.code.add(-1)
+	default:
+		c.num.add(float32(math.NaN()))
+	}
+}
+
+func (c *column) addString(s string) {
+	code, ok := c.dict[s]
+	if !ok {
+		if c.dict == nil {
+			c.dict = map[string]int32{}
+		}
+		code = int32(len(c.cats))
+		c.dict[s] = code
+		c.cats = append(c.cats, s)
+	}
+	c.code.add(code)
+}
+
+// addStringBytes avoids allocating for categories already seen.
+func (c *column) addStringBytes(b []byte) {
+	if code, ok := c.dict[string(b)]; ok {
+		c.code.add(code)
+		return
+	}
+	c.addString(string(b))
+}
+
+// toString turns a bool column into a string column ("false"/"true") when a
+// non-boolean text value shows it is categorical after all.
+func (c *column) toString() {
+	old := c.num
+	c.num = f32s{}
+	c.typ = tString
+	for i := 0; i < old.n; i++ {
+		v := old.at(i)
+		switch {
+		case math.IsNaN(float64(v)):
+			c.code.add(-1)
+		case v != 0:
+			c.addString("true")
+		default:
+			c.addString("false")
+		}
+	}
+}
+
+func (c *column) add(v source.Value, pos source.Position) error {
+	switch v.Kind {
+	case source.Null:
+		c.addMissing()
+		return nil
+	case source.Number:
+		switch c.typ {
+		case tUnknown:
+			c.setType(tNumber, pos)
+		case tBool:
+			c.typ = tNumber
+		case tString:
+			c.addString(strconv.FormatFloat(v.Num, 'g', -1, 64))
+			return nil
+		}
+		if math.IsInf(v.Num, 0) || math.IsNaN(v.Num) {
+			return &source.Error{Pos: pos, Column: c.name, Err: fmt.Errorf("value %v is not a finite number", v.Num)}
+		}
+		c.num.add(float32(v.Num))
+		return nil
+	case source.Bool:
+		switch c.typ {
+		case tUnknown:
+			c.setType(tBool, pos)
+		case tString:
+			c.addString(map[bool]string{true: "true", false: "false"}[v.Num != 0])
+			return nil
+		}
+		c.num.add(float32(v.Num))
+		return nil
+	case source.String:
+		return c.addText([]byte(v.Str), v.Str, pos)
+	case source.Text:
+		return c.addText(v.Raw, "", pos)
+	}
+	return fmt.Errorf("column %q: unknown value kind %d", c.name, v.Kind)
+}
+
+// addText infers the type of untyped text: a number, then true/false, else a
+// category. s is b as a string when the caller already has one.
+func (c *column) addText(b []byte, s string, pos source.Position) error {
+	switch c.typ {
+	case tNumber:
+		f, ok := source.ParseNumber(b)
+		if !ok {
+			return &source.Error{Pos: pos, Column: c.name, Err: fmt.Errorf("value %q is not a number (the column holds numbers since %s)", clip(b), c.typedAt)}
+		}
+		c.num.add(float32(f))
+		return nil
+	case tString:
+		if s != "" {
+			c.addString(s)
+		} else {
+			c.addStringBytes(b)
+		}
+		return nil
+	case tBool:
+		if v, ok := source.ParseBool(b); ok {
+			c.num.add(b2f(v))
+			return nil
+		}
+		c.toString()
+		return c.addText(b, s, pos)
+	}
+	if f, ok := source.ParseNumber(b); ok {
+		c.setType(tNumber, pos)
+		c.num.add(float32(f))
+		return nil
+	}
+	if v, ok := source.ParseBool(b); ok {
+		c.setType(tBool, pos)
+		c.num.add(b2f(v))
+		return nil
+	}
+	c.setType(tString, pos)
+	return c.addText(b, s, pos)
+}
+
+func b2f(v bool) float32 {
+	if v {
+		return 1
+	}
+	return 0
+}
+
+func clip(b []byte) string {
+	if len(b) > 40 {
+		return string(b[:40]) + "..."
+	}
+	return string(b)
+}
+
+// frame accumulates the kept columns of a source, row by row.
+type frame struct {
+	keep    func(name string) bool // nil keeps everything
+	cols    []*column
+	byName  map[string]int
+	all     []string // every column the source has, kept or not
+	mapping []int    // reader column -> frame column or -1
+	n       int
+}
+
+func newFrame(keep func(string) bool) *frame {
+	return &frame{keep: keep, byName: map[string]int{}}
+}
+
+// add appends one row; readerCols is the reader's column list after Next.
+func (f *frame) add(readerCols []string, vals []source.Value, pos source.Position) error {
+	for len(f.mapping) < len(readerCols) {
+		name := readerCols[len(f.mapping)]
+		f.all = append(f.all, name)
+		if f.keep != nil && !f.keep(name) {
+			f.mapping = append(f.mapping, -1)
+			continue
+		}
+		f.byName[name] = len(f.cols)
+		f.mapping = append(f.mapping, len(f.cols))
+		f.cols = append(f.cols, &column{name: name, pending: f.n})
+	}
+	for i, ci := range f.mapping {
+		if ci < 0 {
+			continue
+		}
+		var v source.Value
+		if i < len(vals) {
+			v = vals[i]
+		}
+		if err := f.cols[ci].add(v, pos); err != nil {
+			return err
+		}
+	}
+	f.n++
+	return nil
+}
+
+func (f *frame) col(name string) *column {
+	if i, ok := f.byName[name]; ok {
+		return f.cols[i]
+	}
+	return nil
+}

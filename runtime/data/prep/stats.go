@@ -1,0 +1,76 @@
+package prep
+
+import (
+	"math"
+	"slices"
+)
+
+// Moments accumulates count, mean and variance with Welford's method (stable
+// for large counts of float32 data) plus min and max.
+type Moments struct {
+	N        int
+	mean, m2 float64
+	Min, Max float64
+}
+
+// Add includes one value.
+func (m *Moments) Add(x float64) {
+	m.N++
+	if m.N == 1 {
+		m.Min, m.Max = x, x
+	} else {
+		m.Min = math.Min(m.Min, x)
+		m.Max = math.Max(m.Max, x)
+	}
+	d := x - m.mean
+	m.mean += d / float64(m.N)
+	m.m2 += d * (x - m.mean)
+}
+
+// Mean is 0 for no values.
+func (m *Moments) Mean() float64 { return m.mean }
+
+// Std is the population standard deviation (0 for fewer than 2 values).
+func (m *Moments) Std() float64 {
+	if m.N < 2 {
+		return 0
+	}
+	return math.Sqrt(m.m2 / float64(m.N))
+}
+
+// Quantile returns the q-quantile of xs (linear interpolation between closest
+// ranks); it sorts xs in place.
+func Quantile(xs []float32, q float64) float64 {
+	if len(xs) == 0 {
+		return math.NaN()
+	}
+	slices.Sort(xs)
+	return quantileSorted(xs, q)
+}
+
+func quantileSorted(xs []float32, q float64) float64 {
+	pos := q * float64(len(xs)-1)
+	lo := int(math.Floor(pos))
+	hi := int(math.Ceil(pos))
+	if lo == hi {
+		return float64(xs[lo])
+	}
+	f := pos - float64(lo)
+	return float64(xs[lo])*(1-f) + float64(xs[hi])*f
+}
+
+// Quantiles sorts xs in place and returns the quantiles asked for.
+func Quantiles(xs []float32, qs ...float64) []float64 {
+	out := make([]float64, len(qs))
+	if len(xs) == 0 {
+		for i := range out {
+			out[i] = math.NaN()
+		}
+		return out
+	}
+	slices.Sort(xs)
+	for i, q := range qs {
+		out[i] = quantileSorted(xs, q)
+	}
+	return out
+}
