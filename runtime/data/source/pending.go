@@ -5,12 +5,6 @@ import (
 	"errors"
 )
 
-func openURL(ctx context.Context, s Source, o Options) (Reader, error) {
-	return nil, errors.New("url sources: not yet available")
-}
-func fingerprintURL(ctx context.Context, s Source, o Options) (string, error) {
-	return "", errors.New("url sources: not yet available")
-}
 func openSQL(ctx context.Context, s Source, o Options) (Reader, error) {
 	return nil, errors.New("sql sources: not yet available")
 }
@@ -23,4 +17,3 @@ func openObject(ctx context.Context, s Source, o Options) (Reader, error) {
 func fingerprintObject(ctx context.Context, s Source, o Options) (string, error) {
 	return "", errors.New("object sources: not yet available")
 }
-func redactURL(u string) string { return u }
