@@ -22,7 +22,7 @@ const (
 	GridWorld    = "gridworld"
 )
 
-// Names lists the environments New knows, in the order error messages use.
+// names lists the environments New knows, in the order error messages use.
 var names = []string{FrozenLake, CliffWalking, GridWorld}
 
 // Env is one tabular environment. States and actions are dense integers
