@@ -55,12 +55,13 @@ func decodeV1(p *fastjson.Parser, body []byte, inputSize int) ([]float32, int, e
 		return nil, 0, badRequest(`"instances" is empty`)
 	}
 	x := make([]float32, 0, len(rows)*inputSize)
+	fp32 := conv{datatype: "FP32"}
 	for i, r := range rows {
 		start := len(x)
 		if r.Type() == fastjson.TypeNumber && inputSize != 1 {
 			return nil, 0, badRequest("instance %d: expected an array of %d numbers, got a number", i, inputSize)
 		}
-		x, err = appendLeaves(x, r, "FP32", start+inputSize)
+		x, err = appendLeaves(x, r, &fp32, start+inputSize)
 		if _, ok := err.(errTooMany); ok {
 			return nil, 0, badRequest("instance %d has more than %d features, the model expects %d", i, inputSize, inputSize)
 		}
@@ -82,13 +83,13 @@ func (errTooMany) Error() string { return "more values than expected" }
 
 // appendLeaves appends every scalar under v (in row-major order) to x,
 // converting it per datatype, and stops with errTooMany past limit.
-func appendLeaves(x []float32, v *fastjson.Value, datatype string, limit int) ([]float32, error) {
+func appendLeaves(x []float32, v *fastjson.Value, c *conv, limit int) ([]float32, error) {
 	switch v.Type() {
 	case fastjson.TypeArray:
 		a, _ := v.Array()
 		var err error
 		for _, e := range a {
-			if x, err = appendLeaves(x, e, datatype, limit); err != nil {
+			if x, err = appendLeaves(x, e, c, limit); err != nil {
 				return x, err
 			}
 		}
@@ -97,7 +98,7 @@ func appendLeaves(x []float32, v *fastjson.Value, datatype string, limit int) ([
 		if len(x) >= limit {
 			return x, errTooMany{}
 		}
-		f, err := scalar(v, datatype)
+		f, err := c.scalar(v)
 		if err != nil {
 			return x, fmt.Errorf("value %d: %w", len(x), err)
 		}
@@ -105,6 +106,14 @@ func appendLeaves(x []float32, v *fastjson.Value, datatype string, limit int) ([
 	default:
 		return x, fmt.Errorf("value %d: expected a number, got %s", len(x), v.Type())
 	}
+}
+
+// conv converts JSON scalars of one Open Inference Protocol datatype; it is
+// resolved once per tensor, not per value.
+type conv struct {
+	datatype      string
+	isBool, isInt bool
+	lo, hi        float64 // inclusive range of an integer type
 }
 
 // intRange gives the inclusive range of each integer datatype.
@@ -115,20 +124,28 @@ var intRange = map[string][2]float64{
 	"UINT32": {0, math.MaxUint32}, "UINT64": {0, math.MaxUint64},
 }
 
-// scalar converts one JSON value to float32 as the declared datatype demands.
-func scalar(v *fastjson.Value, datatype string) (float32, error) {
-	if datatype == "BOOL" {
-		b, err := v.Bool()
-		if err != nil {
-			return 0, fmt.Errorf("datatype BOOL needs true or false, got %s", v.Type())
-		}
-		if b {
-			return 1, nil
-		}
-		return 0, nil
+func newConv(datatype string) conv {
+	c := conv{datatype: datatype, isBool: datatype == "BOOL"}
+	if r, ok := intRange[datatype]; ok {
+		c.isInt, c.lo, c.hi = true, r[0], r[1]
 	}
-	if v.Type() != fastjson.TypeNumber {
-		return 0, fmt.Errorf("datatype %s needs a number, got %s", datatype, v.Type())
+	return c
+}
+
+// scalar converts one JSON value to float32 as the datatype demands.
+func (c *conv) scalar(v *fastjson.Value) (float32, error) {
+	t := v.Type()
+	if c.isBool {
+		switch t {
+		case fastjson.TypeTrue:
+			return 1, nil
+		case fastjson.TypeFalse:
+			return 0, nil
+		}
+		return 0, fmt.Errorf("datatype BOOL needs true or false, got %s", t)
+	}
+	if t != fastjson.TypeNumber {
+		return 0, fmt.Errorf("datatype %s needs a number, got %s", c.datatype, t)
 	}
 	f, err := v.Float64()
 	if err != nil {
@@ -137,15 +154,15 @@ func scalar(v *fastjson.Value, datatype string) (float32, error) {
 	if math.IsNaN(f) || math.IsInf(f, 0) {
 		return 0, fmt.Errorf("number %s is not finite", v)
 	}
-	if r, ok := intRange[datatype]; ok {
+	if c.isInt {
 		if f != math.Trunc(f) {
-			return 0, fmt.Errorf("datatype %s needs an integer, got %s", datatype, v)
+			return 0, fmt.Errorf("datatype %s needs an integer, got %s", c.datatype, v)
 		}
-		if f < r[0] || f > r[1] {
-			return 0, fmt.Errorf("%s is out of range for %s", v, datatype)
+		if f < c.lo || f > c.hi {
+			return 0, fmt.Errorf("%s is out of range for %s", v, c.datatype)
 		}
 	}
-	if math.Abs(f) > math.MaxFloat32 {
+	if f > math.MaxFloat32 || f < -math.MaxFloat32 {
 		return 0, fmt.Errorf("%s overflows float32", v)
 	}
 	return float32(f), nil
@@ -252,7 +269,8 @@ func decodeV2(p *fastjson.Parser, body []byte, inputSize int) (*v2Request, error
 	if dv.Type() != fastjson.TypeArray {
 		return nil, badRequest(`input %q: "data" must be an array, got %s`, name, dv.Type())
 	}
-	req.x, err = appendLeaves(make([]float32, 0, want), dv, datatype, want)
+	c := newConv(datatype)
+	req.x, err = appendLeaves(make([]float32, 0, want), dv, &c, want)
 	if _, ok := err.(errTooMany); ok {
 		return nil, badRequest(`input %q: data holds more than the %d values shape %s needs`, name, want, sv)
 	}

@@ -1,0 +1,67 @@
+package serve
+
+import (
+	"encoding/json"
+	"math/rand/v2"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/leptonml/lepton/runtime/serve/testmodel"
+	"github.com/valyala/fastjson"
+)
+
+func benchBody(rows int) []byte {
+	r := rand.New(rand.NewPCG(1, 2))
+	inst := make([][]float32, rows)
+	for i := range inst {
+		inst[i] = make([]float32, 784)
+		for j := range inst[i] {
+			if r.IntN(5) == 0 {
+				inst[i][j] = float32(r.IntN(255)+1) / 255
+			}
+		}
+	}
+	b, _ := json.Marshal(map[string]any{"instances": inst})
+	return b
+}
+
+func BenchmarkDecodeV1(b *testing.B) {
+	body := benchBody(1)
+	var p fastjson.Parser
+	b.SetBytes(int64(len(body)))
+	for b.Loop() {
+		if _, _, err := decodeV1(&p, body, 784); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkPredict1Row(b *testing.B) {
+	m := testmodel.MNIST(1)
+	x := make([]float32, 784)
+	for b.Loop() {
+		m.Predict(x, 1)
+	}
+}
+
+// BenchmarkHandlerV1 measures one request through ServeHTTP, without a network.
+func BenchmarkHandlerV1(b *testing.B) {
+	s, err := New(Config{Name: "digits", Token: "t"}, Loaded{Version: "1", Model: testmodel.MNIST(1)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	body := string(benchBody(1))
+	b.ReportAllocs()
+	for b.Loop() {
+		req := httptest.NewRequest(http.MethodPost, "/v1/models/digits:predict", strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer t")
+		w := httptest.NewRecorder()
+		s.ServeHTTP(w, req)
+		if w.Code != 200 {
+			b.Fatal(w.Code, w.Body.String())
+		}
+	}
+}
