@@ -37,6 +37,11 @@ func compareReplicas(ctx context.Context, o options) error {
 			pr.SetURL(backends[next.Add(1)%uint64(len(backends))])
 		},
 		Transport: &http.Transport{MaxIdleConnsPerHost: o.conns, MaxConnsPerHost: o.conns, DisableCompression: true},
+		// Requests cut off by the end of a run are not worth a log line;
+		// real failures still reach the client as 502 and count as errors.
+		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
+			w.WriteHeader(http.StatusBadGateway)
+		},
 	}
 	proxyURL, err := listen(ctx, proxy)
 	if err != nil {

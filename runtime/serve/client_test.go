@@ -1,0 +1,41 @@
+package serve
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+)
+
+func TestClient(t *testing.T) {
+	l := mnist(3)
+	_, hs := newTestServer(t, Config{Token: testToken}, l)
+	var c Client
+	ctx := context.Background()
+	res, err := c.Predict(ctx, hs.URL, "digits", testToken, [][]float32{row(1), row(2)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, _ := l.Model.Predict(append(row(1), row(2)...), 2)
+	if len(res.Predictions) != 2 || res.Predictions[1] != fmt.Sprint(argmax(want[10:])) || len(res.Probabilities[0]) != 10 {
+		t.Fatalf("result %+v", res)
+	}
+	raw, err := c.PredictRaw(ctx, hs.URL+"/", "digits", testToken, []byte(" "+mustJSON([][]float32{row(1)})))
+	if err != nil || !strings.Contains(string(raw), `"probabilities"`) {
+		t.Fatalf("raw: %s %v", raw, err)
+	}
+	body := `{"inputs":[{"name":"x","shape":[784],"datatype":"FP32","data":` + mustJSON(row(1)) + `}]}`
+	if raw, err := c.Infer(ctx, hs.URL, "digits", testToken, []byte(body)); err != nil || !strings.Contains(string(raw), `"model_version":"sha256:seed3"`) {
+		t.Fatalf("infer: %s %v", raw, err)
+	}
+	_, err = c.Predict(ctx, hs.URL, "digits", "wrong", [][]float32{row(1)})
+	var he *HTTPError
+	if !errors.As(err, &he) || he.Status != 401 || !strings.Contains(he.Message, "bearer token") {
+		t.Fatalf("wrong token: %v", err)
+	}
+	_, err = c.Predict(ctx, hs.URL, "digits", testToken, [][]float32{{1, 2}})
+	if !errors.As(err, &he) || he.Status != 400 || !strings.Contains(err.Error(), "784") {
+		t.Fatalf("bad row: %v", err)
+	}
+}
