@@ -12,8 +12,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"net/url"
-	"regexp"
 	"strings"
 
 	"github.com/leptonml/lepton/runtime/data/source"
@@ -227,21 +225,8 @@ func anomalyThreshold(a *Anomalies) float64 {
 	return 3
 }
 
-var passwordKV = regexp.MustCompile(`(?i)(password\s*=\s*)('[^']*'|\S+)`)
-
 // redactDSN drops passwords from URL-style and keyword-style DSNs.
-func redactDSN(dsn string) string {
-	if u, err := url.Parse(dsn); err == nil && u.Scheme != "" && u.User != nil {
-		u.User = url.User(u.User.Username())
-		q := u.Query()
-		if q.Has("password") {
-			q.Del("password")
-			u.RawQuery = q.Encode()
-		}
-		return u.String()
-	}
-	return passwordKV.ReplaceAllString(dsn, "${1}REDACTED")
-}
+func redactDSN(dsn string) string { return source.RedactDSN(dsn) }
 
 // combine makes the digest from the content fingerprint and the spec.
 func combine(content string, spec []byte) string {

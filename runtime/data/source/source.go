@@ -81,7 +81,7 @@ func (s Source) Kind() (string, error) {
 	return "", fmt.Errorf("source: exactly one of builtin, file, url, object, sql, log, inline must be set; got %s", strings.Join(set, ", "))
 }
 
-// Describe names the source for messages, without secrets (no DSN, no headers).
+// Describe names the source for messages, without secrets (no password, no headers).
 func (s Source) Describe() string {
 	k, _ := s.Kind()
 	switch k {
@@ -94,7 +94,7 @@ func (s Source) Describe() string {
 	case "object":
 		return "object " + s.Object
 	case "sql":
-		return "sql (" + s.SQL.Driver + ")"
+		return sqlName(s.SQL)
 	case "log":
 		return "log " + s.Log.Path
 	case "inline":
