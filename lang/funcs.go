@@ -58,8 +58,8 @@ func Functions(baseDir string) map[string]function.Function {
 		"abspath": abspathFunc, "basename": pathFunc(filepath.Base), "dirname": pathFunc(filepath.Dir),
 		"pathexpand": pathexpandFunc,
 
-		"sha256": hashFunc(func(b []byte) string { s := sha256.Sum256(b); return hex.EncodeToString(s[:]) }),
-		"md5":    hashFunc(func(b []byte) string { s := md5.Sum(b); return hex.EncodeToString(s[:]) }),
+		"sha256":       hashFunc(func(b []byte) string { s := sha256.Sum256(b); return hex.EncodeToString(s[:]) }),
+		"md5":          hashFunc(func(b []byte) string { s := md5.Sum(b); return hex.EncodeToString(s[:]) }),
 		"base64encode": hashFunc(func(b []byte) string { return base64.StdEncoding.EncodeToString(b) }),
 		"base64decode": base64DecodeFunc, "uuidv5": uuidv5Func,
 	}

@@ -389,7 +389,7 @@ func (a *applyRun) apply(ctx context.Context, c *ResourceChange) error {
 	if err != nil {
 		if act == Create {
 			partial := resp.Planned
-			if newVal != cty.NilVal && !newVal.IsNull() && newVal.Type().Equals(c.Type) {
+			if newVal != cty.NilVal && !newVal.IsNull() && conforms(newVal, c.Type) {
 				partial = newVal
 			}
 			partial = setAttr(unknownAsNull(partial), "id", cty.StringVal(c.Address()))
@@ -397,7 +397,7 @@ func (a *applyRun) apply(ctx context.Context, c *ResourceChange) error {
 		}
 		return a.fail(c, act, err)
 	}
-	if newVal.IsNull() || !newVal.Type().Equals(c.Type) {
+	if newVal.IsNull() || !conforms(newVal, c.Type) {
 		return a.fail(c, act, fmt.Errorf("provider returned a value of the wrong type"))
 	}
 	newVal = setAttr(newVal, "id", cty.StringVal(c.Address()))

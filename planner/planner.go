@@ -606,8 +606,8 @@ func (r *run) planInstance(ctx context.Context, rb *lang.ResourceBlock, addr lan
 		return fail(err)
 	}
 	planned := resp.Planned
-	if planned.IsNull() || !planned.Type().Equals(ty) {
-		return fail(fmt.Errorf("provider %s returned a value of the wrong type for %s", name, rb.Addr.Kind))
+	if planned.IsNull() || !conforms(planned, ty) {
+		return fail(fmt.Errorf("provider %s returned a value of the wrong type for %s: %v", name, rb.Addr.Kind, planned.Type().TestConformance(ty)))
 	}
 	planned = setAttr(planned, "id", cty.StringVal(address))
 	planned = planned.MarkWithPaths(cfgMarks)
@@ -918,4 +918,10 @@ func (r *run) refreshedState(prior *state.State) *state.State {
 		}
 	}
 	return out
+}
+
+// Validate reports what the graph finds wrong (cycles), for `lepton validate`.
+func (p *Planner) Validate() hcl.Diagnostics {
+	_, _, _, d := p.buildGraph()
+	return d
 }

@@ -147,3 +147,9 @@ func valuesEqual(a, b cty.Value) bool {
 	eq := a.Equals(b)
 	return eq.IsKnown() && eq.True()
 }
+
+// conforms reports whether v fits ty (dynamic attributes, like a dataset's
+// inline source, take any type).
+func conforms(v cty.Value, ty cty.Type) bool {
+	return len(v.Type().TestConformance(ty)) == 0
+}

@@ -1,0 +1,262 @@
+package local
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/leptonml/lepton/providers"
+	"github.com/leptonml/lepton/runtime/data"
+	"github.com/zclconf/go-cty/cty"
+)
+
+// Dataset reads and processes a dataset on this machine. Its digest is
+// computed at plan time from the source content and the spec, so a changed
+// file is an update of the dataset (and a reason to replace its consumers).
+type Dataset struct{}
+
+// SpecFromValue converts a dataset's arguments to the data engine's spec.
+func SpecFromValue(v cty.Value, dir string) (data.Spec, error) {
+	spec := data.Spec{BaseDir: dir}
+	src := attr(v, "source")
+	spec.Source.Builtin = str(attr(src, "builtin"))
+	spec.Source.File = str(attr(src, "file"))
+	spec.Source.URL = str(attr(src, "url"))
+	spec.Source.Object = str(attr(src, "object"))
+	if h := attr(src, "headers"); !h.IsNull() && h.IsKnown() {
+		spec.Source.Headers = map[string]string{}
+		for k, hv := range h.AsValueMap() {
+			spec.Source.Headers[k] = str(hv)
+		}
+	}
+	if t := str(attr(src, "timeout")); t != "" {
+		d, err := time.ParseDuration(t)
+		if err != nil {
+			return spec, fmt.Errorf("source.timeout %q: %w", t, err)
+		}
+		spec.Source.Timeout = d
+	}
+	if q := attr(src, "sql"); !q.IsNull() {
+		spec.Source.SQL = &data.SQL{Driver: str(attr(q, "driver")), DSN: str(attr(q, "dsn")), Query: str(attr(q, "query")), VersionQuery: str(attr(q, "version_query"))}
+	}
+	if l := attr(src, "log"); !l.IsNull() {
+		spec.Source.Log = &data.Log{Path: str(attr(l, "path")), Pattern: str(attr(l, "pattern"))}
+	}
+	if in := attr(src, "inline"); !in.IsNull() {
+		cols, err := inlineColumns(in)
+		if err != nil {
+			return spec, err
+		}
+		spec.Source.Inline = cols
+	}
+	spec.Format = str(attr(v, "format"))
+	spec.Label = str(attr(v, "label"))
+	spec.Features = strList(attr(v, "features"))
+	if p := attr(v, "preprocess"); !p.IsNull() {
+		spec.Preprocess = data.Preprocess{Missing: str(attr(p, "missing")), Normalize: str(attr(p, "normalize")), Encode: str(attr(p, "encode"))}
+		if a := attr(p, "anomalies"); !a.IsNull() {
+			th, _ := num(attr(a, "threshold"))
+			spec.Preprocess.Anomalies = &data.Anomalies{Method: str(attr(a, "method")), Threshold: th, Action: str(attr(a, "action"))}
+		}
+		if a := attr(p, "augment"); !a.IsNull() {
+			sd, _ := num(attr(a, "noise_stddev"))
+			c, _ := num(attr(a, "copies"))
+			spec.Preprocess.Augment = &data.Augment{NoiseStddev: sd, Copies: int(c)}
+		}
+	}
+	if s := attr(v, "split"); !s.IsNull() {
+		tr, _ := num(attr(s, "train"))
+		va, _ := num(attr(s, "validation"))
+		te, _ := num(attr(s, "test"))
+		seed, _ := num(attr(s, "seed"))
+		strat := attr(s, "stratify")
+		spec.Split = &data.Split{Train: tr, Validation: va, Test: te, Seed: int64(seed), Stratify: !strat.IsNull() && strat.True()}
+	}
+	return spec, nil
+}
+
+// inlineColumns reads `inline = { x = [1, 2], y = ["a", "b"] }`.
+func inlineColumns(v cty.Value) (map[string][]any, error) {
+	ty := v.Type()
+	if !(ty.IsObjectType() || ty.IsMapType()) {
+		return nil, fmt.Errorf("source.inline must be an object of columns, like { x = [1, 2], y = [0, 1] }, not %s", ty.FriendlyName())
+	}
+	out := map[string][]any{}
+	for name, col := range v.AsValueMap() {
+		cty := col.Type()
+		if !(cty.IsListType() || cty.IsTupleType() || cty.IsSetType()) {
+			return nil, fmt.Errorf("source.inline.%s must be a list of values", name)
+		}
+		var vals []any
+		for it := col.ElementIterator(); it.Next(); {
+			_, e := it.Element()
+			switch {
+			case e.IsNull():
+				vals = append(vals, nil)
+			case e.Type().Equals(ctyNumber):
+				f, _ := e.AsBigFloat().Float64()
+				vals = append(vals, f)
+			case e.Type().Equals(ctyString):
+				vals = append(vals, e.AsString())
+			case e.Type().Equals(ctyBool):
+				vals = append(vals, e.True())
+			default:
+				return nil, fmt.Errorf("source.inline.%s holds %s; columns hold numbers, strings, bools or null", name, e.Type().FriendlyName())
+			}
+		}
+		out[name] = vals
+	}
+	return out, nil
+}
+
+var (
+	ctyNumber = cty.Number
+	ctyString = cty.String
+	ctyBool   = cty.Bool
+)
+
+func (d *Dataset) spec(v cty.Value, env providers.Env) (data.Spec, error) {
+	spec, err := SpecFromValue(v, env.Dir)
+	if err != nil {
+		return spec, err
+	}
+	if err := spec.Validate(); err != nil {
+		return spec, err
+	}
+	return spec, nil
+}
+
+// Plan computes the digest (reading the source) and plans an update when it,
+// or any argument, changed.
+func (d *Dataset) Plan(ctx context.Context, req providers.PlanRequest) (providers.PlanResponse, error) {
+	if !req.Config.IsWhollyKnown() {
+		return providers.PlanResponse{Planned: withComputed("dataset", req.Config, nil)}, nil
+	}
+	spec, err := d.spec(req.Config, req.Env)
+	if err != nil {
+		return providers.PlanResponse{}, err
+	}
+	digest, err := data.Fingerprint(ctx, spec)
+	if err != nil {
+		return providers.PlanResponse{}, err
+	}
+	if !req.Prior.IsNull() && sameArgs(req.Prior, req.Config) && str(req.Prior.GetAttr("digest")) == digest {
+		return providers.PlanResponse{Planned: req.Prior}, nil
+	}
+	planned := withComputed("dataset", req.Config, map[string]cty.Value{"digest": cty.StringVal(digest)})
+	resp := providers.PlanResponse{Planned: planned}
+	if !req.Prior.IsNull() && str(req.Prior.GetAttr("digest")) != digest && sameArgs(req.Prior, req.Config) {
+		resp.Reason = "the source content changed"
+	}
+	return resp, nil
+}
+
+// Apply loads the dataset in one streaming pass and records its summary.
+func (d *Dataset) Apply(ctx context.Context, req providers.ApplyRequest) (cty.Value, error) {
+	spec, err := d.spec(req.Planned, req.Env)
+	if err != nil {
+		return cty.NilVal, err
+	}
+	ds, err := data.Load(ctx, spec)
+	if err != nil {
+		return cty.NilVal, err
+	}
+	if want := str(req.Planned.GetAttr("digest")); want != "" && ds.Digest != want {
+		return cty.NilVal, fmt.Errorf("the source changed between plan and apply (digest %s, planned %s): run plan again", ds.Digest, want)
+	}
+	if err := writeReport(req.Env.DataDir, ds); err != nil {
+		return cty.NilVal, err
+	}
+	return withComputed("dataset", req.Planned, summaryValues(ds)), nil
+}
+
+// ReportPath is where `lepton show dataset.NAME` finds a dataset's report.
+func ReportPath(dataDir, digest string) string {
+	return filepath.Join(dataDir, "datasets", strings.TrimPrefix(digest, "sha256:")+".txt")
+}
+
+func writeReport(dataDir string, ds *data.Dataset) error {
+	if dataDir == "" {
+		return nil
+	}
+	p := ReportPath(dataDir, ds.Digest)
+	if _, err := os.Stat(p); err == nil {
+		return nil
+	}
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		return fmt.Errorf("writing dataset report: %w", err)
+	}
+	var b strings.Builder
+	if err := ds.Describe(&b); err != nil {
+		return err
+	}
+	tmp := p + ".tmp"
+	if err := os.WriteFile(tmp, []byte(b.String()), 0o644); err != nil {
+		return fmt.Errorf("writing dataset report: %w", err)
+	}
+	return os.Rename(tmp, p)
+}
+
+func summaryValues(ds *data.Dataset) map[string]cty.Value {
+	schema := map[string]cty.Value{}
+	for k, v := range ds.Schema {
+		schema[k] = cty.StringVal(v)
+	}
+	stats := map[string]cty.Value{}
+	names := make([]string, 0, len(ds.Stats))
+	for n := range ds.Stats {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		s := ds.Stats[n]
+		m := map[string]cty.Value{"count": numVal(float64(s.Count)), "missing": numVal(float64(s.Missing))}
+		if s.Type != "string" && s.Count > 0 {
+			// Values were read as float32: 7 significant digits is what they hold.
+			m["mean"], m["std"], m["min"], m["max"] = numVal(sig(s.Mean)), numVal(sig(s.Std)), numVal(sig(s.Min)), numVal(sig(s.Max))
+		}
+		stats[n] = cty.MapVal(m)
+	}
+	schemaV := cty.MapValEmpty(cty.String)
+	if len(schema) > 0 {
+		schemaV = cty.MapVal(schema)
+	}
+	statsV := cty.MapValEmpty(cty.Map(cty.Number))
+	if len(stats) > 0 {
+		statsV = cty.MapVal(stats)
+	}
+	return map[string]cty.Value{
+		"digest":       cty.StringVal(ds.Digest),
+		"rows":         numVal(float64(ds.Rows)),
+		"dropped_rows": numVal(float64(ds.DroppedRows)),
+		"columns":      strListVal(ds.Columns),
+		"schema":       schemaV,
+		"classes":      strListVal(ds.Classes),
+		"stats":        statsV,
+	}
+}
+
+func sig(x float64) float64 {
+	f, _ := strconv.ParseFloat(strconv.FormatFloat(x, 'g', 7, 64), 64)
+	return f
+}
+
+// Read returns the dataset as recorded: its content is checked at plan time.
+func (d *Dataset) Read(_ context.Context, req providers.ReadRequest) (cty.Value, error) {
+	return req.Current, nil
+}
+
+// Delete removes the dataset's report; the source itself is the user's.
+func (d *Dataset) Delete(_ context.Context, req providers.DeleteRequest) error {
+	if dg := str(attr(req.Current, "digest")); dg != "" && req.Env.DataDir != "" {
+		if err := os.Remove(ReportPath(req.Env.DataDir, dg)); err != nil && !os.IsNotExist(err) {
+			return fmt.Errorf("removing dataset report: %w", err)
+		}
+	}
+	return nil
+}

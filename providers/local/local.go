@@ -1,0 +1,33 @@
+// Package local is the provider for this machine: datasets read and processed
+// here, training with the built-in kernels, endpoints served by a process of
+// this binary.
+package local
+
+import (
+	"github.com/leptonml/lepton/providers"
+)
+
+// Provider is the local provider.
+type Provider struct {
+	resources map[string]providers.Resource
+}
+
+// New returns the local provider.
+func New() *Provider {
+	return &Provider{resources: map[string]providers.Resource{
+		"dataset":         &Dataset{},
+		"cluster":         &pending{kind: "cluster", missing: "GPU clusters (the cluster resource's provisioning on AWS, GCP and Azure)", replaceAll: false, inPlace: []string{"nodes"}},
+		"training":        &pending{kind: "training", missing: "the local training runtime (gorgonia kernels and model artifacts)", replaceAll: true},
+		"batch_inference": &pending{kind: "batch_inference", missing: "batch inference (scoring a dataset with a model)", replaceAll: true},
+		"endpoint":        &pending{kind: "endpoint", missing: "serving (the endpoint server process)", inPlace: []string{"model", "replicas", "auth", "max_batch_size"}},
+	}}
+}
+
+// Name is "local".
+func (p *Provider) Name() string { return "local" }
+
+// Resource returns the implementation of a kind.
+func (p *Provider) Resource(kind string) (providers.Resource, bool) {
+	r, ok := p.resources[kind]
+	return r, ok
+}

@@ -1,0 +1,123 @@
+package local
+
+import (
+	"math/big"
+	"sort"
+
+	"github.com/leptonml/lepton/lang"
+	"github.com/zclconf/go-cty/cty"
+)
+
+// withComputed returns cfg extended to the kind's state type, with computed
+// attributes taken from comp, or unknown when comp lacks them.
+func withComputed(kind string, cfg cty.Value, comp map[string]cty.Value) cty.Value {
+	schema := lang.Schemas()[kind]
+	ty := schema.StateType()
+	m := map[string]cty.Value{}
+	for name, aty := range ty.AttributeTypes() {
+		if v, ok := comp[name]; ok {
+			m[name] = v
+			continue
+		}
+		if cfg.Type().HasAttribute(name) {
+			if v := cfg.GetAttr(name); !v.IsNull() {
+				m[name] = v
+				continue
+			}
+		}
+		if _, computed := schema.Computed[name]; computed {
+			m[name] = cty.UnknownVal(aty)
+			continue
+		}
+		m[name] = cty.NullVal(aty)
+	}
+	return cty.ObjectVal(m)
+}
+
+// sameArgs reports whether prior's arguments equal cfg's.
+func sameArgs(prior, cfg cty.Value) bool {
+	if prior.IsNull() {
+		return false
+	}
+	for name := range cfg.Type().AttributeTypes() {
+		a, b := prior.GetAttr(name), cfg.GetAttr(name)
+		if a.IsNull() || b.IsNull() {
+			if a.IsNull() != b.IsNull() {
+				return false
+			}
+			continue
+		}
+		eq := a.Equals(b)
+		if !eq.IsKnown() || !eq.True() {
+			return false
+		}
+	}
+	return true
+}
+
+// changedArgs lists the arguments that differ between prior and cfg.
+func changedArgs(prior, cfg cty.Value) []string {
+	var out []string
+	for name := range cfg.Type().AttributeTypes() {
+		a, b := prior.GetAttr(name), cfg.GetAttr(name)
+		if a.IsNull() && b.IsNull() {
+			continue
+		}
+		if a.IsNull() != b.IsNull() {
+			out = append(out, name)
+			continue
+		}
+		if eq := a.Equals(b); !eq.IsKnown() || !eq.True() {
+			out = append(out, name)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+func str(v cty.Value) string {
+	if v.IsNull() || !v.IsKnown() || v.Type() != cty.String {
+		return ""
+	}
+	return v.AsString()
+}
+
+func num(v cty.Value) (float64, bool) {
+	if v.IsNull() || !v.IsKnown() || v.Type() != cty.Number {
+		return 0, false
+	}
+	f, _ := v.AsBigFloat().Float64()
+	return f, true
+}
+
+func attr(obj cty.Value, name string) cty.Value {
+	if obj.IsNull() || !obj.IsKnown() || !obj.Type().IsObjectType() || !obj.Type().HasAttribute(name) {
+		return cty.NullVal(cty.DynamicPseudoType)
+	}
+	return obj.GetAttr(name)
+}
+
+func strList(v cty.Value) []string {
+	if v.IsNull() || !v.IsKnown() {
+		return nil
+	}
+	var out []string
+	for it := v.ElementIterator(); it.Next(); {
+		_, e := it.Element()
+		out = append(out, str(e))
+	}
+	return out
+}
+
+func numVal(f float64) cty.Value { return cty.NumberVal(big.NewFloat(f)) }
+
+func strListVal(ss []string) cty.Value {
+	if len(ss) == 0 {
+		return cty.ListValEmpty(cty.String)
+	}
+	vs := make([]cty.Value, len(ss))
+	for i, s := range ss {
+		vs[i] = cty.StringVal(s)
+	}
+	return cty.ListVal(vs)
+}
