@@ -98,7 +98,7 @@ func Load(ctx context.Context, spec Spec) (*Dataset, error) {
 	}
 	detail := fmt.Sprintf("%d columns", len(f.all))
 	if s, ok := r.(interface{ Skipped() int64 }); ok && s.Skipped() > 0 {
-		detail += fmt.Sprintf("; %d lines did not match the pattern", s.Skipped())
+		detail += fmt.Sprintf("; %d %s did not match the pattern", s.Skipped(), plural(int(s.Skipped()), "line", "lines"))
 	}
 	ds, err := process(f, spec, desc, standard{}, detail)
 	if err != nil {
