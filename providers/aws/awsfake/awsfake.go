@@ -1076,3 +1076,50 @@ const AccessKey = "AKIALEPTONFAKE000001"
 func Credentials() credentials.StaticCredentialsProvider {
 	return credentials.NewStaticCredentialsProvider(AccessKey, "fake-secret-access-key", "")
 }
+
+// Measurement is the outcome of Measure.
+type Measurement struct {
+	Elapsed time.Duration
+	// Ideal is the least time the run could take given the fake's latency: the
+	// calls made once (image lookups) one after another, then the clusters in
+	// ceil(clusters/parallelism) waves, each wave as long as one cluster's calls in
+	// sequence (RunInstances, then DescribeInstances until running).
+	Ideal           time.Duration
+	Calls           int     // API calls the run made
+	CallsPerCluster float64 // excluding image lookups
+	Ratio           float64 // Elapsed / Ideal
+}
+
+// Measure runs run (an apply of clusters single-node clusters at the given
+// parallelism against this fake, whatever drives it: cloud.Provision in a loop, or
+// the planner) and compares its wall time with the ideal for the fake's latency.
+// It is meant for benchmarks, not unit tests.
+func (s *Server) Measure(clusters, parallelism int, run func() error) (Measurement, error) {
+	s.mu.Lock()
+	latency := s.latency
+	before := map[string]int{}
+	for k, v := range s.calls {
+		before[k] = v
+	}
+	s.mu.Unlock()
+	start := time.Now()
+	err := run()
+	elapsed := time.Since(start)
+	s.mu.Lock()
+	total, once := 0, s.calls["DescribeImages"]-before["DescribeImages"]
+	for k, v := range s.calls {
+		total += v - before[k]
+	}
+	s.mu.Unlock()
+	m := Measurement{Elapsed: elapsed, Calls: total}
+	if clusters > 0 && parallelism > 0 {
+		m.CallsPerCluster = float64(total-once) / float64(clusters)
+		waves := (clusters + parallelism - 1) / parallelism
+		m.Ideal = latency * time.Duration(once)
+		m.Ideal += time.Duration(float64(latency) * float64(waves) * m.CallsPerCluster)
+		if m.Ideal > 0 {
+			m.Ratio = float64(elapsed) / float64(m.Ideal)
+		}
+	}
+	return m, err
+}
