@@ -372,6 +372,13 @@ func (a *applyRun) apply(ctx context.Context, c *ResourceChange) error {
 	priorUnmarked, priorMarks := prior.UnmarkDeepWithPaths()
 	env := a.env()
 	env.Log = func(format string, args ...any) { a.hooks.Log(c.Address(), fmt.Sprintf(format, args...)) }
+	if env.Progress != nil && !env.ProgressTTY {
+		// Plain progress lines, each prefixed with the address like every
+		// other apply line.
+		lw := &lineWriter{emit: func(line string) { a.hooks.Log(c.Address(), line) }}
+		defer lw.Flush()
+		env.Progress = lw
+	}
 	resp, err := res.Plan(ctx, providers.PlanRequest{Address: c.Address(), Prior: priorUnmarked, Config: cfgUnmarked, Env: env})
 	if err != nil {
 		return a.fail(c, act, err)
@@ -535,4 +542,38 @@ func (a *applyRun) writeOutputs() {
 		outs[o.Name] = state.Output{Value: val, Type: typ, Sensitive: o.Sensitive}
 	}
 	a.pers.Update(func(st *state.State) { st.Outputs = outs }, nil)
+}
+
+// lineWriter turns a stream into whole lines.
+type lineWriter struct {
+	mu   sync.Mutex
+	buf  []byte
+	emit func(string)
+}
+
+func (w *lineWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.buf = append(w.buf, p...)
+	for {
+		i := strings.IndexAny(string(w.buf), "\r\n")
+		if i < 0 {
+			break
+		}
+		if line := strings.TrimSpace(string(w.buf[:i])); line != "" {
+			w.emit(line)
+		}
+		w.buf = w.buf[i+1:]
+	}
+	return len(p), nil
+}
+
+// Flush emits a last unterminated line.
+func (w *lineWriter) Flush() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if line := strings.TrimSpace(string(w.buf)); line != "" {
+		w.emit(line)
+	}
+	w.buf = nil
 }

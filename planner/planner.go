@@ -626,7 +626,9 @@ func (r *run) planInstance(ctx context.Context, rb *lang.ResourceBlock, addr lan
 	case status == state.StatusTainted:
 		c.Action, c.ActionReason, c.Reason = r.replaceAction(rb), ReasonTainted, "is tainted, so must be replaced"
 	case status == state.StatusRunning:
-		c.Action, c.ActionReason, c.Reason = r.replaceAction(rb), ReasonTainted, "was interrupted; it resumes from its last checkpoint"
+		// Not a replacement: deleting would throw away the checkpoints that
+		// the create resumes from.
+		c.Action, c.Reason = Create, "was interrupted; it resumes from its last checkpoint"
 	case forced:
 		c.Action, c.ActionReason, c.Reason = r.replaceAction(rb), ReasonRequested, "will be replaced, as requested"
 	case len(resp.RequiresReplace) > 0:

@@ -7,6 +7,7 @@ package providers
 import (
 	"context"
 	"fmt"
+	"io"
 
 	"github.com/zclconf/go-cty/cty"
 )
@@ -22,6 +23,10 @@ type Env struct {
 	// Log receives progress lines for long operations (already prefixed by the
 	// planner with the address).
 	Log func(format string, args ...any)
+	// Progress receives progress output of long operations (a progress bar
+	// when ProgressTTY); nil for none.
+	Progress    io.Writer
+	ProgressTTY bool
 }
 
 // PlanRequest asks for the planned new value of an instance.

@@ -336,6 +336,11 @@ func (m *meta) execute(ctx context.Context, cancel context.CancelFunc, op *opera
 	}()
 	fmt.Fprintln(m.stdout)
 	hooks := &printHooks{m: m}
+	if isTTY(m.stderr) {
+		op.planner.Env.Progress, op.planner.Env.ProgressTTY = m.stderr, true
+	} else {
+		op.planner.Env.Progress = m.stdout
+	}
 	res, d := op.planner.Apply(ctx, plan, pers, planner.ApplyOptions{Parallelism: parallelism, Stop: stop, Hooks: hooks})
 	if err := pers.Close(); err != nil {
 		m.errorf("writing state: %v", err)

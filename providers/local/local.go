@@ -17,7 +17,7 @@ func New() *Provider {
 	return &Provider{resources: map[string]providers.Resource{
 		"dataset":         &Dataset{},
 		"cluster":         &pending{kind: "cluster", missing: "GPU clusters (the cluster resource's provisioning on AWS, GCP and Azure)", replaceAll: false, inPlace: []string{"nodes"}},
-		"training":        &pending{kind: "training", missing: "the local training runtime (gorgonia kernels and model artifacts)", replaceAll: true},
+		"training":        &Training{},
 		"batch_inference": &pending{kind: "batch_inference", missing: "batch inference (scoring a dataset with a model)", replaceAll: true},
 		"endpoint":        &pending{kind: "endpoint", missing: "serving (the endpoint server process)", inPlace: []string{"model", "replicas", "auth", "max_batch_size"}},
 	}}

@@ -1,0 +1,365 @@
+package local
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/leptonml/lepton/providers"
+	"github.com/leptonml/lepton/runtime/artifact"
+	"github.com/leptonml/lepton/runtime/data"
+	"github.com/leptonml/lepton/runtime/rl"
+	"github.com/leptonml/lepton/runtime/rl/env"
+	"github.com/leptonml/lepton/runtime/train"
+	"github.com/zclconf/go-cty/cty"
+)
+
+// Training runs a training on this machine: the built-in supervised kernels
+// or tabular Q-learning. Its run directory holds checkpoints, so an
+// interrupted run resumes where it stopped.
+type Training struct{}
+
+// RunDir is where a training's checkpoints and log live.
+func RunDir(dataDir, address string) string {
+	return filepath.Join(dataDir, "runs", safeName(address))
+}
+
+// LogPath is the log `lepton logs` prints for a training.
+func LogPath(dataDir, address string) string {
+	return filepath.Join(RunDir(dataDir, address), "train.log")
+}
+
+func safeName(address string) string {
+	r := strings.NewReplacer("[", "_", "]", "", "\"", "", "/", "_", " ", "_")
+	return r.Replace(address)
+}
+
+func artifactStore(dataDir string) *artifact.Store {
+	return &artifact.Store{Dir: filepath.Join(dataDir, "artifacts")}
+}
+
+// trainingSpec is what a training block says, in the runtime's terms.
+type trainingSpec struct {
+	objective string
+	dataset   string // the consumed dataset's address
+	base      string // base model digest
+	sup       train.Spec
+	rl        rl.Spec
+}
+
+func intAttr(v cty.Value, name string, def int) int {
+	if f, ok := num(attr(v, name)); ok {
+		return int(f)
+	}
+	return def
+}
+
+func floatAttr(v cty.Value, name string, def float64) float64 {
+	if f, ok := num(attr(v, name)); ok {
+		return f
+	}
+	return def
+}
+
+func parseTraining(v cty.Value) (trainingSpec, error) {
+	ts := trainingSpec{objective: str(attr(v, "objective")), dataset: str(attr(v, "dataset")), base: str(attr(v, "base_model"))}
+	if ts.objective == "" {
+		ts.objective = "classification"
+	}
+	if c := str(attr(v, "cluster")); c != "" {
+		return ts, fmt.Errorf("training on %s is not available yet: remote runs on cluster nodes (the lepton agent) have not landed; remove cluster to train on this machine", c)
+	}
+	if r := attr(v, "run"); !r.IsNull() {
+		return ts, errors.New("run { command = ... } (your own program instead of a built-in kernel) needs a cluster node agent, which has not landed yet")
+	}
+	switch ts.objective {
+	case "q_learning":
+		envBlock := attr(v, "environment")
+		if envBlock.IsNull() {
+			return ts, errors.New(`objective "q_learning" needs an environment block (name = "frozen_lake", "cliff_walking" or "gridworld")`)
+		}
+		cfg := env.Config{Name: str(attr(envBlock, "name")), Size: intAttr(envBlock, "size", 0)}
+		if s := attr(envBlock, "slippery"); !s.IsNull() {
+			b := s.True()
+			cfg.Slippery = &b
+		}
+		s := rl.Defaults(cfg)
+		s.Episodes = intAttr(v, "episodes", s.Episodes)
+		s.Discount = floatAttr(v, "discount", s.Discount)
+		s.LearningRate = floatAttr(v, "learning_rate", s.LearningRate)
+		s.Seed = int64(intAttr(v, "seed", int(s.Seed)))
+		if e := attr(v, "epsilon"); !e.IsNull() {
+			s.Epsilon.Start = floatAttr(e, "start", s.Epsilon.Start)
+			s.Epsilon.End = floatAttr(e, "end", s.Epsilon.End)
+			s.Epsilon.DecayEpisodes = intAttr(e, "decay_episodes", s.Epsilon.DecayEpisodes)
+		}
+		if ts.dataset != "" {
+			return ts, errors.New(`objective "q_learning" learns from its environment: remove dataset`)
+		}
+		ts.rl = s
+		return ts, rl.Check(s)
+	case "classification", "regression":
+	default:
+		return ts, fmt.Errorf("objective %q: want classification, regression or q_learning", ts.objective)
+	}
+	if ts.dataset == "" {
+		return ts, fmt.Errorf("objective %q needs dataset = dataset.NAME", ts.objective)
+	}
+	s := train.Spec{Objective: ts.objective, Epochs: intAttr(v, "epochs", 1), BatchSize: intAttr(v, "batch_size", 32), Seed: int64(intAttr(v, "seed", 1)), FreezeLayers: intAttr(v, "freeze_layers", 0)}
+	if m := attr(v, "model_spec"); !m.IsNull() {
+		s.Model = train.ModelSpec{Kind: str(attr(m, "kind")), Activation: str(attr(m, "activation")), Dropout: floatAttr(m, "dropout", 0)}
+		if h := attr(m, "hidden"); !h.IsNull() {
+			for it := h.ElementIterator(); it.Next(); {
+				_, e := it.Element()
+				f, _ := num(e)
+				s.Model.Hidden = append(s.Model.Hidden, int(f))
+			}
+		}
+	}
+	if o := attr(v, "optimizer"); !o.IsNull() {
+		s.Optimizer = train.OptimizerSpec{Name: str(attr(o, "name")), LearningRate: floatAttr(o, "learning_rate", 0), Momentum: floatAttr(o, "momentum", 0), WeightDecay: floatAttr(o, "weight_decay", 0)}
+	}
+	if e := attr(v, "early_stopping"); !e.IsNull() {
+		s.EarlyStopping = &train.EarlyStopping{Metric: str(attr(e, "metric")), Patience: intAttr(e, "patience", 2)}
+	}
+	if s.Epochs < 1 {
+		return ts, fmt.Errorf("epochs must be at least 1, got %d", s.Epochs)
+	}
+	if s.BatchSize < 1 {
+		return ts, fmt.Errorf("batch_size must be at least 1, got %d", s.BatchSize)
+	}
+	if s.FreezeLayers > 0 && ts.base == "" {
+		return ts, errors.New("freeze_layers needs base_model (the run whose weights are kept)")
+	}
+	ts.sup = s
+	return ts, nil
+}
+
+// shapeOf is what a dataset's attributes tell of its shape before it is
+// read; ok is false while they are unknown.
+func shapeOf(ds cty.Value) (train.Shape, bool) {
+	cols, classes := attr(ds, "columns"), attr(ds, "classes")
+	if !cols.IsWhollyKnown() || cols.IsNull() || !classes.IsWhollyKnown() {
+		return train.Shape{}, false
+	}
+	sh := train.Shape{Features: cols.LengthInt(), Classes: strList(classes)}
+	if src := attr(ds, "source"); str(attr(src, "builtin")) == "mnist" {
+		sh.ImageShape = []int{1, 28, 28}
+	}
+	return sh, true
+}
+
+// Plan checks everything that can be checked before work starts.
+func (t *Training) Plan(ctx context.Context, req providers.PlanRequest) (providers.PlanResponse, error) {
+	if !req.Prior.IsNull() && sameArgs(req.Prior, req.Config) {
+		return providers.PlanResponse{Planned: req.Prior}, nil
+	}
+	resp := providers.PlanResponse{Planned: withComputed("training", req.Config, nil)}
+	if !req.Prior.IsNull() {
+		for _, name := range changedArgs(req.Prior, req.Config) {
+			resp.RequiresReplace = append(resp.RequiresReplace, cty.GetAttrPath(name))
+		}
+	}
+	if !req.Config.IsWhollyKnown() {
+		return resp, nil
+	}
+	ts, err := parseTraining(req.Config)
+	if err != nil {
+		return resp, err
+	}
+	if ts.objective == "q_learning" {
+		return resp, nil
+	}
+	var base *artifact.Model
+	if ts.base != "" {
+		base, err = artifactStore(req.Env.DataDir).Get(ts.base)
+		if err != nil {
+			return resp, fmt.Errorf("base_model: %w", err)
+		}
+	}
+	if req.Env.Lookup != nil {
+		if ds, ok := req.Env.Lookup(ts.dataset); ok {
+			if sh, ok := shapeOf(ds); ok {
+				if err := train.Check(ts.sup, sh, base); err != nil {
+					return resp, err
+				}
+			}
+		}
+	}
+	return resp, nil
+}
+
+// Apply trains (resuming from a checkpoint left by an interrupted run) and
+// stores the model as a content-addressed artifact.
+func (t *Training) Apply(ctx context.Context, req providers.ApplyRequest) (cty.Value, error) {
+	ts, err := parseTraining(req.Planned)
+	if err != nil {
+		return cty.NilVal, err
+	}
+	dir := RunDir(req.Env.DataDir, req.Address)
+	if err := prepareRunDir(dir, req.Planned); err != nil {
+		return cty.NilVal, err
+	}
+	logf, err := os.OpenFile(filepath.Join(dir, "train.log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+	if err != nil {
+		return cty.NilVal, fmt.Errorf("opening the run log: %w", err)
+	}
+	defer logf.Close()
+	progress := io.Writer(logf)
+	if req.Env.Progress != nil {
+		progress = io.MultiWriter(logf, req.Env.Progress)
+	}
+	store := artifactStore(req.Env.DataDir)
+	var digest string
+	var metrics map[string]float64
+	epochs := 0
+	if ts.objective == "q_learning" {
+		res, err := rl.Run(ctx, ts.rl, rl.Options{RunDir: dir, Progress: progress})
+		if err != nil {
+			return cty.NilVal, err
+		}
+		payload, err := json.Marshal(res)
+		if err != nil {
+			return cty.NilVal, err
+		}
+		m := &artifact.Model{Kind: artifact.KindQLearning, Payload: payload, Metrics: res.Metrics,
+			Meta: map[string]string{"environment": ts.rl.Environment.Name, "episodes": fmt.Sprint(ts.rl.Episodes), "seed": fmt.Sprint(ts.rl.Seed)}}
+		if digest, err = store.Put(m); err != nil {
+			return cty.NilVal, err
+		}
+		metrics, epochs = res.Metrics, ts.rl.Episodes
+	} else {
+		dsVal, ok := req.Env.Lookup(ts.dataset)
+		if !ok {
+			return cty.NilVal, fmt.Errorf("dataset %s is not in state: apply it first", ts.dataset)
+		}
+		spec, err := SpecFromValue(dsVal, req.Env.Dir)
+		if err != nil {
+			return cty.NilVal, err
+		}
+		fmt.Fprintf(logf, "loading %s\n", ts.dataset)
+		ds, err := data.Load(ctx, spec)
+		if err != nil {
+			return cty.NilVal, fmt.Errorf("loading %s: %w", ts.dataset, err)
+		}
+		if want := str(attr(dsVal, "digest")); want != "" && want != ds.Digest {
+			return cty.NilVal, fmt.Errorf("%s changed since it was applied (digest %s, state has %s): run plan again", ts.dataset, ds.Digest, want)
+		}
+		var base *artifact.Model
+		if ts.base != "" {
+			if base, err = store.Get(ts.base); err != nil {
+				return cty.NilVal, fmt.Errorf("base_model: %w", err)
+			}
+		}
+		res, err := train.Run(ctx, ts.sup, trainingData(ds, ts.objective), base, train.Options{
+			RunDir: dir, Progress: progress, IsTTY: req.Env.ProgressTTY, Log: logf, Store: store,
+		})
+		if err != nil {
+			return cty.NilVal, err
+		}
+		digest, metrics, epochs = res.Digest, res.Metrics, res.EpochsCompleted
+	}
+	mv := map[string]cty.Value{}
+	for k, v := range metrics {
+		mv[k] = numVal(sig(v))
+	}
+	metricsVal := cty.MapValEmpty(cty.Number)
+	if len(mv) > 0 {
+		metricsVal = cty.MapVal(mv)
+	}
+	return withComputed("training", req.Planned, map[string]cty.Value{
+		"model": cty.StringVal(digest), "metrics": metricsVal,
+		"epochs_completed": numVal(float64(epochs)), "status": cty.StringVal("succeeded"),
+	}), nil
+}
+
+// prepareRunDir keeps a run directory whose checkpoints belong to these
+// arguments, and empties it when the arguments changed.
+func prepareRunDir(dir string, planned cty.Value) error {
+	b, err := json.Marshal(argsOnly(planned))
+	if err != nil {
+		return err
+	}
+	sum := sha256.Sum256(b)
+	id := hex.EncodeToString(sum[:])
+	marker := filepath.Join(dir, "spec.sha256")
+	if prev, err := os.ReadFile(marker); err == nil && strings.TrimSpace(string(prev)) != id {
+		if err := os.RemoveAll(dir); err != nil {
+			return fmt.Errorf("clearing the old run directory: %w", err)
+		}
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("creating the run directory: %w", err)
+	}
+	return os.WriteFile(marker, []byte(id+"\n"), 0o644)
+}
+
+// argsOnly renders the arguments (not computed attributes) as JSON-friendly values.
+func argsOnly(v cty.Value) map[string]string {
+	out := map[string]string{}
+	for name, a := range v.AsValueMap() {
+		switch name {
+		case "model", "metrics", "epochs_completed", "status":
+			continue
+		}
+		if a.IsNull() || !a.IsWhollyKnown() {
+			continue
+		}
+		out[name] = a.GoString()
+	}
+	return out
+}
+
+func trainingData(ds *data.Dataset, objective string) *train.Data {
+	split := func(m data.Matrix) train.Split {
+		s := train.Split{X: m.X}
+		if objective == "classification" {
+			s.Labels = make([]int, len(m.Y))
+			for i, y := range m.Y {
+				s.Labels[i] = int(y)
+			}
+		} else if m.Target != nil {
+			s.Targets = m.Target
+		} else {
+			s.Targets = m.Y
+		}
+		return s
+	}
+	d := &train.Data{Features: ds.Columns, ImageShape: ds.ImageShape, Train: split(ds.Train), Validation: split(ds.Validation), Test: split(ds.Test), Preprocessing: ds.Transform}
+	if objective == "classification" {
+		d.Classes = ds.Classes
+	}
+	return d
+}
+
+// Read reports the training gone when its model artifact is missing.
+func (t *Training) Read(_ context.Context, req providers.ReadRequest) (cty.Value, error) {
+	digest := str(attr(req.Current, "model"))
+	if digest == "" {
+		return req.Current, nil
+	}
+	p, err := artifactStore(req.Env.DataDir).Path(digest)
+	if err != nil {
+		return req.Current, nil
+	}
+	if _, err := os.Stat(p); os.IsNotExist(err) {
+		return cty.NullVal(req.Current.Type()), nil
+	}
+	return req.Current, nil
+}
+
+// Delete removes the run directory. Model artifacts are content-addressed
+// and may be shared by other runs; they stay in .lepton/artifacts.
+func (t *Training) Delete(_ context.Context, req providers.DeleteRequest) error {
+	if err := os.RemoveAll(RunDir(req.Env.DataDir, req.Address)); err != nil {
+		return fmt.Errorf("removing the run directory: %w", err)
+	}
+	return nil
+}
