@@ -17,6 +17,7 @@ import (
 	"github.com/leptonml/lepton/lang"
 	"github.com/leptonml/lepton/planner"
 	"github.com/leptonml/lepton/providers/local"
+	"github.com/leptonml/lepton/runtime/artifact"
 	ctyjson "github.com/zclconf/go-cty/cty/json"
 )
 
@@ -131,6 +132,21 @@ func showResource(m *meta, addr string) int {
 		return m.errorf("%v", err)
 	}
 	fmt.Fprint(m.stdout, text)
+	if r.Kind == "training" {
+		var attrs struct {
+			Model string `json:"model"`
+		}
+		json.Unmarshal(r.Attributes, &attrs)
+		if attrs.Model != "" {
+			abs, _ := filepath.Abs(m.dir)
+			store := artifact.Store{Dir: filepath.Join(abs, ".lepton", "artifacts")}
+			model, err := store.Get(attrs.Model)
+			if err != nil {
+				return m.errorf("loading the model artifact: %v", err)
+			}
+			fmt.Fprintf(m.stdout, "\nModel %s:\n\n%s", attrs.Model, model.Describe())
+		}
+	}
 	if r.Kind == "dataset" {
 		var attrs struct {
 			Digest string `json:"digest"`

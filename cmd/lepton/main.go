@@ -35,6 +35,7 @@ func commands() map[string]command {
 		"force-unlock": {"Release a stale state lock", cmdForceUnlock},
 		"graph":        {"Print the dependency graph in Graphviz DOT", cmdGraph},
 		"version":      {"Print the version", cmdVersion},
+		"logs":         {"Print the log of a training run or an endpoint", cmdLogs},
 	}
 }
 

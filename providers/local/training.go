@@ -258,8 +258,10 @@ func (t *Training) Apply(ctx context.Context, req providers.ApplyRequest) (cty.V
 				return cty.NilVal, fmt.Errorf("base_model: %w", err)
 			}
 		}
+		// train.Run appends its own lines to RunDir/train.log.
+		logf.Close()
 		res, err := train.Run(ctx, ts.sup, trainingData(ds, ts.objective), base, train.Options{
-			RunDir: dir, Progress: progress, IsTTY: req.Env.ProgressTTY, Log: logf, Store: store,
+			RunDir: dir, Progress: req.Env.Progress, IsTTY: req.Env.ProgressTTY, Store: store,
 		})
 		if err != nil {
 			return cty.NilVal, err
