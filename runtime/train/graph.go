@@ -20,7 +20,9 @@ type graph struct {
 	masks    []dropMask
 	params   []*G.Node // one per weight tensor, in artifact order
 	trainIdx []int     // indices into params that are trained
-	lossVal  G.Value
+	loss     *G.Node
+	grads    []*G.Node // per param; nil for frozen ones
+	sync     *syncRunner
 }
 
 type dropMask struct {
@@ -59,6 +61,7 @@ func newGraph(arch *artifact.Architecture, weights []artifact.Tensor, batch, fre
 	onesCol := G.NewConstant(tensor.New(tensor.WithShape(batch, 1), tensor.WithBacking(ones)), G.WithName("ones"))
 
 	h := x
+	var maskNodes G.Nodes
 	wi, layer := 0, 0
 	var err error
 	for _, l := range arch.Layers {
@@ -119,6 +122,7 @@ func newGraph(arch *artifact.Architecture, weights []artifact.Tensor, batch, fre
 			mn := G.NewMatrix(g, tensor.Float32, G.WithShape(batch, l.Out), G.WithName(fmt.Sprintf("mask%d", len(gr.masks))),
 				G.WithValue(tensor.New(tensor.WithShape(batch, l.Out), tensor.WithBacking(m.buf))))
 			gr.masks = append(gr.masks, m)
+			maskNodes = append(maskNodes, mn)
 			if h, err = G.HadamardProd(h, mn); err != nil {
 				return nil, err
 			}
@@ -143,23 +147,38 @@ func newGraph(arch *artifact.Architecture, weights []artifact.Tensor, batch, fre
 	if err != nil {
 		return nil, fmt.Errorf("loss: %w", err)
 	}
-	G.Read(loss, &gr.lossVal)
+	gr.loss = loss
 
-	var wrt []*G.Node
+	var wrt G.Nodes
 	for i, p := range gr.params {
 		if i/2 >= freeze {
 			gr.trainIdx = append(gr.trainIdx, i)
 			wrt = append(wrt, p)
 		}
 	}
-	var opts []G.VMOpt
+	outputs := G.Nodes{loss}
 	if train {
-		if _, err := G.Grad(loss, wrt...); err != nil {
+		grads, err := G.Grad(loss, wrt...)
+		if err != nil {
 			return nil, fmt.Errorf("gradients: %w", err)
 		}
-		opts = append(opts, G.BindDualValues(wrt...))
+		gr.grads = make([]*G.Node, len(gr.params))
+		for k, i := range gr.trainIdx {
+			gr.grads[i] = grads[k]
+		}
+		outputs = append(outputs, grads...)
 	}
-	gr.vm = G.NewTapeMachine(g, opts...)
+	// Compile only what the loss and the wanted gradients need: a plain
+	// NewTapeMachine(g) would also run gradients nobody reads (such as the
+	// gradient with respect to the input batch, a full-size GEMM).
+	inputs := append(G.Nodes{x, y}, gr.params...)
+	inputs = append(inputs, maskNodes...)
+	prog, locMap, err := G.CompileFunction(g, inputs, outputs)
+	if err != nil {
+		return nil, fmt.Errorf("compile training graph: %w", err)
+	}
+	gr.vm = G.NewTapeMachine(g, G.WithPrecompiled(prog, locMap))
+	gr.sync = newSyncRunner(gr.vm, prog)
 	return gr, nil
 }
 
@@ -167,19 +186,22 @@ func newGraph(arch *artifact.Architecture, weights []artifact.Tensor, batch, fre
 // returns the loss. Gradients are then in grad(i).
 func (gr *graph) step() (float32, error) {
 	gr.vm.Reset()
-	if err := gr.vm.RunAll(); err != nil {
+	if gr.sync != nil {
+		if err := gr.sync.runOnce(); err != nil {
+			return 0, err
+		}
+	} else if err := gr.vm.RunAll(); err != nil {
 		return 0, err
 	}
-	return gr.lossVal.Data().(float32), nil
+	return gr.loss.Value().Data().(float32), nil
 }
 
 // grad returns the gradient of trained parameter i (an index into params).
 func (gr *graph) grad(i int) ([]float32, error) {
-	v, err := gr.params[i].Grad()
-	if err != nil {
-		return nil, fmt.Errorf("gradient of %s: %w", gr.params[i].Name(), err)
+	if gr.grads[i] == nil || gr.grads[i].Value() == nil {
+		return nil, fmt.Errorf("no gradient computed for %s", gr.params[i].Name())
 	}
-	return v.Data().([]float32), nil
+	return gr.grads[i].Value().Data().([]float32), nil
 }
 
 func (gr *graph) close() {

@@ -2,6 +2,7 @@ package train
 
 import (
 	"encoding/json"
+	"math"
 	"math/rand/v2"
 	"slices"
 	"sync"
@@ -92,3 +93,5 @@ func irisData(t testing.TB) *Data {
 	_ = n.Apply(d.Test.X, w)
 	return d
 }
+
+func sqrt64(x float64) float64 { return math.Sqrt(x) }

@@ -73,6 +73,25 @@ func Run(ctx context.Context, spec Spec, data *Data, base *artifact.Model, opts 
 	return r.run(ctx)
 }
 
+// runHooked is Run with a callback after every batch, for tests that
+// interrupt a run at an exact point.
+func runHooked(ctx context.Context, spec Spec, data *Data, base *artifact.Model, opts Options, after func(epoch, batch int)) (*Result, error) {
+	s := spec.withDefaults()
+	if err := Check(spec, data.Shape(), base); err != nil {
+		return nil, err
+	}
+	if err := data.validate(s.Objective); err != nil {
+		return nil, err
+	}
+	r, err := newRunner(s, data, base, opts)
+	if err != nil {
+		return nil, err
+	}
+	defer r.close()
+	r.afterBatch = after
+	return r.run(ctx)
+}
+
 type runner struct {
 	spec    Spec
 	data    *Data
@@ -92,6 +111,8 @@ type runner struct {
 	tMean   float64
 	tStd    float64
 	outW    int
+	// afterBatch, when set (tests), is called after each completed batch.
+	afterBatch func(epoch, batch int)
 }
 
 func newRunner(s Spec, data *Data, base *artifact.Model, opts Options) (*runner, error) {
@@ -224,29 +245,15 @@ func (r *runner) epoch(ctx context.Context, st *state, prog *progress) error {
 			r.logf("interrupted at epoch %d, batch %d of %d: checkpoint saved", st.Epoch+1, b, r.perEp)
 			return fmt.Errorf("%w at epoch %d batch %d (checkpoint saved): %w", ErrInterrupted, st.Epoch+1, b, err)
 		}
-		r.fillBatch(perm[b*r.batch:(b+1)*r.batch], st.Epoch, b)
-		loss, err := r.gr.step()
+		loss, err := r.trainBatch(perm[b*r.batch:(b+1)*r.batch], st.Epoch, b)
 		if err != nil {
 			return fmt.Errorf("epoch %d batch %d: %w", st.Epoch+1, b, err)
 		}
-		if math.IsNaN(float64(loss)) || math.IsInf(float64(loss), 0) {
-			return fmt.Errorf("epoch %d batch %d: loss is %v (diverged): lower the learning_rate", st.Epoch+1, b, loss)
-		}
-		r.opt.begin()
-		for k, i := range r.gr.trainIdx {
-			g, err := r.gr.grad(i)
-			if err != nil {
-				return err
-			}
-			if err := r.opt.update(k, r.weights[i].Data, g); err != nil {
-				return err
-			}
-			// gorgonia accumulates into a parameter's gradient on every run of
-			// the tape; zero it for the next step.
-			clear(g)
-		}
 		st.LossSum += float64(loss)
 		prog.batch(b+1, float64(loss))
+		if r.afterBatch != nil {
+			r.afterBatch(st.Epoch, b)
+		}
 	}
 	em := EpochMetrics{Epoch: st.Epoch + 1, TrainLoss: st.LossSum / float64(r.perEp)}
 	if r.spec.Objective == "regression" {
@@ -286,6 +293,29 @@ func (r *runner) epoch(ctx context.Context, st *state, prog *progress) error {
 		st.Done = true
 	}
 	return r.save(st)
+}
+
+// trainBatch is one optimisation step on the given training rows.
+func (r *runner) trainBatch(rows []int, epoch, b int) (float32, error) {
+	r.fillBatch(rows, epoch, b)
+	loss, err := r.gr.step()
+	if err != nil {
+		return 0, err
+	}
+	if math.IsNaN(float64(loss)) || math.IsInf(float64(loss), 0) {
+		return 0, fmt.Errorf("loss is %v (diverged): lower the learning_rate", loss)
+	}
+	r.opt.begin()
+	for k, i := range r.gr.trainIdx {
+		g, err := r.gr.grad(i)
+		if err != nil {
+			return 0, err
+		}
+		if err := r.opt.update(k, r.weights[i].Data, g); err != nil {
+			return 0, err
+		}
+	}
+	return loss, nil
 }
 
 // fillBatch copies rows into the graph's input tensors and draws dropout masks
