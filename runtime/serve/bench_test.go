@@ -65,3 +65,32 @@ func BenchmarkHandlerV1(b *testing.B) {
 		}
 	}
 }
+
+func BenchmarkDecodeV1Rows32(b *testing.B) {
+	body := benchBody(32)
+	var p fastjson.Parser
+	b.SetBytes(int64(len(body)))
+	for b.Loop() {
+		if _, _, err := decodeV1(&p, body, 784); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkPredict32Rows(b *testing.B) {
+	m := testmodel.MNIST(1)
+	x := make([]float32, 32*784)
+	for b.Loop() {
+		m.Predict(x, 32)
+	}
+}
+
+func BenchmarkFastV1(b *testing.B) {
+	body := benchBody(1)
+	b.SetBytes(int64(len(body)))
+	for b.Loop() {
+		if _, _, ok := fastV1(body, 784); !ok {
+			b.Fatal("fast path refused")
+		}
+	}
+}

@@ -2,6 +2,7 @@ package serve
 
 import (
 	"errors"
+	"math"
 	"net/http"
 	"testing"
 
@@ -94,6 +95,65 @@ func TestParseRoute(t *testing.T) {
 		rt, name, version := parseRoute(tc.path)
 		if rt != tc.rt || name != tc.name || version != tc.version {
 			t.Errorf("%s: got %s %q %q, want %s %q %q", tc.path, routeNames[rt], name, version, routeNames[tc.rt], tc.name, tc.version)
+		}
+	}
+}
+
+// FuzzFastPaths is a differential fuzz: whatever a fast path accepts, the
+// full decoder must accept and decode identically.
+func FuzzFastPaths(f *testing.F) {
+	for _, s := range []string{
+		`{"instances":[[1,2],[3,4]]}`, ` { "instances" : [ [ -0.5 , 1e-3 ] ] } `, `{"instances":[[1,2]],"x":1}`,
+		`{"instances":[[01,2]]}`, `{"instances":[[1.,2]]}`, `{"instances":[[1e400,2]]}`, `{"instances":[[1,2]]}x`,
+		`{"id":"a","inputs":[{"name":"x","shape":[2,2],"datatype":"FP32","data":[1,2,3,4]}]}`,
+		`{"inputs":[{"data":[1,2],"datatype":"FP64","shape":[2],"name":"in"}],"id":"7"}`,
+		`{"inputs":[{"name":"x","shape":[1,2,1],"datatype":"FP32","data":[1,2]}]}`,
+		`{"inputs":[{"name":"x","shape":[0,2],"datatype":"FP32","data":[]}]}`,
+		`{"inputs":[{"name":"x\u0041","shape":[2],"datatype":"FP32","data":[1,2]}]}`,
+		`{"inputs":[{"name":"x","shape":[2],"datatype":"FP32","data":[1,2],"name":"y"}]}`,
+	} {
+		f.Add([]byte(s), uint8(2))
+	}
+	var p fastjson.Parser
+	f.Fuzz(func(t *testing.T, body []byte, size uint8) {
+		inputSize := int(size%8) + 1
+		if x, n, ok := fastV1(body, inputSize); ok {
+			sx, sn, err := decodeV1(&p, body, inputSize)
+			if err != nil || sn != n || !equalFloats(sx, x) {
+				t.Fatalf("v1 fast path: %v %d, full decoder: %v %d %v", x, n, sx, sn, err)
+			}
+		}
+		if req, ok := fastV2(body, inputSize); ok {
+			full, err := decodeV2(&p, body, inputSize)
+			if err != nil || full.n != req.n || full.id != req.id || full.hasID != req.hasID || full.outputs != nil || !equalFloats(full.x, req.x) {
+				t.Fatalf("v2 fast path: %+v, full decoder: %+v %v", req, full, err)
+			}
+		}
+	})
+}
+
+func equalFloats(a, b []float32) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if math.Float32bits(a[i]) != math.Float32bits(b[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+func TestFastPathsTakeCommonRequests(t *testing.T) {
+	if _, n, ok := fastV1([]byte(` {"instances": [[1, 2.5e-1], [0,-3]]}`), 2); !ok || n != 2 {
+		t.Error("fast v1 path refused a plain request")
+	}
+	if r, ok := fastV2([]byte(`{"id":"q","inputs":[{"name":"input0","shape":[1,2],"datatype":"FP32","data":[1,2]}]}`), 2); !ok || r.n != 1 || r.id != "q" {
+		t.Error("fast v2 path refused a plain request")
+	}
+	for _, body := range []string{`{"instances":[[1,2]],"instances":[[3,4]]}`, `{"instances":[[[1],[2]]]}`, `{"instances":[[NaN,1]]}`} {
+		if _, _, ok := fastV1([]byte(body), 2); ok {
+			t.Errorf("fast v1 path took %s", body)
 		}
 	}
 }

@@ -446,9 +446,13 @@ func (s *Server) handleV1(w http.ResponseWriter, r *http.Request, st *modelState
 		s.decoding.Add(-1)
 		return writeError(w, rerr.status, rerr.msg)
 	}
-	p := s.parsers.Get()
-	x, n, err := decodeV1(p, buf.Bytes(), st.inputSize)
-	s.parsers.Put(p)
+	x, n, ok := fastV1(buf.Bytes(), st.inputSize)
+	var err error
+	if !ok {
+		p := s.parsers.Get()
+		x, n, err = decodeV1(p, buf.Bytes(), st.inputSize)
+		s.parsers.Put(p)
+	}
 	if err != nil {
 		s.decoding.Add(-1)
 		s.putBuf(buf)
@@ -487,9 +491,13 @@ func (s *Server) handleV2(w http.ResponseWriter, r *http.Request, st *modelState
 		s.decoding.Add(-1)
 		return writeError(w, rerr.status, rerr.msg)
 	}
-	p := s.parsers.Get()
-	req, err := decodeV2(p, buf.Bytes(), st.inputSize)
-	s.parsers.Put(p)
+	req, ok := fastV2(buf.Bytes(), st.inputSize)
+	var err error
+	if !ok {
+		p := s.parsers.Get()
+		req, err = decodeV2(p, buf.Bytes(), st.inputSize)
+		s.parsers.Put(p)
+	}
 	s.putBuf(buf)
 	if err == nil {
 		for _, o := range req.outputs {
