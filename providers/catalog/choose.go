@@ -21,8 +21,10 @@ type Filter struct {
 }
 
 // Candidate is an offer priced for a request: per node on the market asked for.
+// The Offer is shared with the catalog (which never changes): read it, don't
+// modify it.
 type Candidate struct {
-	Offer
+	*Offer
 	Spot         bool
 	PricePerHour float64 // per node
 }
@@ -94,7 +96,7 @@ func Choose(c *Catalog, f Filter) (Choice, error) {
 	c.scan(f.Spot, func(o *Offer) bool {
 		if m.stage(o) == stagePass {
 			price, _ := o.Price(f.Spot)
-			cands = append(cands, Candidate{Offer: *o, Spot: f.Spot, PricePerHour: price})
+			cands = append(cands, Candidate{Offer: o, Spot: f.Spot, PricePerHour: price})
 		}
 		return true
 	})

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"sort"
 	"strings"
 	"testing"
 )
@@ -282,4 +283,76 @@ func ExampleChoose() {
 	fmt.Printf("%s %s in %s/%s: $%.2f/hr per node, $%.2f/hr for 2 nodes, %d fallbacks\n",
 		ch.Best.Cloud, ch.Best.InstanceType, ch.Best.Region, ch.Best.Zone, ch.Best.PricePerHour, ch.TotalPerHour(), len(ch.Fallbacks))
 	// Output: gcp a2-ultragpu-8g in us-central1/us-central1-a: $23.57/hr per node, $47.13/hr for 2 nodes, 47 fallbacks
+}
+
+// chooseNaive is the straightforward optimizer: filter every offer, then sort the
+// matches. It is the reference BenchmarkChoose1000Clusters is compared with in
+// docs/benchmarks/clusters.md, and a cross-check of Choose's order.
+func chooseNaive(c *Catalog, f Filter) []Offer {
+	m, err := newMatcher(f)
+	if err != nil {
+		return nil
+	}
+	var out []Offer
+	for i := range c.offers {
+		if m.stage(&c.offers[i]) == stagePass {
+			out = append(out, c.offers[i])
+		}
+	}
+	sort.SliceStable(out, func(i, j int) bool {
+		pi, _ := out[i].Price(f.Spot)
+		pj, _ := out[j].Price(f.Spot)
+		if pi != pj {
+			return pi < pj
+		}
+		a, b := &out[i], &out[j]
+		if a.Cloud != b.Cloud {
+			return a.Cloud < b.Cloud
+		}
+		if a.Region != b.Region {
+			return a.Region < b.Region
+		}
+		if a.Zone != b.Zone {
+			return a.Zone < b.Zone
+		}
+		return a.InstanceType < b.InstanceType
+	})
+	return out
+}
+
+func TestChooseAgreesWithNaive(t *testing.T) {
+	c := Default()
+	for _, f := range requests(200) {
+		got, err := Choose(c, f)
+		want := chooseNaive(c, f)
+		if len(want) == 0 {
+			if err == nil {
+				t.Fatalf("%+v: Choose found %s, naive found nothing", f, got.Best.Key())
+			}
+			continue
+		}
+		if err != nil {
+			t.Fatalf("%+v: %v", f, err)
+		}
+		all := got.All()
+		if len(all) != len(want) {
+			t.Fatalf("%+v: %d candidates, naive %d", f, len(all), len(want))
+		}
+		for i := range all {
+			if all[i].Key() != want[i].Key() {
+				t.Fatalf("%+v: position %d: %s, naive %s", f, i, all[i].Key(), want[i].Key())
+			}
+		}
+	}
+}
+
+func BenchmarkChoose1000ClustersNaive(b *testing.B) {
+	c := Default()
+	reqs := requests(1000)
+	b.ReportAllocs()
+	for b.Loop() {
+		for _, f := range reqs {
+			chooseNaive(c, f)
+		}
+	}
 }
