@@ -259,3 +259,25 @@ func DeleteNodes(ctx context.Context, p Provisioner, nodes []Node, parallelism i
 	}
 	return left, errors.Join(errs...)
 }
+
+// Orphans returns the instances found by ListByLineage that state does not know
+// (inState reports whether an instance ID is recorded), sorted by cluster address
+// and index, for plan to report.
+func Orphans(listed []Node, inState func(id string) bool) []Node {
+	var out []Node
+	for _, n := range listed {
+		if !inState(n.ID) {
+			out = append(out, n)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Cluster != out[j].Cluster {
+			return out[i].Cluster < out[j].Cluster
+		}
+		if out[i].Index != out[j].Index {
+			return out[i].Index < out[j].Index
+		}
+		return out[i].ID < out[j].ID
+	})
+	return out
+}

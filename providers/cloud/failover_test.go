@@ -318,3 +318,21 @@ func TestClientToken(t *testing.T) {
 		t.Fatalf("token %q: want a UUID (GCP requestId) within EC2's 64 characters", a)
 	}
 }
+
+func TestOrphans(t *testing.T) {
+	listed := []cloud.Node{
+		{ID: "i-3", Cluster: "cluster.b", Index: 0},
+		{ID: "i-1", Cluster: "cluster.a", Index: 1},
+		{ID: "i-2", Cluster: "cluster.a", Index: 0},
+		{ID: "i-4", Cluster: "cluster.a", Index: 0},
+	}
+	state := map[string]bool{"i-2": true}
+	got := cloud.Orphans(listed, func(id string) bool { return state[id] })
+	var ids []string
+	for _, n := range got {
+		ids = append(ids, n.ID)
+	}
+	if strings.Join(ids, ",") != "i-4,i-1,i-3" {
+		t.Fatalf("orphans %v", ids)
+	}
+}
