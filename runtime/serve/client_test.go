@@ -39,3 +39,26 @@ func TestClient(t *testing.T) {
 		t.Fatalf("bad row: %v", err)
 	}
 }
+
+func TestReadTraffic(t *testing.T) {
+	_, hs := newTestServer(t, Config{Token: testToken}, mnist(4))
+	var c Client
+	ctx := context.Background()
+	for range 3 {
+		if _, err := c.Predict(ctx, hs.URL, "digits", testToken, [][]float32{row(1), row(2)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c.Predict(ctx, hs.URL, "digits", "bad", [][]float32{row(1)})
+	c.Predict(ctx, hs.URL, "digits", testToken, [][]float32{{1}})
+	tr, err := ReadTraffic(ctx, hs.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tr.Requests != 5 || tr.ClientErrors != 2 || tr.ServerErrors != 0 || tr.Rows != 6 || tr.InFlight != 0 || tr.Version != "sha256:seed4" || tr.MeanLatency <= 0 {
+		t.Fatalf("traffic %+v", tr)
+	}
+	if _, err := ReadTraffic(ctx, "http://127.0.0.1:1"); err == nil {
+		t.Fatal("no error for a dead endpoint")
+	}
+}
