@@ -363,3 +363,24 @@ func TestCreateRetriedAcrossCallsWithSameToken(t *testing.T) {
 		t.Fatalf("instances %+v, want just %s", insts, node.ID)
 	}
 }
+
+// Spot capacity that vanishes while the instance starts is a capacity error too,
+// and the instance's ID comes back so the caller can clean up.
+func TestCapacityLostWhileStarting(t *testing.T) {
+	fake := awsfake.New()
+	defer fake.Close()
+	fake.FailCapacity(awsfake.CapacityRule{Zone: "use1-az4", Late: true})
+	p := newProvisioner(t, fake)
+	s := spec("cluster.gpu", 0)
+	s.Spot = true
+	node, err := p.Create(context.Background(), s)
+	if !errors.Is(err, cloud.ErrCapacity) || !strings.Contains(err.Error(), "ended while starting") {
+		t.Fatalf("err = %v", err)
+	}
+	if node.ID == "" || node.ID != fake.Instances()[0].ID {
+		t.Fatalf("node %+v does not name the instance EC2 made", node)
+	}
+	if err := p.Delete(context.Background(), node); err != nil {
+		t.Fatalf("cleanup: %v", err)
+	}
+}

@@ -58,6 +58,10 @@ type CapacityRule struct {
 	Code         string // default InsufficientInstanceCapacity
 	After        int    // let this many matching calls succeed first (a zone that fills up)
 	Times        int    // then fail this many matching calls and stop; 0: always
+	// Late accepts RunInstances and then ends the instance while it is pending,
+	// with state reason Server.InsufficientInstanceCapacity, as EC2 does when spot
+	// capacity vanishes during launch.
+	Late bool
 }
 
 // DropMode says how a dropped response is lost.
@@ -93,6 +97,7 @@ type instance struct {
 	describes  int // DescribeInstances that saw it pending
 	stopping   int // DescribeInstances that saw it shutting-down
 	stateCode  int
+	late       bool // ends while pending (CapacityRule.Late)
 	reasonCode string
 	reasonMsg  string
 }
@@ -561,6 +566,7 @@ func (s *Server) runInstances(region string, f url.Values) ([]byte, *apiError) {
 			return s.reservationXML(e.ids), nil
 		}
 	}
+	late := false
 	for _, r := range s.rules {
 		if r.matches(region, zone, zoneID, itype, spot) {
 			if r.After > 0 {
@@ -572,6 +578,10 @@ func (s *Server) runInstances(region string, f url.Values) ([]byte, *apiError) {
 				if r.Times == 0 {
 					r.Times = -1 // spent
 				}
+			}
+			if r.Late {
+				late = true
+				break
 			}
 			status := 400
 			if strings.HasPrefix(r.Code, "Insufficient") {
@@ -626,6 +636,7 @@ func (s *Server) runInstances(region string, f url.Values) ([]byte, *apiError) {
 			PrivateIP: fmt.Sprintf("10.0.%d.%d", s.seq/256%256, s.seq%256),
 		}, seq: s.seq, launched: time.Date(2026, 11, 27, 4, 0, 0, 0, time.UTC).Add(time.Duration(s.seq) * time.Second)}
 		in.setState(0, "pending")
+		in.late = late
 		s.instances[in.ID] = in
 		ids = append(ids, in.ID)
 	}
@@ -672,6 +683,12 @@ func paramsDigest(f url.Values) string {
 func (s *Server) advance(in *instance) {
 	switch in.State {
 	case "pending":
+		if in.late {
+			in.setState(48, "terminated")
+			in.reasonCode = "Server.InsufficientInstanceCapacity"
+			in.reasonMsg = "Server.InsufficientInstanceCapacity: Insufficient capacity."
+			return
+		}
 		if in.describes >= s.pendingPolls {
 			in.setState(16, "running")
 		}
