@@ -155,7 +155,7 @@ func loadBuiltin(ctx context.Context, spec Spec) (*Dataset, error) {
 	f.n = t.Rows
 	shape, trainRows := t.ImageShape, t.TrainRows
 	t = nil // the columns hold the data now; let the table go
-	ds, err := process(f, spec, "builtin "+spec.Source.Builtin, standard{trainRows: trainRows}, fmt.Sprintf("%d columns", len(f.all)))
+	ds, err := process(f, spec, "builtin "+spec.Source.Builtin, standard{trainRows: trainRows, imageShape: shape}, fmt.Sprintf("%d columns", len(f.all)))
 	if err != nil {
 		return nil, err
 	}

@@ -59,7 +59,14 @@ func (o *outCol) value(i int) float32 {
 
 // standard is a builtin's standard split: rows before trainRows are the
 // training pool, the rest the test set.
-type standard struct{ trainRows int }
+type standard struct {
+	trainRows int
+	// imageShape is set for image datasets: their rows are normalised with
+	// statistics pooled over every pixel, as is customary, not per pixel
+	// column (a border pixel that is almost always 0 would otherwise be
+	// blown up into noise).
+	imageShape []int
+}
 
 type pipeline struct {
 	spec             Spec
@@ -97,7 +104,7 @@ func (p *pipeline) kill(i int, why string, by map[string]int) {
 
 // process runs every step after reading. src names the source for errors.
 func process(f *frame, spec Spec, src string, std standard, readDetail string) (*Dataset, error) {
-	p := &pipeline{spec: spec, f: f, ds: &Dataset{Source: src, Label: spec.Label, Schema: map[string]string{}, Stats: map[string]ColumnStats{}}}
+	p := &pipeline{spec: spec, f: f, ds: &Dataset{Source: src, Label: spec.Label, Schema: map[string]string{}, Stats: map[string]ColumnStats{}, ImageShape: std.imageShape}}
 	if f.n == 0 {
 		return nil, fmt.Errorf("%s: %w: the source returned no rows", src, source.ErrEmpty)
 	}
@@ -643,11 +650,25 @@ func (p *pipeline) divide(idx []int32, fracs []float64, stratify bool, rng *rand
 func (p *pipeline) normalize(train []int32) {
 	method := p.spec.Preprocess.normalize()
 	t := &prep.Transform{Method: method, Encode: p.spec.Preprocess.encode(), Categories: p.catsForTransform}
+	var pooled *prep.Moments
+	if len(p.ds.ImageShape) > 0 && method != "none" {
+		pooled = &prep.Moments{}
+		for _, o := range p.outs {
+			if o.normalised() {
+				for _, i := range train {
+					pooled.Add(float64(o.value(int(i))))
+				}
+			}
+		}
+	}
 	for _, o := range p.outs {
 		t.Features = append(t.Features, o.name)
 		o.scale, o.shift = 1, 0
 		var m prep.Moments
-		if method != "none" && o.normalised() {
+		switch {
+		case pooled != nil:
+			m = *pooled
+		case method != "none" && o.normalised():
 			for _, i := range train {
 				m.Add(float64(o.value(int(i))))
 			}
@@ -678,7 +699,11 @@ func (p *pipeline) normalize(train []int32) {
 	p.ds.Columns = t.Features
 	p.ds.Transform = t.JSON()
 	if method != "none" {
-		p.step("normalize ("+method+")", p.nAlive, nil, fmt.Sprintf("statistics from the %d training rows", len(train)))
+		detail := fmt.Sprintf("statistics from the %d training rows", len(train))
+		if pooled != nil {
+			detail += ", pooled over every pixel (an image dataset)"
+		}
+		p.step("normalize ("+method+")", p.nAlive, nil, detail)
 	}
 }
 
