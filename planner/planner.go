@@ -478,6 +478,15 @@ func (r *run) planResource(ctx context.Context, rb *lang.ResourceBlock) error {
 	for i, key := range keys {
 		addr := rb.Addr.Instance(key)
 		present[addr.String()] = true
+		if !r.instanceTargeted(addr) {
+			// -target names other instances of this resource: this one
+			// keeps its state (or stays absent).
+			vals[i] = cty.DynamicVal
+			if in := r.prior.byAddr[addr.String()]; in != nil {
+				vals[i] = in.value
+			}
+			continue
+		}
 		v, err := r.planInstance(ctx, rb, addr, refs, kds[i], deps)
 		if err != nil {
 			failed = err
@@ -520,11 +529,27 @@ func (r *run) selected(a lang.Instance) bool {
 		return true
 	}
 	for _, t := range r.opts.Targets {
-		if t.Resource == a.Resource {
+		if t.Matches(a) {
 			return true
 		}
 	}
 	return false
+}
+
+// instanceTargeted reports whether an instance of a resource in the -target
+// closure is planned: all of a resource that is only a dependency, and only
+// the named instances of a resource that a target names with an index.
+func (r *run) instanceTargeted(a lang.Instance) bool {
+	named := false
+	for _, t := range r.opts.Targets {
+		if t.Resource == a.Resource {
+			if t.Matches(a) {
+				return true
+			}
+			named = true
+		}
+	}
+	return !named
 }
 
 func resourceDeps(refs []lang.Reference) []string {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hclwrite"
+	"github.com/leptonml/lepton/internal/state"
 	"github.com/leptonml/lepton/internal/version"
 	"github.com/leptonml/lepton/lang"
 	"github.com/leptonml/lepton/planner"
@@ -196,8 +197,12 @@ func cmdOutput(m *meta, args []string) int {
 	}
 	if fs.NArg() == 1 {
 		name := fs.Arg(0)
-		o, ok := st.Outputs[name]
-		if st == nil || !ok {
+		var o state.Output
+		found := false
+		if st != nil {
+			o, found = st.Outputs[name]
+		}
+		if !found {
 			return m.errorf("output %q not found: apply the configuration, or check the name", name)
 		}
 		switch {

@@ -272,6 +272,13 @@ func (m *meta) planAndApply(o *opFlags, auto bool, opName string) int {
 }
 
 func (m *meta) applySaved(o *opFlags, file string) int {
+	if len(o.vars.vars) > 0 || len(o.vars.files) > 0 {
+		// The plan carries the values it was made with; others would be ignored.
+		return m.errorf("can't set variables when applying a saved plan: the plan %s holds the values it was made with; make a new plan to change them", file)
+	}
+	if len(o.targets.list) > 0 || len(o.replace.list) > 0 || o.destroy || o.refreshOnly {
+		return m.errorf("-target, -replace, -destroy and -refresh-only belong to the plan: make a new plan with them instead of applying %s", file)
+	}
 	b, err := os.ReadFile(m.path(file))
 	if err != nil {
 		return m.errorf("reading the plan file: %v", err)

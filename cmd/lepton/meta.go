@@ -125,9 +125,8 @@ func (m *meta) diags(d hcl.Diagnostics) bool {
 	if f, ok := m.stderr.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
 		width, _, _ = term.GetSize(int(f.Fd()))
 	}
-	w := hcl.NewDiagnosticTextWriter(m.stderr, m.files, uint(width), m.color)
 	for _, diag := range d {
-		w.WriteDiagnostic(diag)
+		writeDiag(m.stderr, m.files, uint(width), m.color, diag)
 	}
 	return d.HasErrors()
 }
