@@ -16,6 +16,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"sort"
 	"strconv"
@@ -285,7 +286,7 @@ func parse(name string, r io.Reader) (*Catalog, error) {
 				return nil
 			}
 			v, err := strconv.ParseFloat(s, 64)
-			if err != nil {
+			if err != nil || math.IsNaN(v) || math.IsInf(v, 0) {
 				errs = append(errs, fmt.Errorf("column %s: %q is not a number", c, s))
 				return nil
 			}
@@ -345,6 +346,8 @@ func validate(o *Offer) error {
 		return bad("column gpu: empty (the catalog lists GPU instance types only)")
 	case o.GPUCount < 1:
 		return bad("column gpu_count: %d, want at least 1", o.GPUCount)
+	case !finite(o.GPUMemoryGB, o.MemoryGB, o.PricePerHour) || (o.SpotPricePerHour != nil && !finite(*o.SpotPricePerHour)):
+		return bad("a number is NaN or infinite")
 	case o.GPUMemoryGB <= 0:
 		return bad("column gpu_memory_gb: %v, want the per-GPU memory in GB", o.GPUMemoryGB)
 	case o.VCPUs < 1:
@@ -364,4 +367,13 @@ func validate(o *Offer) error {
 		return bad("column source_date: %q is not a date like 2026-05-20", o.SourceDate)
 	}
 	return nil
+}
+
+func finite(vs ...float64) bool {
+	for _, v := range vs {
+		if math.IsNaN(v) || math.IsInf(v, 0) {
+			return false
+		}
+	}
+	return true
 }

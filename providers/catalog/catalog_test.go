@@ -3,6 +3,7 @@ package catalog
 import (
 	"encoding/csv"
 	"errors"
+	"math"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -93,6 +94,8 @@ func TestLoadErrors(t *testing.T) {
 		{"fractional count", header + "aws,p5,H100,1.5,80,192,2048,us-east-1,use1-az1,9,,test,2026-05-20\n", "catalog:2: column gpu_count: 1.5 is not a whole number"},
 		{"unknown cloud", header + "oracle,x,H100,8,80,192,2048,r,z,9,,test,2026-05-20\n", "catalog:2: column cloud: \"oracle\""},
 		{"no gpu", header + "aws,m5.large,,0,0,2,8,us-east-1,z,0.1,,test,2026-05-20\n", "column gpu: empty"},
+		{"NaN price", header + "aws,p5,H100,8,80,192,2048,us-east-1,z,NaN,,test,2026-05-20\n", "column price_per_hour: \"NaN\" is not a number"},
+		{"infinite spot", header + "aws,p5,H100,8,80,192,2048,us-east-1,z,9,+Inf,test,2026-05-20\n", "column spot_price_per_hour: \"+Inf\" is not a number"},
 		{"zero price", header + "aws,p5,H100,8,80,192,2048,us-east-1,z,0,,test,2026-05-20\n", "column price_per_hour: 0"},
 		{"negative spot", header + "aws,p5,H100,8,80,192,2048,us-east-1,z,9,-1,test,2026-05-20\n", "column spot_price_per_hour: -1"},
 		{"no source", header + "aws,p5,H100,8,80,192,2048,us-east-1,z,9,,,2026-05-20\n", "column source: empty"},
@@ -179,7 +182,7 @@ func FuzzLoad(f *testing.F) {
 			return
 		}
 		for _, o := range c.Offers() {
-			if o.PricePerHour <= 0 || o.GPUCount < 1 || o.Source == "" {
+			if !(o.PricePerHour > 0) || math.IsInf(o.PricePerHour, 0) || o.GPUCount < 1 || o.Source == "" {
 				t.Fatalf("invalid offer accepted: %+v", o)
 			}
 		}

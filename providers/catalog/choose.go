@@ -2,6 +2,7 @@ package catalog
 
 import (
 	"fmt"
+	"math"
 	"sort"
 	"strings"
 
@@ -179,7 +180,7 @@ func newMatcher(f Filter) (*matcher, error) {
 		}
 		m.gpu, m.hasGPU = g, true
 	}
-	if f.MaxPricePerHour < 0 {
+	if f.MaxPricePerHour < 0 || math.IsNaN(f.MaxPricePerHour) {
 		return nil, fmt.Errorf("max_price_per_hour = %v: want a positive price in USD per node", f.MaxPricePerHour)
 	}
 	if len(f.Clouds) > 0 {
