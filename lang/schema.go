@@ -128,7 +128,9 @@ func Schemas() map[string]*KindSchema {
 				"dataset":   attr("dataset", dyn),
 				"cluster":   attr("cluster", dyn),
 				"objective": attr("objective", str),
-				"model": block("model", hcldec.ObjectSpec{
+				// The model block is stored as model_spec: `model` is the
+				// computed artifact reference (training.x.model).
+				"model_spec": block("model", hcldec.ObjectSpec{
 					"kind":       attr("kind", str),
 					"hidden":     attr("hidden", nums),
 					"activation": attr("activation", str),

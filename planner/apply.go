@@ -394,7 +394,16 @@ func (a *applyRun) apply(ctx context.Context, c *ResourceChange) error {
 	}
 	newVal, err := res.Apply(ctx, providers.ApplyRequest{Address: c.Address(), Prior: priorUnmarked, Planned: resp.Planned, Env: env})
 	if err != nil {
-		if act == Create {
+		interrupted := ctx.Err() != nil || errors.Is(err, context.Canceled)
+		switch {
+		case interrupted && c.Addr.Resource.Kind != "dataset":
+			// Leave it marked running: the next apply resumes it.
+		case act == Update:
+			// The object is as it was before this change.
+			if c.Addr.Resource.Kind != "dataset" {
+				a.record(c, priorUnmarked, cfgMarks, priorMarks, state.StatusReady, nil)
+			}
+		case act == Create:
 			partial := resp.Planned
 			if newVal != cty.NilVal && !newVal.IsNull() && conforms(newVal, c.Type) {
 				partial = newVal

@@ -195,11 +195,24 @@ func writeReport(dataDir string, ds *data.Dataset) error {
 	if err := ds.Describe(&b); err != nil {
 		return err
 	}
-	tmp := p + ".tmp"
-	if err := os.WriteFile(tmp, []byte(b.String()), 0o644); err != nil {
+	// Two datasets with the same content share a report: write each through
+	// its own temporary file.
+	f, err := os.CreateTemp(filepath.Dir(p), ".report-*")
+	if err != nil {
 		return fmt.Errorf("writing dataset report: %w", err)
 	}
-	return os.Rename(tmp, p)
+	_, werr := f.WriteString(b.String())
+	if cerr := f.Close(); werr == nil {
+		werr = cerr
+	}
+	if werr != nil {
+		os.Remove(f.Name())
+		return fmt.Errorf("writing dataset report: %w", werr)
+	}
+	if err := os.Chmod(f.Name(), 0o644); err != nil {
+		return err
+	}
+	return os.Rename(f.Name(), p)
 }
 
 func summaryValues(ds *data.Dataset) map[string]cty.Value {
