@@ -725,6 +725,14 @@ func (s *Server) describeInstances(region string, f url.Values) ([]byte, *apiErr
 		s.advance(in)
 	}
 	fs := filters(f)
+	for _, flt := range fs {
+		switch {
+		case flt.name == "instance-state-name", flt.name == "instance-type", flt.name == "availability-zone",
+			flt.name == "instance-id", flt.name == "client-token", flt.name == "tag-key", strings.HasPrefix(flt.name, "tag:"):
+		default:
+			return nil, fail(400, "InvalidParameterValue", "The filter '%s' is invalid", flt.name)
+		}
+	}
 	var out []*instance
 	for _, in := range sel {
 		ok, err := matchInstance(in, fs)
