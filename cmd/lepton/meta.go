@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	goversion "github.com/hashicorp/go-version"
 	"github.com/hashicorp/hcl/v2"
 	"github.com/leptonml/lepton/internal/state"
 	"github.com/leptonml/lepton/internal/version"
@@ -141,6 +142,18 @@ func (m *meta) loadConfig() (*lang.Config, bool) {
 	}
 	if m.diags(d) {
 		return nil, false
+	}
+	if lb := cfg.Lepton; lb != nil && lb.RequiredVersion != "" {
+		c, err := goversion.NewConstraint(lb.RequiredVersion)
+		if err != nil {
+			m.diags(hcl.Diagnostics{{Severity: hcl.DiagError, Summary: "Invalid required_version", Detail: err.Error(), Subject: lb.DeclRange.Ptr()}})
+			return nil, false
+		}
+		v, err := goversion.NewVersion(version.Version)
+		if err == nil && !c.Check(v.Core()) {
+			m.diags(hcl.Diagnostics{{Severity: hcl.DiagError, Summary: "Unsupported lepton version", Detail: fmt.Sprintf("This configuration requires lepton %s; this is lepton %s.", lb.RequiredVersion, version.Version), Subject: lb.DeclRange.Ptr()}})
+			return nil, false
+		}
 	}
 	return cfg, true
 }
