@@ -172,6 +172,11 @@ func (d *Dataset) Apply(ctx context.Context, req providers.ApplyRequest) (cty.Va
 	if err := writeReport(req.Env.DataDir, ds); err != nil {
 		return cty.NilVal, err
 	}
+	if req.Env.DataDir != "" && ds.Train.N*ds.Train.D > cacheMinValues {
+		if err := writeCache(req.Env.DataDir, ds); err != nil {
+			return cty.NilVal, fmt.Errorf("caching the processed dataset: %w", err)
+		}
+	}
 	return withComputed("dataset", req.Planned, summaryValues(ds)), nil
 }
 
@@ -259,6 +264,9 @@ func sig(x float64) float64 {
 	return f
 }
 
+// cacheMinValues: smaller datasets are quicker to process again than to cache.
+const cacheMinValues = 1 << 16
+
 // Read returns the dataset as recorded: its content is checked at plan time.
 func (d *Dataset) Read(_ context.Context, req providers.ReadRequest) (cty.Value, error) {
 	return req.Current, nil
@@ -267,8 +275,10 @@ func (d *Dataset) Read(_ context.Context, req providers.ReadRequest) (cty.Value,
 // Delete removes the dataset's report; the source itself is the user's.
 func (d *Dataset) Delete(_ context.Context, req providers.DeleteRequest) error {
 	if dg := str(attr(req.Current, "digest")); dg != "" && req.Env.DataDir != "" {
-		if err := os.Remove(ReportPath(req.Env.DataDir, dg)); err != nil && !os.IsNotExist(err) {
-			return fmt.Errorf("removing dataset report: %w", err)
+		for _, p := range []string{ReportPath(req.Env.DataDir, dg), cachePath(req.Env.DataDir, dg)} {
+			if err := os.Remove(p); err != nil && !os.IsNotExist(err) {
+				return fmt.Errorf("removing dataset files: %w", err)
+			}
 		}
 	}
 	return nil

@@ -244,10 +244,14 @@ func (t *Training) Apply(ctx context.Context, req providers.ApplyRequest) (cty.V
 		if err != nil {
 			return cty.NilVal, err
 		}
-		fmt.Fprintf(logf, "loading %s\n", ts.dataset)
-		ds, err := data.Load(ctx, spec)
+		ds, err := readCache(req.Env.DataDir, str(attr(dsVal, "digest")))
 		if err != nil {
-			return cty.NilVal, fmt.Errorf("loading %s: %w", ts.dataset, err)
+			fmt.Fprintf(logf, "loading %s\n", ts.dataset)
+			if ds, err = data.Load(ctx, spec); err != nil {
+				return cty.NilVal, fmt.Errorf("loading %s: %w", ts.dataset, err)
+			}
+		} else {
+			fmt.Fprintf(logf, "loaded %s from its processed cache\n", ts.dataset)
 		}
 		if want := str(attr(dsVal, "digest")); want != "" && want != ds.Digest {
 			return cty.NilVal, fmt.Errorf("%s changed since it was applied (digest %s, state has %s): run plan again", ts.dataset, ds.Digest, want)
