@@ -443,7 +443,8 @@ func (p *Provisioner) Delete(ctx context.Context, node cloud.Node) error {
 			o.MaxDelay = o.MinDelay
 		}
 	})
-	if err := w.Wait(ctx, &ec2.DescribeInstancesInput{InstanceIds: []string{node.ID}}, p.cfg.WaitTimeout); err != nil {
+	err = w.Wait(ctx, &ec2.DescribeInstancesInput{InstanceIds: []string{node.ID}}, p.cfg.WaitTimeout)
+	if err != nil && !isCode(err, "InvalidInstanceID.NotFound") { // gone is terminated
 		return fmt.Errorf("aws: waiting for %s to terminate: %w", node.ID, err)
 	}
 	return nil

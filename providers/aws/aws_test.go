@@ -384,3 +384,25 @@ func TestCapacityLostWhileStarting(t *testing.T) {
 		t.Fatalf("cleanup: %v", err)
 	}
 }
+
+// EC2 forgets terminated instances; a Delete whose wait finds the instance gone
+// has succeeded.
+func TestDeleteWhenEC2ForgetsTheInstance(t *testing.T) {
+	fake := awsfake.New()
+	defer fake.Close()
+	fake.SetForgetTerminated(true)
+	p := newProvisioner(t, fake)
+	node, err := p.Create(context.Background(), spec("cluster.gpu", 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Delete(context.Background(), node); err != nil {
+		t.Fatalf("Delete: %v", err)
+	}
+	if len(fake.Instances()) != 0 {
+		t.Fatalf("fake still has %+v", fake.Instances())
+	}
+	if _, found, err := p.Read(context.Background(), node.Region, node.Zone, node.ID); err != nil || found {
+		t.Fatalf("Read after the instance vanished: found=%v err=%v", found, err)
+	}
+}

@@ -128,6 +128,7 @@ type Server struct {
 	latency      time.Duration
 	pendingPolls int
 	rejectKeys   map[string]bool
+	forget       bool // drop instances once terminated (EC2 does after about an hour)
 	calls        map[string]int
 	account      string
 }
@@ -189,6 +190,15 @@ func (s *Server) DropResponses(action string, n int, mode DropMode) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.drops[action] = &dropRule{n: n, mode: mode}
+}
+
+// SetForgetTerminated makes instances vanish from the fake as soon as they are
+// terminated, as EC2 forgets them after a while: describing them then fails with
+// InvalidInstanceID.NotFound.
+func (s *Server) SetForgetTerminated(forget bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.forget = forget
 }
 
 // RejectAccessKey makes calls signed with this access key fail with AuthFailure.
@@ -700,6 +710,9 @@ func (s *Server) advance(in *instance) {
 		}
 		in.stopping++
 	}
+	if in.State == "terminated" && s.forget {
+		delete(s.instances, in.ID)
+	}
 }
 
 func (s *Server) describeInstances(region string, f url.Values) ([]byte, *apiError) {
@@ -831,6 +844,9 @@ func (s *Server) terminateInstances(region string, f url.Values) ([]byte, *apiEr
 			in.reasonCode, in.reasonMsg = "Client.UserInitiatedShutdown", "Client.UserInitiatedShutdown: User initiated shutdown"
 		}
 		changes = append(changes, change{ID: id, Current: xmlState{Code: in.stateCode, Name: in.State}, Previous: prev})
+		if s.forget {
+			delete(s.instances, id)
+		}
 	}
 	return marshal(struct {
 		XMLName   xml.Name `xml:"TerminateInstancesResponse"`
