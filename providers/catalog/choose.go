@@ -339,3 +339,27 @@ func distinct(offers []*Offer, key func(*Offer) string) string {
 	}
 	return strings.Join(out, ", ")
 }
+
+// String describes the candidate for a plan: "aws p4d.24xlarge (A100:8) in
+// us-east-1/use1-az1, $32.7726/hr per node on demand".
+func (c Candidate) String() string {
+	where := c.Region
+	if c.Zone != "" {
+		where += "/" + c.Zone
+	}
+	market := "on demand"
+	if c.Spot {
+		market = "spot"
+	}
+	return fmt.Sprintf("%s %s (%s:%d) in %s, $%.4f/hr per node %s", c.Cloud, c.InstanceType, c.GPU, c.GPUCount, where, c.PricePerHour, market)
+}
+
+// Summary is the plan's line for a choice: the offer, the price of the whole
+// cluster and how many fallback offers remain.
+func (c Choice) Summary() string {
+	noun := "offers"
+	if len(c.Fallbacks) == 1 {
+		noun = "offer"
+	}
+	return fmt.Sprintf("%s; %d node(s): $%.4f/hr; %d fallback %s", c.Best, c.Nodes, c.TotalPerHour(), len(c.Fallbacks), noun)
+}

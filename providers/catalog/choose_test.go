@@ -356,3 +356,18 @@ func BenchmarkChoose1000ClustersNaive(b *testing.B) {
 		}
 	}
 }
+
+func TestChoiceSummary(t *testing.T) {
+	ch, err := Choose(small(t), Filter{GPU: "A100:8", Clouds: []string{"aws"}, Spot: true, Nodes: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "aws p4d.24xlarge (A100:8) in us-east-1/use1-az1, $7.0000/hr per node spot; 2 node(s): $14.0000/hr; 2 fallback offers"
+	if got := ch.Summary(); got != want {
+		t.Fatalf("Summary:\n got %s\nwant %s", got, want)
+	}
+	ch, _ = Choose(small(t), Filter{GPU: "A100-80GB:8"})
+	if got := ch.Summary(); !strings.HasSuffix(got, "$41.0000/hr per node on demand; 1 node(s): $41.0000/hr; 0 fallback offers") {
+		t.Fatalf("Summary = %s", got)
+	}
+}
