@@ -1,0 +1,109 @@
+package examples
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+var bin string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "lepton-examples")
+	if err != nil {
+		panic(err)
+	}
+	bin = filepath.Join(dir, "lepton")
+	if out, err := exec.Command("go", "build", "-o", bin, "../cmd/lepton").CombinedOutput(); err != nil {
+		panic(string(out))
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// copyExample copies an example's files (not its state) into a temp dir.
+func copyExample(t *testing.T, name string) string {
+	t.Helper()
+	dst := t.TempDir()
+	err := filepath.WalkDir(name, func(p string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(name, p)
+		if d.IsDir() {
+			if d.Name() == ".lepton" {
+				return filepath.SkipDir
+			}
+			return os.MkdirAll(filepath.Join(dst, rel), 0o755)
+		}
+		if strings.HasPrefix(d.Name(), "lepton.state.json") {
+			return nil
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		return os.WriteFile(filepath.Join(dst, rel), b, 0o644)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return dst
+}
+
+func lepton(t *testing.T, dir string, args ...string) string {
+	t.Helper()
+	cmd := exec.Command(bin, append([]string{"-chdir=" + dir}, args...)...)
+	cmd.Env = append(os.Environ(), "NO_COLOR=1")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("lepton %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return string(out)
+}
+
+func outputNumber(t *testing.T, dir, name string) float64 {
+	t.Helper()
+	s := strings.TrimSpace(lepton(t, dir, "output", "-raw", name))
+	f, err := strconv.ParseFloat(s, 64)
+	if err != nil {
+		t.Fatalf("output %s = %q: %v", name, s, err)
+	}
+	return f
+}
+
+func TestQuickstart(t *testing.T) {
+	dir := copyExample(t, "quickstart")
+	// One epoch keeps CI short; runtime/train's tests hold the 3-epoch figure.
+	lepton(t, dir, "apply", "-auto-approve", "-var", "epochs=1")
+	if acc := outputNumber(t, dir, "test_accuracy"); acc < 0.95 {
+		t.Fatalf("test accuracy after one epoch = %v, want >= 0.95", acc)
+	}
+	if out := lepton(t, dir, "plan", "-var", "epochs=1"); !strings.Contains(out, "No changes.") {
+		t.Fatalf("re-plan is not empty:\n%s", out)
+	}
+	if out := lepton(t, dir, "show", "training.digits"); !strings.Contains(out, "dense 784 -> 128") {
+		t.Fatalf("show training.digits lacks the architecture:\n%s", out)
+	}
+	lepton(t, dir, "destroy", "-auto-approve", "-var", "epochs=1")
+}
+
+func TestQLearning(t *testing.T) {
+	dir := copyExample(t, "q-learning")
+	lepton(t, dir, "apply", "-auto-approve")
+	// The optimal policy of slippery FrozenLake 4x4 within 100 steps succeeds
+	// about 74% of the time.
+	if sr := outputNumber(t, dir, "lake_success_rate"); sr < 0.9*0.74 {
+		t.Fatalf("lake success rate %v, want >= 0.9 of the optimum 0.74", sr)
+	}
+	if r := outputNumber(t, dir, "cliff_return"); r != -13 {
+		t.Fatalf("cliff return %v, want -13 (the edge path)", r)
+	}
+	if out := lepton(t, dir, "plan"); !strings.Contains(out, "No changes.") {
+		t.Fatalf("re-plan is not empty:\n%s", out)
+	}
+}
