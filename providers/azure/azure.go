@@ -27,6 +27,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
@@ -79,7 +80,7 @@ type Config struct {
 	DiskGB       int    // default OS disk size when a spec has none (default 128)
 
 	// PollFrequency of long-running operations and of power-state reads
-	// (default 10s; the SDK allows less than 1s only under `go test`).
+	// (default 5s; the SDK allows less than 1s only under `go test`).
 	PollFrequency time.Duration
 }
 
@@ -90,6 +91,12 @@ type Provisioner struct {
 	nics      *armnetwork.InterfacesClient
 	vnets     *armnetwork.VirtualNetworksClient
 	publicIPs *armnetwork.PublicIPAddressesClient
+
+	// subnetMu serialises the lookup or creation of lepton's virtual network
+	// per location, so parallel creates do not race to make it; subnets caches
+	// the result for the Provisioner's life (one apply).
+	subnetMu sync.Mutex
+	subnets  map[string]string
 }
 
 var _ cloud.Provisioner = (*Provisioner)(nil)
@@ -113,7 +120,7 @@ func New(ctx context.Context, cfg Config) (*Provisioner, error) {
 		cfg.DiskGB = 128
 	}
 	if cfg.PollFrequency <= 0 {
-		cfg.PollFrequency = 10 * time.Second
+		cfg.PollFrequency = 5 * time.Second
 	}
 	if cfg.SSHPublicKey == "" {
 		key, err := throwawaySSHKey()
@@ -148,7 +155,7 @@ func New(ctx context.Context, cfg Config) (*Provisioner, error) {
 		return nil, fmt.Errorf("%w: azure: %v; %s", cloud.ErrCredentials, err, credentialHelp)
 	}
 
-	p := &Provisioner{cfg: cfg}
+	p := &Provisioner{cfg: cfg, subnets: map[string]string{}}
 	var err error
 	if p.vms, err = armcompute.NewVirtualMachinesClient(cfg.SubscriptionID, cred, &opts); err != nil {
 		return nil, fmt.Errorf("azure: virtual machines client: %w", err)
@@ -264,7 +271,9 @@ func (p *Provisioner) Create(ctx context.Context, spec cloud.NodeSpec) (cloud.No
 		cleanCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Minute)
 		defer cancel()
 		if cerr := p.deleteByName(cleanCtx, name); cerr != nil {
-			err = fmt.Errorf("%w (cleanup of %s also failed: %v)", err, name, cerr)
+			// Something may remain: name it so the caller records or retries the delete.
+			return cloud.Node{ID: name, Region: location, Zone: zoneNumber(spec.Zone, location), Status: "pending", Index: spec.Index, Cluster: spec.Address},
+				fmt.Errorf("%w (cleanup of %s also failed: %v)", err, name, cerr)
 		}
 		return cloud.Node{}, err
 	}
@@ -423,6 +432,19 @@ func (p *Provisioner) subnet(ctx context.Context, location string) (string, erro
 	if p.cfg.SubnetID != "" {
 		return p.cfg.SubnetID, nil
 	}
+	p.subnetMu.Lock()
+	defer p.subnetMu.Unlock()
+	if id, ok := p.subnets[location]; ok {
+		return id, nil
+	}
+	id, err := p.ensureSubnet(ctx, location)
+	if err == nil {
+		p.subnets[location] = id
+	}
+	return id, err
+}
+
+func (p *Provisioner) ensureSubnet(ctx context.Context, location string) (string, error) {
 	rg := p.cfg.ResourceGroup
 	name := "lepton-vnet-" + location
 	got, err := p.vnets.Get(ctx, rg, name, nil)
@@ -558,6 +580,7 @@ func nodeFrom(vm *armcompute.VirtualMachine) cloud.Node {
 	if idx, err := strconv.Atoi(str(vm.Tags[TagIndex])); err == nil {
 		n.Index = idx
 	}
+	n.Cluster = str(vm.Tags[TagAddress])
 	if vm.Properties == nil {
 		return n
 	}

@@ -74,7 +74,7 @@ func TestCreateReadListDelete(t *testing.T) {
 	if err != nil {
 		t.Fatalf("create: %v", err)
 	}
-	want := cloud.Node{ID: azure.VMName(s.Address, 1, s.ClientToken), Address: node.Address, Region: "eastus", Zone: "2", Status: "running", Index: 1}
+	want := cloud.Node{ID: azure.VMName(s.Address, 1, s.ClientToken), Address: node.Address, Region: "eastus", Zone: "2", Status: "running", Index: 1, Cluster: s.Address}
 	if node != want || !strings.HasPrefix(node.Address, "20.51.") {
 		t.Fatalf("node %+v, want %+v with a public address", node, want)
 	}
@@ -105,7 +105,7 @@ func TestCreateReadListDelete(t *testing.T) {
 		t.Fatalf("read: %+v found=%v err=%v", got, found, err)
 	}
 	nodes, err := p.ListByLineage(ctx(t), lineage, []string{"eastus"})
-	if err != nil || len(nodes) != 1 || nodes[0].ID != node.ID || nodes[0].Status != "running" {
+	if err != nil || len(nodes) != 1 || nodes[0].ID != node.ID || nodes[0].Status != "running" || nodes[0].Cluster != s.Address {
 		t.Fatalf("list: %+v %v", nodes, err)
 	}
 	if nodes, _ := p.ListByLineage(ctx(t), "other", nil); len(nodes) != 0 {

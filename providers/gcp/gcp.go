@@ -16,6 +16,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"cloud.google.com/go/auth/credentials"
@@ -75,6 +76,11 @@ type Provisioner struct {
 	cfg       Config
 	instances *compute.InstancesClient
 	images    *compute.ImagesClient
+
+	// imageMu guards image: the family is resolved once per Provisioner (one
+	// apply), so parallel creates agree on the image and skip the lookup.
+	imageMu sync.Mutex
+	image   string
 }
 
 var _ cloud.Provisioner = (*Provisioner)(nil)
@@ -165,6 +171,11 @@ func (p *Provisioner) sourceImage(ctx context.Context, spec cloud.NodeSpec) (str
 	if spec.Image != "" {
 		return spec.Image, nil
 	}
+	p.imageMu.Lock()
+	defer p.imageMu.Unlock()
+	if p.image != "" {
+		return p.image, nil
+	}
 	var img *computepb.Image
 	err := p.retry(ctx, func() error {
 		var err error
@@ -177,10 +188,11 @@ func (p *Provisioner) sourceImage(ctx context.Context, spec cloud.NodeSpec) (str
 	if err != nil {
 		return "", classify(fmt.Sprintf("image family %s/%s", p.cfg.ImageProject, p.cfg.ImageFamily), err)
 	}
-	if link := img.GetSelfLink(); link != "" {
-		return link, nil
+	p.image = img.GetSelfLink()
+	if p.image == "" {
+		p.image = fmt.Sprintf("projects/%s/global/images/%s", p.cfg.ImageProject, img.GetName())
 	}
-	return fmt.Sprintf("projects/%s/global/images/%s", p.cfg.ImageProject, img.GetName()), nil
+	return p.image, nil
 }
 
 // instanceResource builds the insert body for spec.
@@ -272,15 +284,10 @@ func (p *Provisioner) Create(ctx context.Context, spec cloud.NodeSpec) (cloud.No
 	name := InstanceName(spec.Address, spec.Index, spec.ClientToken)
 	where := fmt.Sprintf("insert %s in %s/%s", name, p.cfg.Project, spec.Zone)
 
-	// A create retried after a lost response may find its instance already there.
-	if inst, err := p.getInstance(ctx, spec.Zone, name); err == nil {
-		if inst.GetLabels()[LabelToken] != tokenHash(spec.ClientToken) {
-			return cloud.Node{}, fmt.Errorf("gcp: %s: an instance named %s exists but was not created by this node's token", where, name)
-		}
-		return p.waitRunning(ctx, spec.Zone, name, spec.Index)
-	} else if !isNotFound(err) {
-		return cloud.Node{}, classify(where, err)
-	}
+	// Once the insert is accepted an instance may exist even if a later step
+	// fails, so errors from then on carry its identity for the caller to
+	// record or delete.
+	pending := cloud.Node{ID: name, Zone: spec.Zone, Region: regionOf(spec.Zone), Status: "pending", Index: spec.Index, Cluster: spec.Address}
 
 	image, err := p.sourceImage(ctx, spec)
 	if err != nil {
@@ -313,15 +320,29 @@ func (p *Provisioner) Create(ctx context.Context, spec cloud.NodeSpec) (cloud.No
 		})
 		switch {
 		case err != nil && isAlreadyExists(err):
-			// Same name, created by an earlier attempt whose response was lost.
+			// Same name: made by an earlier Create of this node (whose answer
+			// was lost, or whose requestId the API has forgotten).
+			inst, gerr := p.getInstance(ctx, spec.Zone, name)
+			if gerr != nil {
+				return cloud.Node{}, classify(where, gerr)
+			}
+			if inst.GetLabels()[LabelToken] != tokenHash(spec.ClientToken) {
+				return cloud.Node{}, fmt.Errorf("gcp: %s: an instance named %s exists but was not created by this node's token", where, name)
+			}
 			return p.waitRunning(ctx, spec.Zone, name, spec.Index)
 		case err != nil:
 			return cloud.Node{}, classify(where, err)
 		}
 		if err := p.waitOp(ctx, op); err != nil {
-			return cloud.Node{}, classify(where, err)
+			if errors.Is(err, cloud.ErrCapacity) || operationError(op.Proto()) != nil {
+				return cloud.Node{}, classify(where, err) // the insert failed: nothing exists
+			}
+			return pending, classify(where, err)
 		}
 		node, err := p.waitRunning(ctx, spec.Zone, name, spec.Index)
+		if err != nil && node.ID == "" && !isNotFound(err) {
+			node = pending
+		}
 		if err != nil && isNotFound(err) && round == 0 {
 			continue
 		}
@@ -506,6 +527,15 @@ func nodeFrom(inst *computepb.Instance, zone string) cloud.Node {
 	}
 	if idx, err := strconv.Atoi(inst.GetLabels()[LabelIndex]); err == nil {
 		n.Index = idx
+	}
+	// The exact address is in metadata; the label may be an encoded form.
+	for _, it := range inst.GetMetadata().GetItems() {
+		if it.GetKey() == "lepton-address" {
+			n.Cluster = it.GetValue()
+		}
+	}
+	if n.Cluster == "" {
+		n.Cluster = inst.GetLabels()[LabelAddress]
 	}
 	for _, nic := range inst.GetNetworkInterfaces() {
 		for _, ac := range nic.GetAccessConfigs() {

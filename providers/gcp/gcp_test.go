@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/api/option"
+
 	"github.com/leptonml/lepton/providers/cloud"
 	"github.com/leptonml/lepton/providers/gcp"
 	"github.com/leptonml/lepton/providers/gcp/gcpfake"
@@ -101,7 +103,7 @@ func TestCreateReadListDelete(t *testing.T) {
 	}
 
 	nodes, err := p.ListByLineage(ctx(t), lineage, []string{"us-central1"})
-	if err != nil || len(nodes) != 1 || nodes[0].ID != node.ID {
+	if err != nil || len(nodes) != 1 || nodes[0].ID != node.ID || nodes[0].Cluster != s.Address || nodes[0].Index != s.Index {
 		t.Fatalf("list: %+v %v", nodes, err)
 	}
 	if nodes, _ := p.ListByLineage(ctx(t), "another-lineage", nil); len(nodes) != 0 {
@@ -255,6 +257,27 @@ func TestLostInsertResponseDoesNotDuplicate(t *testing.T) {
 	}
 }
 
+func TestCreateThatStopsReportsTheInstance(t *testing.T) {
+	fake, p := newFixture(t)
+	fake.SetBootReads(1000) // never reaches RUNNING on its own
+	c, cancel := context.WithCancel(ctx(t))
+	go func() {
+		// Let the insert land, then stop waiting.
+		for len(fake.Instances()) == 0 {
+			time.Sleep(time.Millisecond)
+		}
+		cancel()
+	}()
+	node, err := p.Create(c, spec("us-central1-a", "n1-standard-8", "T4", 1))
+	if err == nil {
+		t.Fatal("create returned no error after its context was cancelled")
+	}
+	// The instance exists, so the caller must learn its ID to record or delete it.
+	if insts := fake.Instances(); len(insts) != 1 || node.ID != insts[0].Name {
+		t.Fatalf("node %+v after a cancelled wait; instances %+v", node, insts)
+	}
+}
+
 func TestInvalidRequestIsNotRetriedOrCapacity(t *testing.T) {
 	_, p := newFixture(t)
 	_, err := p.Create(ctx(t), spec("us-central1-a", "n1-standard-8", "NOT-A-GPU", 1))
@@ -278,5 +301,56 @@ func TestMissingCredentials(t *testing.T) {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error %q does not name %q", err, want)
 		}
+	}
+}
+
+func TestParallelCreates(t *testing.T) {
+	fake, p := newFixture(t)
+	fake.SetLatency(2 * time.Millisecond)
+	const n = 24
+	errs := make(chan error, n)
+	for i := 0; i < n; i++ {
+		go func() {
+			s := spec("us-central1-a", "a2-highgpu-1g", "A100", 1)
+			s.Index = i
+			s.ClientToken = "tok-" + strings.Repeat("x", i)
+			_, err := p.Create(ctx(t), s)
+			errs <- err
+		}()
+	}
+	for i := 0; i < n; i++ {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := len(fake.Instances()); got != n {
+		t.Fatalf("%d instances, want %d", got, n)
+	}
+	// The image family is looked up once for all of them.
+	if got := fake.Calls(gcpfake.CallGetFromFamily); got != 1 {
+		t.Fatalf("image family looked up %d times", got)
+	}
+	nodes, err := p.ListByLineage(ctx(t), lineage, nil)
+	if err != nil || len(nodes) != n {
+		t.Fatalf("list: %d nodes, %v", len(nodes), err)
+	}
+}
+
+func TestUnauthenticatedIsCredentialError(t *testing.T) {
+	fake := gcpfake.New()
+	t.Cleanup(fake.Close)
+	fake.RequireAuth(true)
+	// Credentials given explicitly (none), so no Application Default Credentials lookup.
+	p, err := gcp.New(context.Background(), gcp.Config{
+		Project: project, Endpoint: fake.URL, ClientOptions: []option.ClientOption{option.WithoutAuthentication()},
+		RetryDelay: time.Millisecond,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	_, _, err = p.Read(ctx(t), "us-central1", "us-central1-a", "lp-x")
+	if !errors.Is(err, cloud.ErrCredentials) || !strings.Contains(err.Error(), "GOOGLE_APPLICATION_CREDENTIALS") {
+		t.Fatalf("error %v is not a credential error naming GOOGLE_APPLICATION_CREDENTIALS", err)
 	}
 }

@@ -68,8 +68,8 @@ type Instance struct {
 
 type instance struct {
 	Instance
-	body map[string]any // the insert body plus server-set fields, echoed on get
-	gets int            // gets so far; status advances PROVISIONING -> STAGING -> RUNNING
+	body     map[string]any // the insert body plus server-set fields, echoed on get
+	bootLeft int            // reads still answering STAGING before RUNNING
 }
 
 type operation struct {
@@ -94,6 +94,8 @@ type Server struct {
 	drops      map[string]int        // call -> responses still to drop
 	calls      map[string]int
 	latency    time.Duration
+	bootReads  int
+	needAuth   bool
 	seq        uint64
 }
 
@@ -107,6 +109,7 @@ func New() *Server {
 		failures:   map[string]Failure{},
 		drops:      map[string]int{},
 		calls:      map[string]int{},
+		bootReads:  1,
 	}
 	s.srv = httptest.NewServer(http.HandlerFunc(s.serve))
 	s.URL = s.srv.URL
@@ -136,6 +139,22 @@ func (s *Server) DropResponses(call string, n int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.drops[call] = n
+}
+
+// RequireAuth makes requests without an Authorization header fail with the
+// API's HTTP 401.
+func (s *Server) RequireAuth(on bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.needAuth = on
+}
+
+// SetBootReads sets how many reads of a new instance answer STAGING before
+// RUNNING (default 1, so callers' wait loops are exercised; 0 for benchmarks).
+func (s *Server) SetBootReads(n int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.bootReads = n
 }
 
 // SetLatency delays every answer by d.
@@ -190,7 +209,7 @@ func (s *Server) SetStatus(project, zone, name, status string) bool {
 	in, ok := s.instances[project+"/"+zone+"/"+name]
 	if ok {
 		in.Status = status
-		in.gets = 2 // no further automatic progress
+		in.bootLeft = 0
 	}
 	return ok
 }
@@ -241,6 +260,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	s.calls[call]++
 	latency := s.latency
+	needAuth := s.needAuth
 	drop := false
 	if s.drops[call] > 0 {
 		s.drops[call]--
@@ -257,20 +277,23 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 
 	var status int
 	var body any
-	switch call {
-	case CallInsert:
+	switch {
+	case needAuth && r.Header.Get("Authorization") == "":
+		status, body = apiError(http.StatusUnauthorized, "required",
+			"Request is missing required authentication credential. Expected OAuth 2 access token, login cookie or other valid authentication credential.")
+	case call == CallInsert:
 		status, body = s.insert(r, params[0], params[1])
-	case CallGet:
+	case call == CallGet:
 		status, body = s.get(params[0], params[1], params[2])
-	case CallDelete:
+	case call == CallDelete:
 		status, body = s.delete(r, params[0], params[1], params[2])
-	case CallList:
+	case call == CallList:
 		status, body = s.list(r, params[0], params[1])
-	case CallAggregated:
+	case call == CallAggregated:
 		status, body = s.aggregated(r, params[0])
-	case CallOperation:
+	case call == CallOperation:
 		status, body = s.operation(params[0], params[1], params[2])
-	case CallGetFromFamily:
+	case call == CallGetFromFamily:
 		status, body = s.family(params[0], params[1])
 	default:
 		status, body = apiError(http.StatusNotFound, "notFound", fmt.Sprintf("The requested URL %s %s was not found on this server.", r.Method, r.URL.Path))
@@ -504,7 +527,7 @@ func (s *Server) newInstance(in insertBody, raw map[string]any, project, zone, i
 			}
 		}
 	}
-	inst := &instance{body: raw, Instance: Instance{
+	inst := &instance{body: raw, bootLeft: s.bootReads, Instance: Instance{
 		Project: project, Zone: zone, Name: in.Name, ID: id, Status: "PROVISIONING",
 		MachineType:       last(in.MachineType),
 		Labels:            in.Labels,
@@ -546,13 +569,13 @@ func (s *Server) get(project, zone, name string) (int, any) {
 	if !ok {
 		return notFound(project, zone, "instances", name)
 	}
-	// Booting takes a couple of reads, as a real instance moves through
-	// PROVISIONING and STAGING before RUNNING.
-	in.gets++
+	// A real instance moves through PROVISIONING and STAGING before RUNNING.
 	switch {
-	case in.Status == "PROVISIONING" && in.gets >= 1:
+	case in.Status != "PROVISIONING" && in.Status != "STAGING":
+	case in.bootLeft > 0:
+		in.bootLeft--
 		in.Status = "STAGING"
-	case in.Status == "STAGING" && in.gets >= 2:
+	default:
 		in.Status = "RUNNING"
 	}
 	return http.StatusOK, in.view()
