@@ -30,8 +30,10 @@ type Spec struct {
 
 // ModelSpec chooses the network.
 type ModelSpec struct {
-	Kind       string  `json:"kind"`       // linear | mlp | cnn
-	Hidden     []int   `json:"hidden"`     // dense hidden widths (mlp; cnn: after the conv stack)
+	Kind string `json:"kind"` // linear | mlp | cnn
+	// Hidden are the dense hidden widths (mlp; cnn: after the conv stack).
+	// nil means [128]; an empty, non-nil slice means none.
+	Hidden     []int   `json:"hidden"`
 	Activation string  `json:"activation"` // relu | tanh | sigmoid; default relu
 	Dropout    float64 `json:"dropout"`    // after each hidden dense layer, 0 <= p < 1
 	// Filters are the cnn's conv2d output channels, one 3x3 conv + ReLU + 2x2
@@ -78,6 +80,9 @@ func (s Spec) withDefaults() Spec {
 	}
 	if s.Model.Activation == "" {
 		s.Model.Activation = artifact.ActReLU
+	}
+	if s.Model.Hidden == nil && (s.Model.Kind == "mlp" || s.Model.Kind == "cnn") {
+		s.Model.Hidden = []int{128}
 	}
 	if s.Model.Kind == "cnn" && len(s.Model.Filters) == 0 {
 		s.Model.Filters = []int{8, 16}
