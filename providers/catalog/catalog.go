@@ -80,7 +80,12 @@ type Catalog struct {
 	offers   []Offer
 	onDemand []int // indexes into offers, cheapest on-demand first (tie-break: see less)
 	spot     []int // indexes of offers with a spot price, cheapest spot first
+	// byModel holds the same two orders restricted to one GPU model, so a request
+	// naming a model scans only that model's offers.
+	byModel map[string]*markets
 }
+
+type markets struct{ onDemand, spot []int }
 
 // Columns every catalog file must have (any order; other columns, such as notes,
 // are allowed and kept only when named "notes").
@@ -200,6 +205,23 @@ func newCatalog(offers []Offer) *Catalog {
 	}
 	sort.SliceStable(c.onDemand, func(a, b int) bool { return c.less(c.onDemand[a], c.onDemand[b], false) })
 	sort.SliceStable(c.spot, func(a, b int) bool { return c.less(c.spot[a], c.spot[b], true) })
+	c.byModel = map[string]*markets{}
+	get := func(i int) *markets {
+		m := c.byModel[offers[i].model]
+		if m == nil {
+			m = &markets{}
+			c.byModel[offers[i].model] = m
+		}
+		return m
+	}
+	for _, i := range c.onDemand {
+		m := get(i)
+		m.onDemand = append(m.onDemand, i)
+	}
+	for _, i := range c.spot {
+		m := get(i)
+		m.spot = append(m.spot, i)
+	}
 	return c
 }
 

@@ -93,8 +93,8 @@ func Choose(c *Catalog, f Filter) (Choice, error) {
 	if err != nil {
 		return Choice{}, err
 	}
-	var cands []Candidate
-	c.scan(f.Spot, func(o *Offer) bool {
+	cands := make([]Candidate, 0, 16)
+	c.scan(m, func(o *Offer) bool {
 		if m.stage(o) == stagePass {
 			price, _ := o.Price(f.Spot)
 			cands = append(cands, Candidate{Offer: o, Spot: f.Spot, PricePerHour: price})
@@ -117,7 +117,7 @@ func List(c *Catalog, f Filter) ([]Offer, error) {
 		return nil, err
 	}
 	var out []Offer
-	c.scan(f.Spot, func(o *Offer) bool {
+	c.scan(m, func(o *Offer) bool {
 		if m.stage(o) == stagePass {
 			out = append(out, *o)
 		}
@@ -136,11 +136,23 @@ func nodesOf(f Filter) (int, error) {
 	return f.Nodes, nil
 }
 
-// scan visits offers cheapest first on the market asked for.
-func (c *Catalog) scan(spot bool, visit func(*Offer) bool) {
+// scan visits the offers m may accept, cheapest first on the market asked for:
+// only the requested model's offers when the gpu spec names a model.
+func (c *Catalog) scan(m *matcher, visit func(*Offer) bool) {
 	order := c.onDemand
-	if spot {
+	if m.f.Spot {
 		order = c.spot
+	}
+	if m.hasGPU && m.gpu.Model != "" {
+		mk := c.byModel[m.gpu.Model]
+		switch {
+		case mk == nil:
+			order = nil
+		case m.f.Spot:
+			order = mk.spot
+		default:
+			order = mk.onDemand
+		}
 	}
 	for _, i := range order {
 		if !visit(&c.offers[i]) {
@@ -229,18 +241,40 @@ func (m *matcher) stage(o *Offer) stage {
 // explain builds the NoMatchError: it finds the first constraint that no offer
 // passing the earlier ones meets, and describes what was available instead.
 func explain(c *Catalog, f Filter, m *matcher) error {
-	furthest := stageInstanceType
-	var survivors []*Offer // offers that reached the furthest stage
-	for i := range c.offers {
-		o := &c.offers[i]
-		s := m.stage(o)
-		switch {
-		case s > furthest:
-			furthest, survivors = s, []*Offer{o}
-		case s == furthest:
-			survivors = append(survivors, o)
+	// Offers of other models fail at the gpu stage at the latest, so when the
+	// requested model's own offers get further, they alone decide.
+	candidates := func(visit func(*Offer)) {
+		for i := range c.offers {
+			visit(&c.offers[i])
 		}
 	}
+	if mk := c.byModel[m.gpu.Model]; m.hasGPU && m.gpu.Model != "" && mk != nil {
+		furthest := stageInstanceType
+		for _, i := range mk.onDemand {
+			if s := m.stage(&c.offers[i]); s > furthest {
+				furthest = s
+			}
+		}
+		if furthest > stageGPU {
+			candidates = func(visit func(*Offer)) {
+				for _, i := range mk.onDemand {
+					visit(&c.offers[i])
+				}
+			}
+		}
+	}
+	furthest := stageInstanceType
+	candidates(func(o *Offer) {
+		if s := m.stage(o); s > furthest {
+			furthest = s
+		}
+	})
+	var survivors []*Offer // offers that reached the furthest stage
+	candidates(func(o *Offer) {
+		if m.stage(o) == furthest {
+			survivors = append(survivors, o)
+		}
+	})
 	n := len(survivors)
 	what := m.describePassed(furthest)
 	switch furthest {
