@@ -1,20 +1,19 @@
 package main
 
 import (
-	"embed"
-	"fmt"
+		"fmt"
 	"io/fs"
 	"os"
-	"path"
 	"path/filepath"
 	"sort"
 	"strings"
 
+	"github.com/leptonml/lepton/examples"
 	"github.com/leptonml/lepton/lang"
 )
 
-//go:embed templates
-var templates embed.FS
+// templates are the example projects bundled in the binary.
+var templates = examples.Templates
 
 const initHelp = `
 Usage: lepton init [options]
@@ -32,7 +31,7 @@ Examples:
 `
 
 func templateNames() []string {
-	entries, _ := templates.ReadDir("templates")
+	entries, _ := templates.ReadDir(".")
 	var names []string
 	for _, e := range entries {
 		if e.IsDir() {
@@ -65,7 +64,7 @@ func cmdInit(m *meta, args []string) int {
 		name = "quickstart"
 	}
 	if name != "" {
-		root := path.Join("templates", name)
+		root := name
 		if _, err := fs.Stat(templates, root); err != nil {
 			return m.errorf("unknown template %q: choose one of %s", name, strings.Join(templateNames(), ", "))
 		}

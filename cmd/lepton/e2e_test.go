@@ -413,9 +413,10 @@ func TestMiscCommands(t *testing.T) {
 	exits(t, 1, dir, "no-such-command")
 	exits(t, 1, dir, "plan", "-no-such-flag")
 
-	// init in an empty directory writes a project that applies.
+	// init writes a project that applies (the small datasets starter: the
+	// default quickstart trains on MNIST, which examples/ tests).
 	empty := t.TempDir()
-	r = ok(t, empty, "init")
+	r = ok(t, empty, "init", "-template", "datasets")
 	contains(t, r.stdout, "successfully initialized")
 	if _, err := os.Stat(filepath.Join(empty, ".lepton")); err != nil {
 		t.Errorf("init did not create .lepton/: %v", err)
