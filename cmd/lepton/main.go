@@ -36,6 +36,7 @@ func commands() map[string]command {
 		"graph":        {"Print the dependency graph in Graphviz DOT", cmdGraph},
 		"version":      {"Print the version", cmdVersion},
 		"logs":         {"Print the log of a training run or an endpoint", cmdLogs},
+		"offers":       {"List GPU offers from the catalog, cheapest first", cmdOffers},
 	}
 }
 
