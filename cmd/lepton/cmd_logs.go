@@ -89,4 +89,3 @@ func reorderFlags(args []string) []string {
 	}
 	return append(flags, pos...)
 }
-
