@@ -120,7 +120,7 @@ func (c *Config) ConvertVariable(decl *Variable, v cty.Value, raw *string, from 
 		subj = rng.Ptr()
 	}
 	if raw != nil {
-		if decl.Type.IsPrimitiveType() {
+		if decl.Type.IsPrimitiveType() || decl.Type == cty.DynamicPseudoType {
 			v = cty.StringVal(*raw)
 		} else {
 			expr, d := hclsyntax.ParseExpression([]byte(*raw), from, hcl.InitialPos)
