@@ -121,28 +121,27 @@ func New(ctx context.Context, cfg Config) (*Provisioner, error) {
 	return &Provisioner{cfg: cfg, base: base, clients: map[string]*ec2.Client{}, images: map[string]*imageLookup{}}, nil
 }
 
-// capacityCodes are EC2 errors after which another zone, region or cloud may
+// isCapacityCode tells EC2 errors after which another zone, region or cloud may
 // succeed: shortages and quotas.
-var capacityCodes = map[string]bool{
-	"InsufficientInstanceCapacity":         true,
-	"InsufficientCapacity":                 true,
-	"InsufficientHostCapacity":             true,
-	"InsufficientReservedInstanceCapacity": true,
-	"InstanceLimitExceeded":                true,
-	"VcpuLimitExceeded":                    true,
-	"MaxSpotInstanceCountExceeded":         true,
-	"SpotMaxPriceTooLow":                   true,
-	"Unsupported":                          true, // the instance type is not offered in this zone
+func isCapacityCode(code string) bool {
+	switch code {
+	case "InsufficientInstanceCapacity", "InsufficientCapacity", "InsufficientHostCapacity",
+		"InsufficientReservedInstanceCapacity", "InstanceLimitExceeded", "VcpuLimitExceeded",
+		"MaxSpotInstanceCountExceeded", "SpotMaxPriceTooLow",
+		"Unsupported": // the instance type is not offered in this zone
+		return true
+	}
+	return false
 }
 
-// credentialCodes mean the request's credentials were rejected.
-var credentialCodes = map[string]bool{
-	"AuthFailure":                 true,
-	"InvalidClientTokenId":        true,
-	"SignatureDoesNotMatch":       true,
-	"ExpiredToken":                true,
-	"RequestExpired":              true,
-	"UnrecognizedClientException": true,
+// isCredentialCode tells errors that mean the request's credentials were rejected.
+func isCredentialCode(code string) bool {
+	switch code {
+	case "AuthFailure", "InvalidClientTokenId", "SignatureDoesNotMatch", "ExpiredToken",
+		"RequestExpired", "UnrecognizedClientException":
+		return true
+	}
+	return false
 }
 
 // newRetryer is the SDK's standard retryer, except that capacity errors are not
@@ -152,7 +151,7 @@ func newRetryer(cfg Config) awssdk.Retryer {
 	return retry.NewStandard(func(o *retry.StandardOptions) {
 		o.Retryables = append([]retry.IsErrorRetryable{retry.IsErrorRetryableFunc(func(err error) awssdk.Ternary {
 			var ae smithy.APIError
-			if errors.As(err, &ae) && capacityCodes[ae.ErrorCode()] {
+			if errors.As(err, &ae) && isCapacityCode(ae.ErrorCode()) {
 				return awssdk.FalseTernary
 			}
 			return awssdk.UnknownTernary
@@ -213,9 +212,9 @@ func classify(op string, err error) error {
 	var ae smithy.APIError
 	if errors.As(err, &ae) {
 		switch {
-		case capacityCodes[ae.ErrorCode()]:
+		case isCapacityCode(ae.ErrorCode()):
 			return fmt.Errorf("%w: aws %s: %s: %s", cloud.ErrCapacity, op, ae.ErrorCode(), ae.ErrorMessage())
-		case credentialCodes[ae.ErrorCode()]:
+		case isCredentialCode(ae.ErrorCode()):
 			return fmt.Errorf("%w: aws %s: %s: %s (check AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or AWS_PROFILE)", cloud.ErrCredentials, op, ae.ErrorCode(), ae.ErrorMessage())
 		}
 	}

@@ -27,9 +27,10 @@ import (
 //go:embed data/catalog.csv
 var embedded []byte
 
-// Clouds the catalog may name; a row with another cloud is an error, so a typo in a
-// user catalog does not silently produce offers nobody can provision.
-var knownClouds = map[string]bool{"aws": true, "gcp": true, "azure": true}
+// knownCloud tells the clouds the catalog may name; a row with another cloud is an
+// error, so a typo in a user catalog does not silently produce offers nobody can
+// provision.
+func knownCloud(c string) bool { return c == "aws" || c == "gcp" || c == "azure" }
 
 // Offer is one instance type in one region and zone at one price. The JSON form has
 // exactly the fields of `lepton offers -json`.
@@ -87,11 +88,13 @@ type Catalog struct {
 
 type markets struct{ onDemand, spot []int }
 
-// Columns every catalog file must have (any order; other columns, such as notes,
-// are allowed and kept only when named "notes").
-var requiredColumns = []string{
-	"cloud", "instance_type", "gpu", "gpu_count", "gpu_memory_gb", "vcpus", "memory_gb",
-	"region", "zone", "price_per_hour", "spot_price_per_hour", "source", "source_date",
+// requiredColumns are the columns every catalog file must have (any order; other
+// columns are allowed, and one named "notes" is kept).
+func requiredColumns() []string {
+	return []string{
+		"cloud", "instance_type", "gpu", "gpu_count", "gpu_memory_gb", "vcpus", "memory_gb",
+		"region", "zone", "price_per_hour", "spot_price_per_hour", "source", "source_date",
+	}
 }
 
 // Default returns the catalog embedded in the binary. It parses the embedded CSV on
@@ -252,7 +255,7 @@ func parse(name string, r io.Reader) (*Catalog, error) {
 	cr.ReuseRecord = true
 	header, err := cr.Read()
 	if err == io.EOF {
-		return nil, fmt.Errorf("%s: empty file; want a CSV header with %s", name, strings.Join(requiredColumns, ","))
+		return nil, fmt.Errorf("%s: empty file; want a CSV header with %s", name, strings.Join(requiredColumns(), ","))
 	}
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
@@ -262,7 +265,7 @@ func parse(name string, r io.Reader) (*Catalog, error) {
 		col[strings.ToLower(strings.TrimSpace(strings.TrimPrefix(h, "\ufeff")))] = i
 	}
 	var missing []string
-	for _, c := range requiredColumns {
+	for _, c := range requiredColumns() {
 		if _, ok := col[c]; !ok {
 			missing = append(missing, c)
 		}
@@ -360,7 +363,7 @@ func validate(o *Offer) error {
 		return fmt.Errorf("%s: %s", o.Where, fmt.Sprintf(format, args...))
 	}
 	switch {
-	case !knownClouds[o.Cloud]:
+	case !knownCloud(o.Cloud):
 		return bad("column cloud: %q is not one of aws, gcp, azure", o.Cloud)
 	case o.InstanceType == "":
 		return bad("column instance_type: empty")

@@ -199,7 +199,7 @@ func newMatcher(f Filter) (*matcher, error) {
 		m.clouds = map[string]bool{}
 		for _, cl := range f.Clouds {
 			cl = strings.ToLower(strings.TrimSpace(cl))
-			if !knownClouds[cl] {
+			if !knownCloud(cl) {
 				return nil, &NoMatchError{Constraint: "clouds", Detail: fmt.Sprintf("clouds: %q is not a cloud with GPU offers (aws, gcp, azure)", cl)}
 			}
 			m.clouds[cl] = true

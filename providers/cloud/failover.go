@@ -150,10 +150,11 @@ func cleanupTimeout(req Request) time.Duration {
 // reused token whose parameters differ.
 func ClientToken(seed, address string, index int, o Offer) string {
 	key := strings.Join([]string{seed, address, fmt.Sprint(index), o.Cloud, o.InstanceType, o.Region, o.Zone, fmt.Sprint(o.Spot)}, "\x00")
-	return uuid.NewSHA1(tokenNamespace, []byte(key)).String()
+	return uuid.NewSHA1(uuid.MustParse(tokenNamespace), []byte(key)).String()
 }
 
-var tokenNamespace = uuid.MustParse("8f5c7f0e-9a43-4f3c-9d55-4c6570746f6e")
+// tokenNamespace is lepton's UUID namespace for idempotency tokens.
+const tokenNamespace = "8f5c7f0e-9a43-4f3c-9d55-4c6570746f6e"
 
 // CreateNodes creates the nodes with the given indexes on one offer, at most
 // parallelism at a time (0: all at once). It waits for every creation to finish,
