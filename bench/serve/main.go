@@ -32,7 +32,6 @@ import (
 
 	"github.com/leptonml/lepton/runtime/serve"
 	"github.com/leptonml/lepton/runtime/serve/testmodel"
-	"github.com/prometheus/client_golang/prometheus"
 )
 
 const token = "bench-token"
@@ -50,6 +49,8 @@ type options struct {
 	swapEvery   time.Duration
 	replicas    int
 	only        string
+	bare        bool
+	serverProf  string
 }
 
 func main() {
@@ -62,6 +63,7 @@ func main() {
 	}
 	var o options
 	child := flag.Bool("child", false, "internal: run one model server and print its address")
+	flag.BoolVar(&o.bare, "bare", false, "internal, with -child: serve the bare handler instead")
 	flag.IntVar(&o.conns, "conns", 50, "concurrent connections")
 	flag.DurationVar(&o.duration, "duration", 5*time.Second, "length of each measured run")
 	flag.IntVar(&o.rounds, "rounds", 3, "rounds; each runs every target once and medians are reported")
@@ -74,6 +76,7 @@ func main() {
 	flag.DurationVar(&o.swapEvery, "swap-every", 5*time.Second, "soak: swap the model this often")
 	flag.IntVar(&o.replicas, "replicas", 0, "compare 1 process x N workers with N processes x 1 worker behind a proxy")
 	flag.StringVar(&o.only, "only", "", "benchmark only the model targets whose name contains this (the bare target always runs)")
+	flag.StringVar(&o.serverProf, "server-cpuprofile", "", "write a CPU profile of the model server process to this file")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
 	flag.Parse()
 	if *cpuprofile != "" {
@@ -170,16 +173,26 @@ func newModelServer(o options, seed uint64) (*serve.Server, error) {
 		serve.Loaded{Version: fmt.Sprintf("seed-%d", seed), Model: testmodel.MNIST(seed)})
 }
 
-// batchRows reads the server's rows-per-Predict histogram.
-func batchRows(reg *prometheus.Registry) (sum, count float64) {
-	mfs, _ := reg.Gather()
-	for _, mf := range mfs {
-		if mf.GetName() == "lepton_batch_rows" {
-			h := mf.GetMetric()[0].GetHistogram()
-			return h.GetSampleSum(), float64(h.GetSampleCount())
+// batchRows reads the model server's rows-per-Predict histogram.
+func batchRows(ctx context.Context, url string) (sum, count float64) {
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url+"/metrics", nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, 0
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		name, val, _ := strings.Cut(sc.Text(), " ")
+		v, _ := strconv.ParseFloat(val, 64)
+		switch {
+		case strings.HasPrefix(name, "lepton_batch_rows_sum"):
+			sum = v
+		case strings.HasPrefix(name, "lepton_batch_rows_count"):
+			count = v
 		}
 	}
-	return 0, 0
+	return sum, count
 }
 
 type target struct {
@@ -188,34 +201,38 @@ type target struct {
 	token  string
 	body   []byte
 	rows   int
-	server *serve.Server
+	server bool // a model server, with batch metrics
 }
 
 func benchmark(ctx context.Context, o options) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	bareURL, err := listen(ctx, bareHandler())
+	// Both servers run as processes of their own, as an endpoint does, so
+	// the generator's garbage collector and scheduler do not distort them.
+	bare, stopBare, err := startChildren(1, o.workers, o, "-bare")
 	if err != nil {
 		return err
 	}
-	s, err := newModelServer(o, 1)
+	defer stopBare()
+	var prof []string
+	if o.serverProf != "" {
+		prof = []string{"-cpuprofile", o.serverProf}
+	}
+	model, stopModel, err := startChildren(1, o.workers, o, prof...)
 	if err != nil {
 		return err
 	}
-	defer s.Close()
-	modelURL, err := listen(ctx, s)
-	if err != nil {
-		return err
-	}
+	defer stopModel()
+	bareURL, modelURL := "http://"+bare[0], "http://"+model[0]
 	one, oneV2, many := v1Body(1), v2Body(1), v1Body(o.batchRows)
 	targets := []target{
 		{name: "bare net/http, fixed JSON", url: bareURL, body: one, rows: 1},
-		{name: "model v1 :predict, 1 row", url: modelURL + "/v1/models/digits:predict", token: token, body: one, rows: 1, server: s},
-		{name: "model v2 infer, 1 row", url: modelURL + "/v2/models/digits/infer", token: token, body: oneV2, rows: 1, server: s},
-		{name: fmt.Sprintf("model v1 :predict, %d rows", o.batchRows), url: modelURL + "/v1/models/digits:predict", token: token, body: many, rows: o.batchRows, server: s},
+		{name: "model v1 :predict, 1 row", url: modelURL + "/v1/models/digits:predict", token: token, body: one, rows: 1, server: true},
+		{name: "model v2 infer, 1 row", url: modelURL + "/v2/models/digits/infer", token: token, body: oneV2, rows: 1, server: true},
+		{name: fmt.Sprintf("model v1 :predict, %d rows", o.batchRows), url: modelURL + "/v1/models/digits:predict", token: token, body: many, rows: o.batchRows, server: true},
 	}
 	if o.only != "" {
-		targets = slices.DeleteFunc(targets, func(t target) bool { return t.server != nil && !strings.Contains(t.name, o.only) })
+		targets = slices.DeleteFunc(targets, func(t target) bool { return t.server && !strings.Contains(t.name, o.only) })
 	}
 	fmt.Printf("machine: %d CPUs (GOMAXPROCS %d), %s; conns %d, %d rounds x %s per target; server workers %d, max batch %d, window %s\n",
 		runtime.NumCPU(), runtime.GOMAXPROCS(0), runtime.Version(), o.conns, o.rounds, o.duration, o.workers, o.maxBatch, o.window)
@@ -229,16 +246,16 @@ func benchmark(ctx context.Context, o options) error {
 	for round := range o.rounds {
 		for i, t := range targets {
 			var s0, c0 float64
-			if t.server != nil {
-				s0, c0 = batchRows(t.server.Registry())
+			if t.server {
+				s0, c0 = batchRows(ctx, modelURL)
 			}
 			r := runLoad(ctx, client, loadSpec{url: t.url, token: t.token, body: t.body, conns: o.conns, duration: o.duration, maxRequests: o.maxRequests})
 			if r.errors > 0 {
 				return fmt.Errorf("%s: %d errors, first: %s", t.name, r.errors, r.firstErr)
 			}
 			mb := 0.0
-			if t.server != nil {
-				s1, c1 := batchRows(t.server.Registry())
+			if t.server {
+				s1, c1 := batchRows(ctx, modelURL)
 				mb = (s1 - s0) / max(c1-c0, 1)
 			}
 			results[i] = append(results[i], r)
@@ -261,7 +278,7 @@ func benchmark(ctx context.Context, o options) error {
 		p99 := median(results[i], func(r loadResult) float64 { return ms(r.p99) })
 		mb := median(meanBatch[i], func(f float64) float64 { return f })
 		mbs := "-"
-		if t.server != nil {
+		if t.server {
 			mbs = fmt.Sprintf("%.1f", mb)
 		}
 		fmt.Printf("| %s | %.0f | %.0f | %.2f | %.2f | %s | %.2f |\n", t.name, rps, rps*float64(t.rows), p50, p99, mbs, median(ratios, func(f float64) float64 { return f }))
@@ -284,10 +301,6 @@ func median[T any](xs []T, f func(T) float64) float64 {
 // runChild serves one model on a loopback port, prints the address and
 // exits when stdin closes (that is, when the parent bench exits).
 func runChild(ctx context.Context, o options) error {
-	s, err := newModelServer(o, 1)
-	if err != nil {
-		return err
-	}
 	ctx, cancel := context.WithCancel(ctx)
 	go func() { io.Copy(io.Discard, os.Stdin); cancel() }()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -295,11 +308,23 @@ func runChild(ctx context.Context, o options) error {
 		return err
 	}
 	fmt.Println(ln.Addr().String())
+	if o.bare {
+		hs := &http.Server{Handler: bareHandler(), ReadHeaderTimeout: 10 * time.Second}
+		go func() { <-ctx.Done(); hs.Close() }()
+		if err := hs.Serve(ln); err != http.ErrServerClosed {
+			return err
+		}
+		return nil
+	}
+	s, err := newModelServer(o, 1)
+	if err != nil {
+		return err
+	}
 	return s.Serve(ctx, ln)
 }
 
 // startChildren starts n child server processes with the given workers each.
-func startChildren(n, workers int, o options) ([]string, func(), error) {
+func startChildren(n, workers int, o options, extra ...string) ([]string, func(), error) {
 	var addrs []string
 	var stops []func()
 	stopAll := func() {
@@ -309,6 +334,7 @@ func startChildren(n, workers int, o options) ([]string, func(), error) {
 	}
 	for range n {
 		cmd := exec.Command(os.Args[0], "-child", "-workers", strconv.Itoa(workers), "-max-batch", strconv.Itoa(o.maxBatch), "-window", o.window.String())
+		cmd.Args = append(cmd.Args, extra...)
 		cmd.Stderr = os.Stderr
 		stdin, _ := cmd.StdinPipe()
 		stdout, _ := cmd.StdoutPipe()

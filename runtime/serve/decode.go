@@ -1,6 +1,7 @@
 package serve
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"net/http"
@@ -147,8 +148,10 @@ func (c *conv) scalar(v *fastjson.Value) (float32, error) {
 	if t != fastjson.TypeNumber {
 		return 0, fmt.Errorf("datatype %s needs a number, got %s", c.datatype, t)
 	}
-	f, err := v.Float64()
-	if err != nil {
+	// strconv, like the fast path, rounds correctly, so both agree.
+	var buf [32]byte
+	f, err := strconv.ParseFloat(string(v.MarshalTo(buf[:0])), 64)
+	if err != nil && !errors.Is(err, strconv.ErrRange) {
 		return 0, fmt.Errorf("bad number %s", v)
 	}
 	if math.IsNaN(f) || math.IsInf(f, 0) {

@@ -2,7 +2,6 @@ package serve
 
 import (
 	"errors"
-	"math"
 	"net/http"
 	"testing"
 
@@ -111,6 +110,8 @@ func FuzzFastPaths(f *testing.F) {
 		`{"inputs":[{"name":"x","shape":[0,2],"datatype":"FP32","data":[]}]}`,
 		`{"inputs":[{"name":"x\u0041","shape":[2],"datatype":"FP32","data":[1,2]}]}`,
 		`{"inputs":[{"name":"x","shape":[2],"datatype":"FP32","data":[1,2],"name":"y"}]}`,
+		`{"inputs":[{"name":"x","shape":[2.0],"datatype":"FP32","data":[1,2]}]}`,
+		`{"inputs":[{"name":"x","shape":[1e0,2],"datatype":"FP32","data":[1,2]}]}`,
 	} {
 		f.Add([]byte(s), uint8(2))
 	}
@@ -137,7 +138,7 @@ func equalFloats(a, b []float32) bool {
 		return false
 	}
 	for i := range a {
-		if math.Float32bits(a[i]) != math.Float32bits(b[i]) {
+		if a[i] != b[i] { // -0 == 0 on purpose: the model cannot tell them apart
 			return false
 		}
 	}
@@ -151,9 +152,40 @@ func TestFastPathsTakeCommonRequests(t *testing.T) {
 	if r, ok := fastV2([]byte(`{"id":"q","inputs":[{"name":"input0","shape":[1,2],"datatype":"FP32","data":[1,2]}]}`), 2); !ok || r.n != 1 || r.id != "q" {
 		t.Error("fast v2 path refused a plain request")
 	}
-	for _, body := range []string{`{"instances":[[1,2]],"instances":[[3,4]]}`, `{"instances":[[[1],[2]]]}`, `{"instances":[[NaN,1]]}`} {
+	for _, body := range []string{`{"instances":[[1,2]],"instances":[[3,4]]}`, `{"instances":[[1,"2"]]}`, `{"instances":[[NaN,1]]}`} {
 		if _, _, ok := fastV1([]byte(body), 2); ok {
 			t.Errorf("fast v1 path took %s", body)
 		}
+	}
+}
+
+func TestFastPathNestedAndTruncated(t *testing.T) {
+	if x, n, ok := fastV1([]byte(`{"instances":[[[1,2],[3,4]],[[5,6],[7,8]]]}`), 4); !ok || n != 2 || len(x) != 8 || x[7] != 8 {
+		t.Errorf("nested v1: %v %d %v", x, n, ok)
+	}
+	body := `{"inputs":[{"name":"x","shape":[1,2,2],"datatype":"FP32","data":[[1,2],[3,4]]}]}`
+	if r, ok := fastV2([]byte(body), 4); !ok || r.n != 1 || r.x[3] != 4 {
+		t.Errorf("nested v2: %+v %v", r, ok)
+	}
+	// Every prefix of a valid request must be refused without panicking.
+	full := []byte(`{"instances":[[1, 2.5e3 ,[ 3 ],4]]}`)
+	for i := range full {
+		if _, _, ok := fastV1(full[:i], 4); ok {
+			t.Errorf("prefix %q accepted", full[:i])
+		}
+	}
+	if _, _, ok := fastV1(full, 4); !ok {
+		t.Error("full request refused")
+	}
+}
+
+func TestFastPathWhitespace(t *testing.T) {
+	v2 := "{ \"id\" : \"a\" ,\n \"inputs\" : [ { \"name\" : \"x\" , \"shape\" : [ 1 , 2 ] , \"datatype\" : \"FP64\" , \"data\" : [ 1 , [ 2 ] ] } ] }\n"
+	if r, ok := fastV2([]byte(v2), 2); !ok || r.n != 1 || r.x[1] != 2 || r.id != "a" {
+		t.Errorf("spaced v2: %+v %v", r, ok)
+	}
+	v1 := "\t{ \"instances\" : [ [ 1 ,2 ] ,\r\n[3, 4 ] ] } "
+	if x, n, ok := fastV1([]byte(v1), 2); !ok || n != 2 || x[3] != 4 {
+		t.Errorf("spaced v1: %v %d %v", x, n, ok)
 	}
 }

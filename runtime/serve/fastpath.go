@@ -2,9 +2,8 @@ package serve
 
 import (
 	"math"
+	"strconv"
 	"unsafe"
-
-	"github.com/valyala/fastjson/fastfloat"
 )
 
 // The fast paths below decode the common request shapes straight into
@@ -63,20 +62,46 @@ func (s *scanner) str() (string, bool) {
 	return "", false
 }
 
-// number reads one strict JSON number.
+// pow10 holds the powers of ten that float64 represents exactly.
+var pow10 = [...]float64{1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10,
+	1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22}
+
+// number reads one strict JSON number in a single pass, starting at s.i. When the decimal
+// mantissa fits in 53 bits and the power of ten is at most 22, one IEEE
+// multiplication or division of two exact values gives the correctly
+// rounded result (Clinger's fast path); otherwise strconv.ParseFloat, which
+// is correctly rounded too, parses the text. The full decoder also uses
+// strconv, so both paths agree to the bit.
 func (s *scanner) number() (float64, bool) {
-	s.ws()
 	b, start := s.b, s.i
-	i := s.i
-	if i < len(b) && b[i] == '-' {
+	i := start
+	neg := i < len(b) && b[i] == '-'
+	if neg {
 		i++
+	}
+	var mant uint64
+	exp, sig := 0, 0
+	exact := true
+	digit := func(d byte) {
+		switch {
+		case sig < 19:
+			if mant != 0 || d != '0' {
+				sig++
+			}
+			mant = mant*10 + uint64(d-'0')
+		default:
+			exact = false
+		}
 	}
 	switch {
 	case i < len(b) && b[i] == '0':
 		i++
 	case i < len(b) && b[i] >= '1' && b[i] <= '9':
-		for i < len(b) && b[i] >= '0' && b[i] <= '9' {
-			i++
+		for ; i < len(b) && b[i] >= '0' && b[i] <= '9'; i++ {
+			if sig >= 19 {
+				exp++ // dropped integer digit
+			}
+			digit(b[i])
 		}
 	default:
 		return 0, false
@@ -84,8 +109,11 @@ func (s *scanner) number() (float64, bool) {
 	if i < len(b) && b[i] == '.' {
 		i++
 		d := i
-		for i < len(b) && b[i] >= '0' && b[i] <= '9' {
-			i++
+		for ; i < len(b) && b[i] >= '0' && b[i] <= '9'; i++ {
+			if sig < 19 {
+				exp--
+			}
+			digit(b[i])
 		}
 		if i == d {
 			return 0, false
@@ -93,25 +121,47 @@ func (s *scanner) number() (float64, bool) {
 	}
 	if i < len(b) && (b[i] == 'e' || b[i] == 'E') {
 		i++
+		eneg := false
 		if i < len(b) && (b[i] == '+' || b[i] == '-') {
+			eneg = b[i] == '-'
 			i++
 		}
 		d := i
-		for i < len(b) && b[i] >= '0' && b[i] <= '9' {
-			i++
+		e := 0
+		for ; i < len(b) && b[i] >= '0' && b[i] <= '9'; i++ {
+			if e < 100000 {
+				e = e*10 + int(b[i]-'0')
+			}
 		}
 		if i == d {
 			return 0, false
 		}
+		if eneg {
+			e = -e
+		}
+		exp += e
 	}
 	s.i = i
+	if exact && mant < 1<<53 && exp >= -22 && exp <= 22 {
+		f := float64(mant)
+		if exp < 0 {
+			f /= pow10[-exp]
+		} else {
+			f *= pow10[exp]
+		}
+		if neg {
+			f = -f
+		}
+		return f, true
+	}
 	// The bytes are not retained, so viewing them as a string is safe.
-	f, err := fastfloat.Parse(unsafe.String(&b[start], i-start))
+	f, err := strconv.ParseFloat(unsafe.String(&b[start], i-start), 64)
 	return f, err == nil
 }
 
-// float32s reads a flat array of numbers, appending at most limit values.
-func (s *scanner) float32s(x []float32, limit int) ([]float32, bool) {
+// float32s reads an array of numbers, possibly nested (flattened in
+// row-major order), appending at most limit values.
+func (s *scanner) float32s(x []float32, limit, depth int) ([]float32, bool) {
 	if !s.lit('[') {
 		return x, false
 	}
@@ -119,11 +169,31 @@ func (s *scanner) float32s(x []float32, limit int) ([]float32, bool) {
 		return x, true
 	}
 	for {
-		f, ok := s.number()
-		if !ok || len(x) >= limit || math.IsInf(f, 0) || math.IsNaN(f) || f > math.MaxFloat32 || f < -math.MaxFloat32 {
-			return x, false
+		if s.i == len(s.b) || s.b[s.i] <= ' ' { // rare: whitespace or the end
+			if s.ws(); s.i == len(s.b) {
+				return x, false
+			}
 		}
-		x = append(x, float32(f))
+		if s.b[s.i] == '[' {
+			var ok bool
+			if depth >= 32 {
+				return x, false
+			}
+			if x, ok = s.float32s(x, limit, depth+1); !ok {
+				return x, false
+			}
+		} else {
+			f, ok := s.number()
+			// The range test also rejects NaN and infinities.
+			if !ok || len(x) >= limit || !(f <= math.MaxFloat32 && f >= -math.MaxFloat32) {
+				return x, false
+			}
+			x = append(x, float32(f))
+		}
+		if s.i < len(s.b) && s.b[s.i] == ',' { // the common, compact case
+			s.i++
+			continue
+		}
 		if s.lit(']') {
 			return x, true
 		}
@@ -153,7 +223,7 @@ func fastV1(b []byte, inputSize int) ([]float32, int, bool) {
 	for {
 		start := len(x)
 		var ok bool
-		if x, ok = s.float32s(x, start+inputSize); !ok || len(x)-start != inputSize {
+		if x, ok = s.float32s(x, start+inputSize, 0); !ok || len(x)-start != inputSize {
 			return nil, 0, false
 		}
 		n++
@@ -222,8 +292,10 @@ func fastV2(b []byte, inputSize int) (*v2Request, bool) {
 						return nil, false
 					}
 					for {
+						s.ws()
+						start := s.i
 						f, ok := s.number()
-						if !ok || f < 0 || f > 1<<31 || f != math.Trunc(f) || len(shape) > 8 {
+						if !ok || !digitsOnly(b[start:s.i]) || f > 1<<31 || len(shape) > 8 {
 							return nil, false
 						}
 						shape = append(shape, int(f))
@@ -237,7 +309,7 @@ func fastV2(b []byte, inputSize int) (*v2Request, bool) {
 				case ik == "data" && !seenData:
 					seenData = true
 					// The shape may come later; bound by the body size.
-					if x, ok = s.float32s(make([]float32, 0, inputSize), len(b)); !ok {
+					if x, ok = s.float32s(make([]float32, 0, inputSize), len(b), 0); !ok {
 						return nil, false
 					}
 				default:
@@ -288,4 +360,15 @@ func fastV2(b []byte, inputSize int) (*v2Request, bool) {
 	}
 	req.x = x
 	return req, true
+}
+
+// digitsOnly reports whether a number literal is a plain non-negative
+// integer, the only form the full decoder accepts in a shape.
+func digitsOnly(b []byte) bool {
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return len(b) > 0
 }
