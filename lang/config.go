@@ -106,6 +106,15 @@ type ResourceBlock struct {
 	Body      hcl.Body // the kind's own arguments, meta-arguments removed
 	Schema    *KindSchema
 	DeclRange hcl.Range
+	// refs caches ResourceRefs, computed once when the block is loaded: the
+	// planner asks for them several times per instance, and hcldec.Variables
+	// rebuilds the kind's body schema on every call.
+	refs *cachedRefs
+}
+
+type cachedRefs struct {
+	refs  []Reference
+	diags hcl.Diagnostics
 }
 
 // Lifecycle holds the lifecycle meta-arguments.
@@ -525,6 +534,8 @@ func (c *Config) addResource(b *hcl.Block) hcl.Diagnostics {
 		}
 		diags = append(diags, decodeLifecycle(lb, r)...)
 	}
+	refs, d := c.ResourceRefs(r)
+	r.refs = &cachedRefs{refs: refs, diags: d}
 	c.byAddr[addr] = r
 	c.Resources = append(c.Resources, r)
 	return diags

@@ -118,6 +118,10 @@ func refsOf(ts []hcl.Traversal) ([]Reference, hcl.Diagnostics) {
 // ResourceRefs are the references in a resource block: its arguments, count,
 // for_each and depends_on.
 func (c *Config) ResourceRefs(r *ResourceBlock) ([]Reference, hcl.Diagnostics) {
+	if r.refs != nil {
+		// Full slice expressions: a caller's append must not write into the cache.
+		return r.refs.refs[:len(r.refs.refs):len(r.refs.refs)], r.refs.diags[:len(r.refs.diags):len(r.refs.diags)]
+	}
 	ts := hcldec.Variables(r.Body, r.Schema.Config)
 	if r.Count != nil {
 		ts = append(ts, r.Count.Variables()...)

@@ -1,6 +1,8 @@
 package lang
 
 import (
+	"sync"
+
 	"github.com/hashicorp/hcl/v2/hcldec"
 	"github.com/zclconf/go-cty/cty"
 )
@@ -20,6 +22,22 @@ type KindSchema struct {
 	Refs []string
 	// Sensitive computed attributes, never shown.
 	Sensitive []string
+	// types caches ConfigType and StateType: the planner asks for them for
+	// every instance, and hcldec.ImpliedType walks the whole spec.
+	types *kindTypes
+}
+
+type kindTypes struct {
+	once              sync.Once
+	config, stateType cty.Type
+}
+
+func (s *KindSchema) cachedTypes() *kindTypes {
+	s.types.once.Do(func() {
+		s.types.config = s.impliedConfigType()
+		s.types.stateType = s.stateTypeFrom(s.types.config)
+	})
+	return s.types
 }
 
 func attr(name string, t cty.Type) *hcldec.AttrSpec {
@@ -41,9 +59,10 @@ var (
 )
 
 // Schemas returns the schema of every resource kind. It builds new values on
-// each call so callers cannot share mutable state by accident.
+// each call so callers cannot share mutable state by accident; callers on a
+// hot path keep the result.
 func Schemas() map[string]*KindSchema {
-	return map[string]*KindSchema{
+	m := map[string]*KindSchema{
 		"dataset": {
 			Config: hcldec.ObjectSpec{
 				"source": &hcldec.BlockSpec{TypeName: "source", Required: true, Nested: hcldec.ObjectSpec{
@@ -209,11 +228,22 @@ func Schemas() map[string]*KindSchema {
 			Sensitive: []string{"token"},
 		},
 	}
+	for _, s := range m {
+		s.types = &kindTypes{}
+	}
+	return m
 }
 
 // ConfigType is the cty type of a kind's decoded arguments, with reference
 // arguments as strings (the referenced resource's id).
 func (s *KindSchema) ConfigType() cty.Type {
+	if s.types != nil {
+		return s.cachedTypes().config
+	}
+	return s.impliedConfigType()
+}
+
+func (s *KindSchema) impliedConfigType() cty.Type {
 	t := hcldec.ImpliedType(s.Config)
 	if len(s.Refs) == 0 {
 		return t
@@ -232,7 +262,14 @@ func (s *KindSchema) ConfigType() cty.Type {
 // StateType is the full type of a resource instance's attributes: arguments,
 // computed attributes and the id every resource has.
 func (s *KindSchema) StateType() cty.Type {
-	atys := s.ConfigType().AttributeTypes()
+	if s.types != nil {
+		return s.cachedTypes().stateType
+	}
+	return s.stateTypeFrom(s.impliedConfigType())
+}
+
+func (s *KindSchema) stateTypeFrom(config cty.Type) cty.Type {
+	atys := config.AttributeTypes()
 	out := make(map[string]cty.Type, len(atys)+len(s.Computed)+1)
 	for k, v := range atys {
 		out[k] = v

@@ -144,8 +144,64 @@ func valuesEqual(a, b cty.Value) bool {
 	if a.IsNull() || b.IsNull() {
 		return a.IsNull() && b.IsNull()
 	}
+	if provablyEqual(a, b) {
+		return true
+	}
 	eq := a.Equals(b)
 	return eq.IsKnown() && eq.True()
+}
+
+// provablyEqual is a fast path for valuesEqual: true when a and b are known,
+// unmarked and equal, compared without cty's Equals, which formats every
+// non-integer number as decimal text to compare it (very slow on the 512-bit
+// numbers read from state, and a no-op plan compares every attribute of every
+// instance). Numbers are equal here when numerically identical. false means
+// "not proven" and the caller falls back to Equals (sets, unknowns, types
+// that differ only in dynamic parts).
+func provablyEqual(a, b cty.Value) bool {
+	if a.IsMarked() || b.IsMarked() || !a.IsKnown() || !b.IsKnown() {
+		return false
+	}
+	if a.IsNull() || b.IsNull() {
+		return a.IsNull() && b.IsNull()
+	}
+	ty := a.Type()
+	if !ty.Equals(b.Type()) {
+		return false
+	}
+	switch {
+	case ty == cty.String:
+		return a.AsString() == b.AsString()
+	case ty == cty.Bool:
+		return a.True() == b.True()
+	case ty == cty.Number:
+		return a.AsBigFloat().Cmp(b.AsBigFloat()) == 0
+	case ty.IsObjectType():
+		for name := range ty.AttributeTypes() {
+			if !provablyEqual(a.GetAttr(name), b.GetAttr(name)) {
+				return false
+			}
+		}
+		return true
+	case ty.IsListType() || ty.IsTupleType() || ty.IsMapType():
+		// Maps iterate in key order, so equal maps pair up key by key.
+		if a.LengthInt() != b.LengthInt() {
+			return false
+		}
+		ia, ib := a.ElementIterator(), b.ElementIterator()
+		for ia.Next() && ib.Next() {
+			ka, va := ia.Element()
+			kb, vb := ib.Element()
+			if ty.IsMapType() && ka.AsString() != kb.AsString() {
+				return false
+			}
+			if !provablyEqual(va, vb) {
+				return false
+			}
+		}
+		return true
+	}
+	return false
 }
 
 // conforms reports whether v fits ty (dynamic attributes, like a dataset's

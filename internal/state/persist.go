@@ -19,6 +19,7 @@ type Persister struct {
 	w       Writer
 	mu      sync.Mutex
 	st      *State
+	enc     Encoder // remembers unchanged resources' rendering between writes
 	dirty   bool
 	waiters []func()
 	kick    chan struct{}
@@ -76,7 +77,7 @@ func (p *Persister) loop() {
 			continue
 		}
 		p.st.Serial++
-		b, err := p.st.Encode()
+		b, err := p.enc.Encode(p.st)
 		p.dirty = false
 		p.mu.Unlock()
 		if err == nil {
