@@ -27,6 +27,10 @@ type Env struct {
 	// when ProgressTTY); nil for none.
 	Progress    io.Writer
 	ProgressTTY bool
+	// Providers holds the evaluated provider blocks by provider name
+	// ("aws": {"region": "us-east-1"}); a configured cloud appears here even
+	// with an empty block.
+	Providers map[string]map[string]string
 }
 
 // PlanRequest asks for the planned new value of an instance.

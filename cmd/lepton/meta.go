@@ -286,11 +286,22 @@ func (m *meta) registry() *providers.Registry {
 
 func (m *meta) newPlanner(cfg *lang.Config, vars map[string]cty.Value) *planner.Planner {
 	abs, _ := filepath.Abs(m.dir)
+	scope := lang.NewScope(cfg, vars)
+	provs := map[string]map[string]string{}
+	if vars != nil {
+		for _, p := range cfg.SortedProviders() {
+			refs, _ := cfg.ProviderRefs(p)
+			v, d := scope.DecodeProvider(p, scope.EvalContext(refs, func(lang.Reference) cty.Value { return cty.DynamicVal }, nil))
+			if !m.diags(d) {
+				provs[p.Name] = v
+			}
+		}
+	}
 	return &planner.Planner{
 		Config:    cfg,
-		Scope:     lang.NewScope(cfg, vars),
+		Scope:     scope,
 		Providers: m.registry(),
-		Env:       providers.Env{Dir: abs, DataDir: filepath.Join(abs, ".lepton")},
+		Env:       providers.Env{Dir: abs, DataDir: filepath.Join(abs, ".lepton"), Providers: provs},
 	}
 }
 
