@@ -210,6 +210,7 @@ func benchEpoch(b *testing.B, s Spec) {
 	n := d.Train.Rows(784)
 	perm := rand.New(rand.NewPCG(1, 1)).Perm(n)
 	b.ResetTimer()
+	c0 := cpuTime()
 	samples := 0
 	for i := 0; i < b.N; i++ {
 		k := i % (n / s.BatchSize)
@@ -218,6 +219,7 @@ func benchEpoch(b *testing.B, s Spec) {
 		}
 		samples += s.BatchSize
 	}
+	reportCPU(b, c0)
 	b.ReportMetric(float64(samples)/b.Elapsed().Seconds(), "samples/s")
 }
 

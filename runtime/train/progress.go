@@ -21,12 +21,14 @@ type progress struct {
 	start   time.Time
 	last    time.Time
 	first   int
+	every   time.Duration // plain mode: minimum time between lines
+	redraw  time.Duration // bar mode: minimum time between redraws
 }
 
 const plainEvery = 5 * time.Second
 
 func newProgress(w io.Writer, tty bool, epochs, batches, size int) *progress {
-	return &progress{w: w, tty: tty, epochs: epochs, batches: batches, size: size}
+	return &progress{w: w, tty: tty, epochs: epochs, batches: batches, size: size, every: plainEvery, redraw: 100 * time.Millisecond}
 }
 
 func (p *progress) startEpoch(epoch, fromBatch int) {
@@ -44,7 +46,7 @@ func (p *progress) startEpoch(epoch, fromBatch int) {
 			progressbar.OptionSetPredictTime(true),
 			progressbar.OptionShowElapsedTimeOnFinish(),
 			progressbar.OptionSetWidth(30),
-			progressbar.OptionThrottle(100*time.Millisecond),
+			progressbar.OptionThrottle(p.redraw),
 			progressbar.OptionClearOnFinish(),
 		)
 		_ = p.bar.Set(fromBatch * p.size)
@@ -61,13 +63,13 @@ func (p *progress) batch(done int, loss float64) {
 		return
 	}
 	now := time.Now()
-	if now.Sub(p.last) < plainEvery {
+	if now.Sub(p.last) < p.every {
 		return
 	}
 	p.last = now
 	el := now.Sub(p.start).Seconds()
-	rate := float64((done-p.first)*p.size) / el
-	eta := time.Duration(float64((p.batches-done)*p.size)/rate) * time.Second
+	rate := float64((done-p.first)*p.size) / max(el, 1e-9)
+	eta := time.Duration(float64((p.batches-done)*p.size) / rate * float64(time.Second))
 	fmt.Fprintf(p.w, "epoch %d/%d batch %d/%d loss %.4f %.0f samples/s eta %s\n",
 		p.epoch+1, p.epochs, done, p.batches, loss, rate, eta.Round(time.Second))
 }
@@ -77,7 +79,7 @@ func (p *progress) endEpoch(line string) {
 		return
 	}
 	el := time.Since(p.start)
-	rate := float64((p.batches-p.first)*p.size) / el.Seconds()
+	rate := float64((p.batches-p.first)*p.size) / max(el.Seconds(), 1e-9)
 	if p.tty && p.bar != nil {
 		_ = p.bar.Finish()
 		p.bar = nil
