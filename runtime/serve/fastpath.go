@@ -79,29 +79,27 @@ func (s *scanner) number() (float64, bool) {
 	if neg {
 		i++
 	}
-	var mant uint64
+	if i == len(b) {
+		return 0, false
+	}
+	var mant uint64 // up to 19 significant digits
 	exp, sig := 0, 0
 	exact := true
-	digit := func(d byte) {
-		switch {
-		case sig < 19:
-			if mant != 0 || d != '0' {
-				sig++
-			}
-			mant = mant*10 + uint64(d-'0')
-		default:
-			exact = false
-		}
-	}
-	switch {
-	case i < len(b) && b[i] == '0':
+	switch c := b[i]; {
+	case c == '0':
 		i++
-	case i < len(b) && b[i] >= '1' && b[i] <= '9':
-		for ; i < len(b) && b[i] >= '0' && b[i] <= '9'; i++ {
-			if sig >= 19 {
-				exp++ // dropped integer digit
+	case c >= '1' && c <= '9':
+		for ; i < len(b); i++ {
+			c := b[i]
+			if c < '0' || c > '9' {
+				break
 			}
-			digit(b[i])
+			if sig < 19 {
+				mant = mant*10 + uint64(c-'0')
+				sig++
+			} else {
+				exact = false
+			}
 		}
 	default:
 		return 0, false
@@ -109,11 +107,20 @@ func (s *scanner) number() (float64, bool) {
 	if i < len(b) && b[i] == '.' {
 		i++
 		d := i
-		for ; i < len(b) && b[i] >= '0' && b[i] <= '9'; i++ {
-			if sig < 19 {
-				exp--
+		for ; i < len(b); i++ {
+			c := b[i]
+			if c < '0' || c > '9' {
+				break
 			}
-			digit(b[i])
+			if sig < 19 {
+				mant = mant*10 + uint64(c-'0')
+				exp--
+				if mant != 0 { // leading zeros are not significant
+					sig++
+				}
+			} else {
+				exact = false
+			}
 		}
 		if i == d {
 			return 0, false
@@ -182,6 +189,13 @@ func (s *scanner) float32s(x []float32, limit, depth int) ([]float32, bool) {
 			if x, ok = s.float32s(x, limit, depth+1); !ok {
 				return x, false
 			}
+		} else if s.b[s.i] == '0' && s.i+1 < len(s.b) && (s.b[s.i+1] == ',' || s.b[s.i+1] == ']') {
+			// A bare 0, most pixels of an image.
+			if len(x) >= limit {
+				return x, false
+			}
+			x = append(x, 0)
+			s.i++
 		} else {
 			f, ok := s.number()
 			// The range test also rejects NaN and infinities.
