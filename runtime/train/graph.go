@@ -209,20 +209,3 @@ func (gr *graph) close() {
 		c.Close()
 	}
 }
-
-// softmaxCrossEntropy is the mean over the batch of -log softmax(logits)[label].
-func softmaxCrossEntropy(logits, y *G.Node) (*G.Node, error) {
-	lp, err := G.LogSoftMax(logits)
-	if err != nil {
-		return nil, err
-	}
-	p, err := G.HadamardProd(lp, y)
-	if err != nil {
-		return nil, err
-	}
-	s, err := G.Sum(p)
-	if err != nil {
-		return nil, err
-	}
-	return G.Mul(s, G.NewConstant(float32(-1/float64(y.Shape()[0]))))
-}

@@ -2,6 +2,7 @@ package train
 
 import (
 	"encoding/json"
+	"gorgonia.org/tensor"
 	"math"
 	"math/rand/v2"
 	"slices"
@@ -95,3 +96,7 @@ func irisData(t testing.TB) *Data {
 }
 
 func sqrt64(x float64) float64 { return math.Sqrt(x) }
+
+func tensorOf(v []float32, shape ...int) *tensor.Dense {
+	return tensor.New(tensor.WithShape(shape...), tensor.WithBacking(v))
+}

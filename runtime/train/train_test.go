@@ -399,3 +399,53 @@ func TestSyncRunnerInUse(t *testing.T) {
 		t.Fatal("gorgonia's tapeMachine.Run could not be reached: training falls back to RunAll")
 	}
 }
+
+// TestGradients compares the graph's gradients with central finite
+// differences of its loss, for a few entries of every parameter, and checks
+// that huge logits do not overflow the loss.
+func TestGradients(t *testing.T) {
+	d := irisData(t)
+	for _, act := range []string{"relu", "tanh", "sigmoid"} {
+		s := Spec{Objective: "classification", Model: ModelSpec{Kind: "mlp", Hidden: []int{6}, Activation: act}, Epochs: 1, BatchSize: 16, Seed: 2}.withDefaults()
+		r, err := newRunner(s, d, nil, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.fillBatch(seq(0, 16), 0, 0)
+		if _, err := r.gr.step(); err != nil {
+			t.Fatal(err)
+		}
+		for _, i := range r.gr.trainIdx {
+			g, err := r.gr.grad(i)
+			if err != nil {
+				t.Fatal(err)
+			}
+			analytic := slices.Clone(g)
+			w := r.weights[i].Data
+			for _, j := range []int{0, len(w) / 2, len(w) - 1} {
+				old := w[j]
+				w[j] = old + 1e-2
+				lp, _ := r.gr.step()
+				w[j] = old - 1e-2
+				lm, _ := r.gr.step()
+				w[j] = old
+				num := float64(lp-lm) / 2e-2
+				if math.Abs(num-float64(analytic[j])) > 2e-3+0.05*math.Abs(num) {
+					t.Errorf("%s: d loss/d %s[%d]: analytic %v, numeric %v", act, r.weights[i].Name, j, analytic[j], num)
+				}
+			}
+		}
+		r.close()
+	}
+	// Row maxima are taken per row: a huge logit in a later row must not overflow.
+	x := []float32{0, 1, 2, 3000, -5, 1}
+	y := []float32{0, 0, 1, 1, 0, 0}
+	v, err := sceOp{}.Do(tensorOf(x, 2, 3), tensorOf(y, 2, 3))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := (-math.Log(math.Exp(2)/(1+math.E+math.Exp(2))) + 0) / 2
+	if got := float64(v.Data().(float32)); math.IsNaN(got) || math.Abs(got-want) > 1e-5 {
+		t.Fatalf("loss %v, want %v", got, want)
+	}
+}
