@@ -20,6 +20,13 @@ type job struct {
 
 // submit queues n rows and waits for their outputs. It returns the status
 // code to report when it fails.
+//
+// There are no worker goroutines: a request that finds a free slot (of
+// Workers) becomes the executor and scores whatever is queued, its own rows
+// included, in batches of up to MaxBatchSize rows, until its own rows are
+// done. Under low load a request is scored on its own goroutine without a
+// hand-off; under high load requests queue while the slots are busy and the
+// next executor scores them together.
 func (s *Server) submit(ctx context.Context, st *modelState, x []float32, n int) ([]float32, int, int, error) {
 	j := &job{st: st, x: x, n: n, done: make(chan struct{})}
 	select {
@@ -31,6 +38,15 @@ func (s *Server) submit(ctx context.Context, st *modelState, x []float32, n int)
 	}
 	select {
 	case <-j.done:
+	case s.slots <- struct{}{}:
+		s.execute(j)
+		<-s.slots
+		// j is done, or another executor took it and will finish it.
+		select {
+		case <-j.done:
+		case <-ctx.Done():
+			return nil, 0, 499, ctx.Err()
+		}
 	case <-ctx.Done():
 		return nil, 0, 499, ctx.Err()
 	}
@@ -43,89 +59,93 @@ func (s *Server) submit(ctx context.Context, st *modelState, x []float32, n int)
 	return j.out, j.dim, http.StatusOK, nil
 }
 
-// worker coalesces queued requests into batches of at most MaxBatchSize
-// rows and scores each batch with one Predict call. It takes whatever is
-// already queued without waiting, so a lone request is scored at once;
-// only when other requests are still being decoded, and BatchWindow > 0,
-// does it wait up to BatchWindow for them to join.
-func (s *Server) worker() {
-	defer s.wg.Done()
-	var (
-		carry *job // a job that did not fit the previous batch
-		batch []*job
-		buf   []float32
-		timer = time.NewTimer(time.Hour)
-	)
-	timer.Stop()
+// execute scores queued batches until own is done or the queue is empty.
+func (s *Server) execute(own *job) {
+	var carry *job // dequeued but did not fit the batch: ours to score
 	for {
-		first := carry
-		carry = nil
-		if first == nil {
-			select {
-			case <-s.stop:
+		select {
+		case <-own.done:
+			if carry == nil {
 				return
-			case first = <-s.jobs:
 			}
+		default:
 		}
-		batch = append(batch[:0], first)
-		rows := first.n
-		limit := s.MaxBatchSize()
-		var deadline time.Time
-		add := func(j *job) bool {
-			if j.st != first.st || rows+j.n > limit {
-				carry = j
-				return false
-			}
-			batch = append(batch, j)
-			rows += j.n
-			return true
+		batch, rows, next := s.collect(carry)
+		carry = next
+		if len(batch) == 0 {
+			return
 		}
-	collect:
-		for rows < limit {
-			select {
-			case j := <-s.jobs:
-				if !add(j) {
-					break collect
-				}
-				continue
-			default:
-			}
+		s.runBatch(batch, rows)
+	}
+}
+
+// collect takes a batch from the queue, starting with first if not nil: jobs
+// for the same model, at most MaxBatchSize rows. It never waits for an
+// empty queue; only when other requests are still being decoded, and
+// BatchWindow > 0, does it wait up to BatchWindow for them to join. It
+// returns a dequeued job that did not fit.
+func (s *Server) collect(first *job) (batch []*job, rows int, carry *job) {
+	if first == nil {
+		select {
+		case first = <-s.jobs:
+		default:
+			return nil, 0, nil
+		}
+	}
+	batch = append(batch, first)
+	rows = first.n
+	limit := s.MaxBatchSize()
+	var deadline time.Time
+	var timer *time.Timer
+	defer func() {
+		if timer != nil {
+			timer.Stop()
+		}
+	}()
+	for rows < limit {
+		var j *job
+		select {
+		case j = <-s.jobs:
+		default:
 			if s.cfg.BatchWindow <= 0 || s.decoding.Load() == 0 {
-				break
+				return batch, rows, nil
 			}
 			now := time.Now()
 			if deadline.IsZero() {
 				deadline = now.Add(s.cfg.BatchWindow)
+				timer = time.NewTimer(s.cfg.BatchWindow)
 			}
 			if !now.Before(deadline) {
-				break
+				return batch, rows, nil
 			}
-			timer.Reset(deadline.Sub(now))
 			select {
-			case j := <-s.jobs:
-				timer.Stop()
-				if !add(j) {
-					break collect
-				}
+			case j = <-s.jobs:
 			case <-timer.C:
-				break collect
+				return batch, rows, nil
 			}
 		}
-		s.runBatch(batch, rows, &buf)
-		clear(batch)
+		if j.st != first.st || rows+j.n > limit {
+			return batch, rows, j
+		}
+		batch = append(batch, j)
+		rows += j.n
 	}
+	return batch, rows, nil
 }
 
 // runBatch scores a batch and hands each job its slice of the outputs.
-func (s *Server) runBatch(batch []*job, rows int, buf *[]float32) {
+func (s *Server) runBatch(batch []*job, rows int) {
 	st := batch[0].st
 	x := batch[0].x
 	if len(batch) > 1 {
 		need := rows * st.inputSize
-		if cap(*buf) < need {
-			*buf = make([]float32, need)
+		bp, _ := s.batchBuf.Get().(*[]float32)
+		if bp == nil || cap(*bp) < need {
+			b := make([]float32, need)
+			bp = &b
 		}
-		x = (*buf)[:need]
+		defer s.batchBuf.Put(bp)
+		x = (*bp)[:need]
 		off := 0
 		for _, j := range batch {
 			off += copy(x[off:], j.x)

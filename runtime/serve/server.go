@@ -36,9 +36,9 @@ type Config struct {
 
 	MaxBatchSize int           // most rows per model Predict call; default 256
 	MaxBodyBytes int64         // largest request body; default 16 MiB
-	Workers      int           // concurrent Predict calls; default GOMAXPROCS
+	Workers      int           // concurrent Predict calls (replicas); default GOMAXPROCS, at most 256
 	BatchWindow  time.Duration // how long a batch may wait for requests still being decoded; default 0 (never wait)
-	QueueSize    int           // decoded requests waiting for a worker; default 4096
+	QueueSize    int           // decoded requests waiting to be scored; default 4096
 
 	ShutdownTimeout time.Duration // how long Run drains in-flight requests; default 30s
 	ServerVersion   string        // reported by GET /v2; default "dev"
@@ -96,21 +96,32 @@ type Server struct {
 	parsers  fastjson.ParserPool
 	bufs     sync.Pool // *bytes.Buffer for request and response bodies
 
+	// slots bounds concurrent Predict calls: a request that takes a slot
+	// scores queued requests itself (see submit). It holds the running
+	// executors plus reserved tokens, so SetWorkers can resize it.
+	slots    chan struct{}
+	batchBuf sync.Pool // *[]float32 for concatenating a batch
+
 	wmu      sync.Mutex
 	nworkers int
-	stop     chan struct{}
-	wg       sync.WaitGroup
-	closed   bool
+	reserved int
 }
 
-// New returns a Server for l with its batch workers running. Call Close (or
-// use Run/Serve, which close it) to stop them.
+// maxWorkers bounds Config.Workers and SetWorkers.
+const maxWorkers = 256
+
+// New returns a Server for l. Close it when done serving it as a plain
+// http.Handler; Run and Serve close it themselves.
 func New(cfg Config, l Loaded) (*Server, error) {
 	if err := cfg.defaults(); err != nil {
 		return nil, err
 	}
 	s := &Server{cfg: cfg, m: newMetrics(cfg.Name),
-		jobs: make(chan *job, cfg.QueueSize), stop: make(chan struct{})}
+		jobs: make(chan *job, cfg.QueueSize), slots: make(chan struct{}, maxWorkers)}
+	for range maxWorkers {
+		s.slots <- struct{}{}
+	}
+	s.reserved = maxWorkers
 	s.tokenSum = sha256.Sum256([]byte(cfg.Token))
 	s.maxBatch.Store(int64(cfg.MaxBatchSize))
 	for r := range numRoutes {
@@ -142,31 +153,28 @@ func (s *Server) Swap(l Loaded) error {
 // Current returns the model being served.
 func (s *Server) Current() Loaded { return s.model.Load().Loaded }
 
-// Workers returns the number of batch workers.
+// Workers returns the number of concurrent Predict calls allowed.
 func (s *Server) Workers() int {
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
 	return s.nworkers
 }
 
-// SetWorkers changes the number of concurrent Predict calls while serving.
-// A worker being removed finishes its current batch first.
+// SetWorkers changes the number of concurrent Predict calls while serving
+// (1..256). Shrinking waits for running batches to finish, never fails one.
 func (s *Server) SetWorkers(n int) {
-	n = max(n, 1)
+	n = min(max(n, 1), maxWorkers)
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
-	if s.closed {
-		return
+	for s.reserved < maxWorkers-n {
+		s.slots <- struct{}{}
+		s.reserved++
 	}
-	for s.nworkers < n {
-		s.wg.Add(1)
-		go s.worker()
-		s.nworkers++
+	for s.reserved > maxWorkers-n {
+		<-s.slots
+		s.reserved--
 	}
-	for s.nworkers > n {
-		s.stop <- struct{}{}
-		s.nworkers--
-	}
+	s.nworkers = n
 	s.m.workers.Set(float64(n))
 }
 
@@ -183,18 +191,9 @@ func (s *Server) MaxBatchSize() int { return int(s.maxBatch.Load()) }
 // Registry exposes the server's Prometheus registry (for tests and embedding).
 func (s *Server) Registry() *prometheus.Registry { return s.m.reg }
 
-// Close stops the batch workers. Requests still queued fail with a 503; call
-// it only after the listener has drained (Run and Serve do).
+// Close fails requests still queued with a 503. Serve calls it after the
+// listener has drained, when the queue is empty.
 func (s *Server) Close() {
-	s.wmu.Lock()
-	if s.closed {
-		s.wmu.Unlock()
-		return
-	}
-	s.closed = true
-	close(s.stop)
-	s.wmu.Unlock()
-	s.wg.Wait()
 	for {
 		select {
 		case j := <-s.jobs:
