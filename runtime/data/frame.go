@@ -102,8 +102,11 @@ func (c *column) missingAt(i int) bool {
 	return math.IsNaN(float64(c.num.at(i)))
 }
 
-func (c *column) setType(t colType, pos source.Position) {
-	c.typ, c.typedAt = t, pos
+func (c *column) setType(t colType, pos *source.Position) {
+	c.typ = t
+	if pos != nil {
+		c.typedAt = *pos
+	}
 	for ; c.pending > 0; c.pending-- {
 		if t == tString {
 			c.code.add(-1)
@@ -165,7 +168,7 @@ func (c *column) toString() {
 	}
 }
 
-func (c *column) add(v source.Value, pos source.Position) error {
+func (c *column) add(v *source.Value, pos *source.Position) error {
 	switch v.Kind {
 	case source.Null:
 		c.addMissing()
@@ -181,7 +184,7 @@ func (c *column) add(v source.Value, pos source.Position) error {
 			return nil
 		}
 		if math.IsInf(v.Num, 0) || math.IsNaN(v.Num) {
-			return &source.Error{Pos: pos, Column: c.name, Err: fmt.Errorf("value %v is not a finite number", v.Num)}
+			return &source.Error{Pos: *pos, Column: c.name, Err: fmt.Errorf("value %v is not a finite number", v.Num)}
 		}
 		c.num.add(float32(v.Num))
 		return nil
@@ -205,12 +208,12 @@ func (c *column) add(v source.Value, pos source.Position) error {
 
 // addText infers the type of untyped text: a number, then true/false, else a
 // category. s is b as a string when the caller already has one.
-func (c *column) addText(b []byte, s string, pos source.Position) error {
+func (c *column) addText(b []byte, s string, pos *source.Position) error {
 	switch c.typ {
 	case tNumber:
 		f, ok := source.ParseNumber(b)
 		if !ok {
-			return &source.Error{Pos: pos, Column: c.name, Err: fmt.Errorf("value %q is not a number (the column holds numbers since %s)", clip(b), c.typedAt)}
+			return &source.Error{Pos: *pos, Column: c.name, Err: fmt.Errorf("value %q is not a number (the column holds numbers since %s)", clip(b), c.typedAt)}
 		}
 		c.num.add(float32(f))
 		return nil
@@ -284,15 +287,24 @@ func (f *frame) add(readerCols []string, vals []source.Value, pos source.Positio
 		f.mapping = append(f.mapping, len(f.cols))
 		f.cols = append(f.cols, &column{name: name, pending: f.n})
 	}
+	var null source.Value
 	for i, ci := range f.mapping {
 		if ci < 0 {
 			continue
 		}
-		var v source.Value
+		c := f.cols[ci]
+		v := &null
 		if i < len(vals) {
-			v = vals[i]
+			v = &vals[i]
 		}
-		if err := f.cols[ci].add(v, pos); err != nil {
+		// The common case, a number in a numeric column, without the general path.
+		if v.Kind == source.Text && c.typ == tNumber {
+			if x, ok := source.ParseNumber(v.Raw); ok {
+				c.num.add(float32(x))
+				continue
+			}
+		}
+		if err := c.add(v, &pos); err != nil {
 			return err
 		}
 	}

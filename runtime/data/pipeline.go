@@ -25,37 +25,17 @@ const (
 )
 
 type outCol struct {
-	name  string
-	src   *column
-	kind  outKind
-	code  int32
-	rank  []float32 // ordinal: dictionary code -> rank among sorted categories
-	flag  []float32
-	scale float32 // normalisation, applied when building the matrices
-	shift float32
+	name string
+	src  *column
+	kind outKind
+	code int32
+	rank []float32 // ordinal: dictionary code -> rank among sorted categories
+	flag []float32
+	// scale and shift normalise while the matrices are filled (x*scale+shift).
+	scale, shift float32
 }
 
 func (o *outCol) normalised() bool { return o.kind == okNumber || o.kind == okOrdinal }
-
-// value is the encoded, not yet normalised value of row i.
-func (o *outCol) value(i int) float32 {
-	switch o.kind {
-	case okOneHot:
-		if o.src.code.at(i) == o.code {
-			return 1
-		}
-		return 0
-	case okOrdinal:
-		c := o.src.code.at(i)
-		if c < 0 {
-			return 0
-		}
-		return o.rank[c]
-	case okFlag:
-		return o.flag[i]
-	}
-	return o.src.num.at(i)
-}
 
 // standard is a builtin's standard split: rows before trainRows are the
 // training pool, the rest the test set.
@@ -110,7 +90,7 @@ func process(f *frame, spec Spec, src string, std standard, readDetail string) (
 	}
 	p.ds.Steps = append(p.ds.Steps, StepReport{Step: "read", RowsOut: f.n, Detail: readDetail})
 	for _, c := range f.cols {
-		c.setType(c.typ, c.typedAt) // flush trailing pending nulls of an all-null column
+		c.setType(c.typ, nil) // flush trailing pending nulls of an all-null column
 		if c.typ == tUnknown {
 			c.typ = tNumber
 			for c.num.n < f.n {
@@ -168,7 +148,6 @@ func process(f *frame, spec Spec, src string, std standard, readDetail string) (
 		return nil, fmt.Errorf("%s: %w", src, err)
 	}
 	p.ds.Rows, p.ds.DroppedRows = p.nAlive, f.n-p.nAlive
-	p.normalize(train)
 	p.build(train, val, test)
 	return p.ds, nil
 }
@@ -186,32 +165,21 @@ func (p *pipeline) dropSummary() string {
 func columnStats(c *column) ColumnStats {
 	s := ColumnStats{Type: c.typ.String()}
 	if c.typ == tString {
-		for ci, chunk := range c.code.chunks {
-			_ = ci
+		for _, chunk := range c.code.chunks {
 			for _, v := range chunk {
 				if v < 0 {
 					s.Missing++
-				} else {
-					s.Count++
 				}
 			}
 		}
+		s.Count = c.code.n - s.Missing
 		s.Distinct = len(c.cats)
 		return s
 	}
-	var m prep.Moments
-	for _, chunk := range c.num.chunks {
-		for _, v := range chunk {
-			if v != v {
-				s.Missing++
-				continue
-			}
-			m.Add(float64(v))
-		}
-	}
-	s.Count = m.N
-	if m.N > 0 {
-		s.Mean, s.Std, s.Min, s.Max = m.Mean(), m.Std(), m.Min, m.Max
+	st := prep.ChunkStats(c.num.chunks)
+	s.Count, s.Missing = st.N, c.num.n-st.N
+	if st.N > 0 {
+		s.Mean, s.Std, s.Min, s.Max = st.Mean, st.Std, st.Min, st.Max
 	}
 	return s
 }
@@ -251,11 +219,19 @@ func (p *pipeline) missing() {
 				}
 			}
 		} else {
-			fill := fillValue(c, p.alive, mode)
-			for i := 0; i < p.f.n; i++ {
-				if p.alive[i] && c.missingAt(i) {
-					c.num.set(i, fill)
-					n++
+			var fill float32
+			if mode == "mean" && c.typ == tNumber && p.nAlive == p.f.n {
+				fill = float32(p.ds.Stats[c.name].Mean) // every row is alive: the same mean, without a pass
+			} else {
+				fill = fillValue(c, p.alive, mode)
+			}
+			for ci, chunk := range c.num.chunks {
+				base := ci << chunkBits
+				for k, v := range chunk {
+					if v != v && p.alive[base+k] {
+						chunk[k] = fill
+						n++
+					}
 				}
 			}
 		}
@@ -298,13 +274,18 @@ func fillValue(c *column, alive []bool, mode string) float32 {
 		}
 		return b2f(2*ones > n)
 	}
-	var m prep.Moments
+	var sum float64
+	n := 0
 	for i := 0; i < c.num.n; i++ {
 		if v := c.num.at(i); alive[i] && v == v {
-			m.Add(float64(v))
+			sum += float64(v)
+			n++
 		}
 	}
-	return float32(m.Mean())
+	if n == 0 {
+		return 0
+	}
+	return float32(sum / float64(n))
 }
 
 func modeCode(c *column, alive []bool) int32 {
@@ -594,6 +575,9 @@ func (p *pipeline) split(std standard) (train, val, test []int32, err error) {
 			detail += ", stratified by " + p.spec.Label
 		}
 	}
+	// Rows keep their source order within each split (divide collects them
+	// in index order): the split is random, trainers shuffle per epoch, and
+	// ordered indices let the matrix build read the columns sequentially.
 	if len(train) == 0 {
 		return nil, nil, nil, fmt.Errorf("split: the training split is empty (%d rows in all)", len(idx))
 	}
@@ -622,12 +606,16 @@ func (p *pipeline) divide(idx []int32, fracs []float64, stratify bool, rng *rand
 			groups = append(groups, byClass[k])
 		}
 	}
-	parts := make([][]int32, len(fracs))
+	// Each row gets a part number: within a group, a shuffled array holding
+	// each part's share of labels. Collecting rows by part in index order
+	// then needs no sort.
+	var dense []uint8
+	if len(idx) > 0 {
+		dense = make([]uint8, int(idx[len(idx)-1])+1)
+	}
 	for _, g := range groups {
-		g = slices.Clone(g)
-		rng.Shuffle(len(g), func(a, b int) { g[a], g[b] = g[b], g[a] })
-		start := 0
-		acc := 0.0
+		labels := make([]uint8, len(g))
+		start, acc := 0, 0.0
 		for k, f := range fracs {
 			acc += f
 			end := int(math.Round(acc * float64(len(g))))
@@ -635,81 +623,148 @@ func (p *pipeline) divide(idx []int32, fracs []float64, stratify bool, rng *rand
 				end = len(g)
 			}
 			end = min(max(end, start), len(g))
-			parts[k] = append(parts[k], g[start:end]...)
+			for r := start; r < end; r++ {
+				labels[r] = uint8(k)
+			}
 			start = end
 		}
-	}
-	if stratify { // interleave the classes again
-		for _, part := range parts {
-			rng.Shuffle(len(part), func(a, b int) { part[a], part[b] = part[b], part[a] })
+		rng.Shuffle(len(labels), func(a, b int) { labels[a], labels[b] = labels[b], labels[a] })
+		for r, i := range g {
+			dense[i] = labels[r]
 		}
+	}
+	parts := make([][]int32, len(fracs))
+	for k, f := range fracs {
+		parts[k] = make([]int32, 0, int(f*float64(len(idx)))+len(groups)+1)
+	}
+	for _, i := range idx {
+		k := dense[i]
+		parts[k] = append(parts[k], i)
 	}
 	return parts
 }
 
+// fill writes output column j of the rows idx into x (row-major, d wide),
+// encoded but not normalised. One loop per kind keeps the per-cell work to a
+// load and a store.
+func (o *outCol) fill(idx []int32, x []float32, d, j int) {
+	switch o.kind {
+	case okNumber, okBool:
+		chunks := o.src.num.chunks
+		if o.scale == 1 && o.shift == 0 {
+			for r, i := range idx {
+				x[r*d+j] = chunks[i>>chunkBits][i&chunkMask]
+			}
+			return
+		}
+		scale, shift := o.scale, o.shift
+		for r, i := range idx {
+			x[r*d+j] = chunks[i>>chunkBits][i&chunkMask]*scale + shift
+		}
+	case okOneHot:
+		chunks, code := o.src.code.chunks, o.code
+		for r, i := range idx {
+			if chunks[i>>chunkBits][i&chunkMask] == code {
+				x[r*d+j] = 1
+			} else {
+				x[r*d+j] = 0
+			}
+		}
+	case okOrdinal:
+		chunks := o.src.code.chunks
+		for r, i := range idx {
+			v := float32(0)
+			if c := chunks[i>>chunkBits][i&chunkMask]; c >= 0 {
+				v = o.rank[c]
+			}
+			x[r*d+j] = v*o.scale + o.shift
+		}
+	case okFlag:
+		for r, i := range idx {
+			x[r*d+j] = o.flag[i]
+		}
+	}
+}
+
+// trainStats summarises a normalised column over the training rows, read
+// from the raw columns in index order.
+func (o *outCol) trainStats(train []int32) (mean, std, lo, hi float64) {
+	at := func(i int32) float32 { return o.src.num.chunks[i>>chunkBits][i&chunkMask] }
+	if o.kind == okOrdinal {
+		at = func(i int32) float32 {
+			if c := o.src.code.chunks[i>>chunkBits][i&chunkMask]; c >= 0 {
+				return o.rank[c]
+			}
+			return 0
+		}
+	}
+	if len(train) == 0 {
+		return 0, 0, 0, 0
+	}
+	// Sums of deviations from the first value: one pass, and no cancellation
+	// when the mean is large next to the spread.
+	k := float64(at(train[0]))
+	var s, ss float64
+	l, h := float32(math.Inf(1)), float32(math.Inf(-1))
+	for _, i := range train {
+		v := at(i)
+		dv := float64(v) - k
+		s += dv
+		ss += dv * dv
+		if v < l {
+			l = v
+		}
+		if v > h {
+			h = v
+		}
+	}
+	n := float64(len(train))
+	mean = k + s/n
+	variance := (ss - s*s/n) / n
+	return mean, math.Sqrt(max(variance, 0)), float64(l), float64(h)
+}
+
+// normalize computes the transform from the training rows and sets each
+// column's scale and shift, which fill applies.
 func (p *pipeline) normalize(train []int32) {
 	method := p.spec.Preprocess.normalize()
 	t := &prep.Transform{Method: method, Encode: p.spec.Preprocess.encode(), Categories: p.catsForTransform}
-	var pooled *prep.Moments
-	if len(p.ds.ImageShape) > 0 && method != "none" {
-		pooled = &prep.Moments{}
-		for _, o := range p.outs {
-			if o.normalised() {
-				for _, i := range train {
-					pooled.Add(float64(o.value(int(i))))
-				}
-			}
-		}
-	}
 	for _, o := range p.outs {
 		t.Features = append(t.Features, o.name)
 		o.scale, o.shift = 1, 0
-		var m prep.Moments
-		switch {
-		case pooled != nil:
-			m = *pooled
-		case method != "none" && o.normalised():
-			for _, i := range train {
-				m.Add(float64(o.value(int(i))))
+		if method == "none" {
+			continue
+		}
+		var a, b float64 = 0, 1 // x' = (x-a)/b; identity for columns that are not normalised
+		if o.normalised() {
+			mean, sd, lo, hi := o.trainStats(train)
+			if method == "zscore" {
+				a, b = mean, sd
+			} else {
+				a, b = lo, hi-lo
+			}
+			if b == 0 {
+				b = 1
 			}
 		}
-		switch method {
-		case "zscore":
-			mean, sd := 0.0, 1.0
-			if o.normalised() {
-				mean, sd = m.Mean(), m.Std()
-				if sd == 0 {
-					sd = 1
-				}
-			}
-			t.Mean, t.Std = append(t.Mean, mean), append(t.Std, sd)
-			o.scale, o.shift = float32(1/sd), float32(-mean/sd)
-		case "minmax":
-			lo, hi := 0.0, 1.0
-			if o.normalised() {
-				lo, hi = m.Min, m.Max
-				if hi == lo {
-					hi = lo + 1
-				}
-			}
-			t.Min, t.Max = append(t.Min, lo), append(t.Max, hi)
-			o.scale, o.shift = float32(1/(hi-lo)), float32(-lo/(hi-lo))
+		if method == "zscore" {
+			t.Mean, t.Std = append(t.Mean, a), append(t.Std, b)
+		} else {
+			t.Min, t.Max = append(t.Min, a), append(t.Max, a+b)
 		}
+		o.scale, o.shift = float32(1/b), float32(-a/b)
 	}
 	p.ds.Columns = t.Features
 	p.ds.Transform = t.JSON()
 	if method != "none" {
-		detail := fmt.Sprintf("statistics from the %d training rows", len(train))
-		if pooled != nil {
-			detail += ", pooled over every pixel (an image dataset)"
-		}
-		p.step("normalize ("+method+")", p.nAlive, nil, detail)
+		p.step("normalize ("+method+")", p.nAlive, nil, fmt.Sprintf("statistics from the %d training rows", len(train)))
 	}
 }
 
 // build fills the matrices column by column, releasing each raw column once
 // every output column derived from it is written, so the raw and the
-// processed copies of the data overlap as little as possible.
+// processed copies of the data overlap as little as possible. Then it
+// normalises and augments.
 func (p *pipeline) build(train, val, test []int32) {
 	d := len(p.outs)
 	copies, noise := 0, 0.0
@@ -741,6 +796,7 @@ func (p *pipeline) build(train, val, test []int32) {
 	} else {
 		p.ds.Test.D = d
 	}
+	p.normalize(train)
 	lastUse := map[*column]int{}
 	for j, o := range p.outs {
 		if o.src != nil {
@@ -749,10 +805,7 @@ func (p *pipeline) build(train, val, test []int32) {
 	}
 	for j, o := range p.outs {
 		for _, part := range parts {
-			x := part.m.X
-			for r, i := range part.idx {
-				x[r*d+j] = o.value(int(i))*o.scale + o.shift
-			}
+			o.fill(part.idx, part.m.X, d, j)
 		}
 		if o.src != nil && lastUse[o.src] == j && o.src != p.label {
 			o.src.num, o.src.code = f32s{}, i32s{}

@@ -74,3 +74,48 @@ func Quantiles(xs []float32, qs ...float64) []float64 {
 	}
 	return out
 }
+
+// Stats are the summary of a set of values.
+type Stats struct {
+	N                   int
+	Mean, Std, Min, Max float64
+}
+
+// ChunkStats summarises chunked float32 data, skipping NaN (missing). Two
+// passes (mean, then squared deviations) keep it accurate without a division
+// per value.
+func ChunkStats(chunks [][]float32) Stats {
+	var s Stats
+	var sum float64
+	lo, hi := float32(math.Inf(1)), float32(math.Inf(-1))
+	for _, ch := range chunks {
+		for _, v := range ch {
+			if v != v {
+				continue
+			}
+			s.N++
+			sum += float64(v)
+			if v < lo {
+				lo = v
+			}
+			if v > hi {
+				hi = v
+			}
+		}
+	}
+	if s.N == 0 {
+		return s
+	}
+	s.Mean, s.Min, s.Max = sum/float64(s.N), float64(lo), float64(hi)
+	var ss float64
+	for _, ch := range chunks {
+		for _, v := range ch {
+			if v == v {
+				d := float64(v) - s.Mean
+				ss += d * d
+			}
+		}
+	}
+	s.Std = math.Sqrt(ss / float64(s.N))
+	return s
+}
