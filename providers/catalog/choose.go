@@ -343,7 +343,12 @@ func countsFor(c *Catalog, m *matcher) string {
 		}
 	}
 	if len(set) == 0 {
-		return "none; this GPU is not in the catalog"
+		models := make([]string, 0, len(c.byModel))
+		for m := range c.byModel {
+			models = append(models, m)
+		}
+		sort.Strings(models)
+		return "none; this GPU is not in the catalog, which has " + strings.Join(models, ", ")
 	}
 	counts := make([]int, 0, len(set))
 	for n := range set {

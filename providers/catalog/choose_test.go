@@ -144,7 +144,7 @@ func TestChooseNoMatch(t *testing.T) {
 		detail     string
 	}{
 		{Filter{GPU: "A100:3"}, "gpu", `gpu "A100:3": no offer has A100:3 per node (GPUs per node offered for it: 8)`},
-		{Filter{GPU: "B200:8"}, "gpu", "none; this GPU is not in the catalog"},
+		{Filter{GPU: "B200:8"}, "gpu", "none; this GPU is not in the catalog, which has A100, A10G, L4, T4"},
 		{Filter{GPU: "A100:8", Clouds: []string{"oracle"}}, "clouds", `"oracle" is not a cloud`},
 		{Filter{GPU: "T4", Clouds: []string{"gcp", "azure"}}, "clouds", "1 offers with gpu T4:1, none in clouds [gcp, azure] (they are in: aws)"},
 		{Filter{GPU: "A100:8", Regions: []string{"mars-1"}}, "regions", "6 offers with gpu A100:8, none in regions [mars-1] (they are in: eastus, us-central1, us-east-1, us-west-2)"},
