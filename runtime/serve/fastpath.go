@@ -225,6 +225,11 @@ func (s *scanner) end() bool {
 // fastV1 decodes exactly {"instances": [[f, ...], ...]} with flat rows of
 // inputSize numbers.
 func fastV1(b []byte, inputSize int) ([]float32, int, bool) {
+	return fastV1Into(nil, b, inputSize)
+}
+
+// fastV1Into is fastV1 appending to dst[:0].
+func fastV1Into(dst []float32, b []byte, inputSize int) ([]float32, int, bool) {
 	s := scanner{b: b}
 	if !s.lit('{') {
 		return nil, 0, false
@@ -232,7 +237,7 @@ func fastV1(b []byte, inputSize int) ([]float32, int, bool) {
 	if k, ok := s.str(); !ok || k != "instances" || !s.lit(':') || !s.lit('[') {
 		return nil, 0, false
 	}
-	x := make([]float32, 0, inputSize)
+	x := dst[:0]
 	n := 0
 	for {
 		start := len(x)
@@ -258,6 +263,11 @@ func fastV1(b []byte, inputSize int) ([]float32, int, bool) {
 // "inputs", with one input holding exactly "name", "shape", "datatype"
 // (FP32 or FP64) and flat "data", in any order.
 func fastV2(b []byte, inputSize int) (*v2Request, bool) {
+	return fastV2Into(nil, b, inputSize)
+}
+
+// fastV2Into is fastV2 appending the data to dst[:0].
+func fastV2Into(dst []float32, b []byte, inputSize int) (*v2Request, bool) {
 	s := scanner{b: b}
 	if !s.lit('{') {
 		return nil, false
@@ -323,7 +333,7 @@ func fastV2(b []byte, inputSize int) (*v2Request, bool) {
 				case ik == "data" && !seenData:
 					seenData = true
 					// The shape may come later; bound by the body size.
-					if x, ok = s.float32s(make([]float32, 0, inputSize), len(b), 0); !ok {
+					if x, ok = s.float32s(dst[:0], len(b), 0); !ok {
 						return nil, false
 					}
 				default:

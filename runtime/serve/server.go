@@ -101,6 +101,7 @@ type Server struct {
 	// executors plus reserved tokens, so SetWorkers can resize it.
 	slots    chan struct{}
 	batchBuf sync.Pool // *[]float32 for concatenating a batch
+	floats   sync.Pool // *[]float32 for decoded request features
 
 	wmu      sync.Mutex
 	nworkers int
@@ -438,6 +439,24 @@ func (s *Server) putBuf(b *bytes.Buffer) {
 	}
 }
 
+func (s *Server) getFloats() *[]float32 {
+	if p, ok := s.floats.Get().(*[]float32); ok {
+		return p
+	}
+	return new([]float32)
+}
+
+// putFloats recycles a feature buffer (x is what the decoder made of it),
+// unless p is nil (the request did not use it) or it is large. It must not
+// be called for a request that gave up waiting: its job may still be queued.
+func (s *Server) putFloats(p *[]float32, x []float32) {
+	if p == nil || cap(x) > 1<<16 {
+		return
+	}
+	*p = x[:0]
+	s.floats.Put(p)
+}
+
 func (s *Server) handleV1(w http.ResponseWriter, r *http.Request, st *modelState) int {
 	s.decoding.Add(1)
 	buf, rerr := s.readBody(w, r)
@@ -445,9 +464,12 @@ func (s *Server) handleV1(w http.ResponseWriter, r *http.Request, st *modelState
 		s.decoding.Add(-1)
 		return writeError(w, rerr.status, rerr.msg)
 	}
-	x, n, ok := fastV1(buf.Bytes(), st.inputSize)
+	xb := s.getFloats()
+	x, n, ok := fastV1Into(*xb, buf.Bytes(), st.inputSize)
 	var err error
 	if !ok {
+		s.putFloats(xb, x)
+		xb = nil
 		p := s.parsers.Get()
 		x, n, err = decodeV1(p, buf.Bytes(), st.inputSize)
 		s.parsers.Put(p)
@@ -462,6 +484,7 @@ func (s *Server) handleV1(w http.ResponseWriter, r *http.Request, st *modelState
 		s.putBuf(buf)
 		return s.predictFailed(w, code, err)
 	}
+	s.putFloats(xb, x) // scored: nothing refers to x any more
 	b := buf.Bytes()[:0]
 	b = append(b, `{"predictions":[`...)
 	if st.classes != nil {
@@ -490,9 +513,12 @@ func (s *Server) handleV2(w http.ResponseWriter, r *http.Request, st *modelState
 		s.decoding.Add(-1)
 		return writeError(w, rerr.status, rerr.msg)
 	}
-	req, ok := fastV2(buf.Bytes(), st.inputSize)
+	xb := s.getFloats()
+	req, ok := fastV2Into(*xb, buf.Bytes(), st.inputSize)
 	var err error
 	if !ok {
+		s.putFloats(xb, *xb)
+		xb = nil
 		p := s.parsers.Get()
 		req, err = decodeV2(p, buf.Bytes(), st.inputSize)
 		s.parsers.Put(p)
@@ -514,6 +540,7 @@ func (s *Server) handleV2(w http.ResponseWriter, r *http.Request, st *modelState
 	if err != nil {
 		return s.predictFailed(w, code, err)
 	}
+	s.putFloats(xb, req.x)
 	want := func(o string) bool {
 		if req.outputs == nil {
 			return o == outPredictions || st.classes != nil

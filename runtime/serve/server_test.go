@@ -589,3 +589,56 @@ func TestConfigValidation(t *testing.T) {
 		}
 	}
 }
+
+// TestConcurrentAnswersMatchTheirRequests sends different rows from many
+// clients at once (so they share batches and recycled buffers) and checks
+// every answer against its own row.
+func TestConcurrentAnswersMatchTheirRequests(t *testing.T) {
+	l := mnist(6)
+	_, hs := newTestServer(t, Config{Workers: 2, MaxBatchSize: 8}, l)
+	var wg sync.WaitGroup
+	errs := make(chan error, 16)
+	for c := range 16 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 25 {
+				seed := c*100 + i
+				rows := [][]float32{row(seed)}
+				if i%3 == 0 {
+					rows = append(rows, row(seed+1))
+				}
+				var flat []float32
+				for _, r := range rows {
+					flat = append(flat, r...)
+				}
+				want, _ := l.Model.Predict(flat, len(rows))
+				resp, err := http.Post(hs.URL+"/v1/models/digits:predict", "application/json", strings.NewReader(mustJSON(map[string]any{"instances": rows})))
+				if err != nil {
+					errs <- err
+					return
+				}
+				var got struct{ Probabilities [][]float64 }
+				json.NewDecoder(resp.Body).Decode(&got)
+				resp.Body.Close()
+				if len(got.Probabilities) != len(rows) {
+					errs <- fmt.Errorf("client %d request %d: %d rows back", c, i, len(got.Probabilities))
+					return
+				}
+				for r := range rows {
+					for k, p := range got.Probabilities[r] {
+						if math.Abs(p-float64(want[r*10+k])) > 1e-6 {
+							errs <- fmt.Errorf("client %d request %d row %d: got another row's answer", c, i, r)
+							return
+						}
+					}
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+}
