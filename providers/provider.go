@@ -131,3 +131,20 @@ func (r *Registry) For(kind, provider string) (string, Resource, error) {
 	}
 	return provider, res, nil
 }
+
+// OrphansRequest asks a resource kind for real objects this state made but no
+// longer records.
+type OrphansRequest struct {
+	// Instances are the state's instances of the kind by address (including
+	// tainted and interrupted ones), as recorded in state.
+	Instances map[string]cty.Value
+	Env       Env // Lineage is the state's
+}
+
+// OrphanFinder is implemented by resources whose objects carry the state
+// lineage (cloud instances tagged with it). The planner calls it once per
+// plan and shows each line it returns as a warning; an error is a warning
+// too, since finding orphans must not block a plan.
+type OrphanFinder interface {
+	FindOrphans(ctx context.Context, req OrphansRequest) ([]string, error)
+}

@@ -5,6 +5,7 @@ package local
 
 import (
 	"github.com/leptonml/lepton/providers"
+	"github.com/leptonml/lepton/providers/clusters"
 )
 
 // Provider is the local provider.
@@ -16,7 +17,7 @@ type Provider struct {
 func New() *Provider {
 	return &Provider{resources: map[string]providers.Resource{
 		"dataset":         &Dataset{},
-		"cluster":         &pending{kind: "cluster", missing: "GPU clusters (the cluster resource's provisioning on AWS, GCP and Azure)", replaceAll: false, inPlace: []string{"nodes"}},
+		"cluster":         clusters.New(clusters.Options{}),
 		"training":        &Training{},
 		"batch_inference": &pending{kind: "batch_inference", missing: "batch inference (scoring a dataset with a model)", replaceAll: true},
 		"endpoint":        &pending{kind: "endpoint", missing: "serving (the endpoint server process)", inPlace: []string{"model", "replicas", "auth", "max_batch_size"}},

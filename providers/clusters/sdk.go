@@ -1,0 +1,37 @@
+package clusters
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/leptonml/lepton/providers/aws"
+	"github.com/leptonml/lepton/providers/azure"
+	"github.com/leptonml/lepton/providers/cloud"
+	"github.com/leptonml/lepton/providers/gcp"
+)
+
+// SDKProvisioner builds a cloud's provisioner from its provider block with the
+// SDK's default credentials: AWS's default chain (environment, profile, SSO,
+// instance role), GCP's Application Default Credentials, Azure's
+// DefaultAzureCredential. `endpoint` overrides the API base URL.
+//
+//	aws:   region, profile, endpoint
+//	gcp:   project (required), region, endpoint
+//	azure: subscription_id, resource_group (required), location, endpoint
+func SDKProvisioner(ctx context.Context, cloudName string, b map[string]string) (cloud.Provisioner, error) {
+	switch cloudName {
+	case "aws":
+		return aws.New(ctx, aws.Config{Region: b["region"], Profile: b["profile"], Endpoint: b["endpoint"]})
+	case "gcp":
+		if b["project"] == "" {
+			return nil, fmt.Errorf("set project in the provider \"gcp\" block")
+		}
+		return gcp.New(ctx, gcp.Config{Project: b["project"], Region: b["region"], Endpoint: b["endpoint"]})
+	case "azure":
+		if b["subscription_id"] == "" || b["resource_group"] == "" {
+			return nil, fmt.Errorf("set subscription_id and resource_group in the provider \"azure\" block")
+		}
+		return azure.New(ctx, azure.Config{SubscriptionID: b["subscription_id"], ResourceGroup: b["resource_group"], Location: b["location"], Endpoint: b["endpoint"]})
+	}
+	return nil, fmt.Errorf("lepton cannot provision on %q", cloudName)
+}
