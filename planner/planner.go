@@ -335,6 +335,7 @@ func (p *Planner) Plan(ctx context.Context, prior *state.State, opts Options) (*
 			r.planRemovedOutputs()
 		}
 	}
+	diags = append(diags, r.findOrphans(ctx)...)
 	diags = append(diags, r.diags...)
 	if diags.HasErrors() {
 		plan.Errored = true
