@@ -3,6 +3,7 @@ package azure_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"reflect"
 	"strings"
 	"testing"
@@ -265,5 +266,99 @@ func TestVMName(t *testing.T) {
 	}
 	if azure.VMName("c", 0, "a") == azure.VMName("c", 0, "b") {
 		t.Error("different tokens share a name")
+	}
+}
+
+func TestParallelCreatesAndDeletes(t *testing.T) {
+	fake, p := newFixture(t, true)
+	fake.SetLatency(time.Millisecond)
+	fake.FailLocation("westeurope", azurefake.AllocationFailed)
+	const n = 16
+	type result struct {
+		node cloud.Node
+		err  error
+	}
+	results := make(chan result, n)
+	for i := 0; i < n; i++ {
+		go func() {
+			location := "eastus"
+			if i%4 == 0 {
+				location = "westeurope" // these fail, concurrently with the others
+			}
+			s := spec(location, "Standard_NC24ads_A100_v4")
+			s.Index = i
+			s.ClientToken = "tok-" + strings.Repeat("y", i)
+			node, err := p.Create(ctx(t), s)
+			results <- result{node, err}
+		}()
+	}
+	var nodes []cloud.Node
+	for i := 0; i < n; i++ {
+		r := <-results
+		switch {
+		case r.err == nil:
+			nodes = append(nodes, r.node)
+		case !errors.Is(r.err, cloud.ErrCapacity):
+			t.Fatalf("unexpected error: %v", r.err)
+		}
+	}
+	if len(nodes) != n-n/4 || len(fake.VMs()) != len(nodes) || len(fake.NICs()) != len(nodes) {
+		t.Fatalf("%d nodes, VMs %d, NICs %d", len(nodes), len(fake.VMs()), len(fake.NICs()))
+	}
+	if got := fake.VNets(); !reflect.DeepEqual(got, []string{"lepton-vnet-eastus", "lepton-vnet-westeurope"}) {
+		t.Fatalf("virtual networks %v, want one per location", got)
+	}
+	done := make(chan error, len(nodes))
+	for _, node := range nodes {
+		go func() { done <- p.Delete(ctx(t), node) }()
+	}
+	for range nodes {
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(fake.VMs())+len(fake.NICs())+len(fake.PublicIPs()) != 0 {
+		t.Fatalf("left: VMs %v NICs %v IPs %v", fake.VMs(), fake.NICs(), fake.PublicIPs())
+	}
+}
+
+// BenchmarkCreate50Parallel10 creates 50 single-node clusters, 10 at a time,
+// against the fakes with every call answered after 50 ms. A create is 7 round
+// trips (VM get, NIC put and poll, VM put and poll, VM get, NIC get) plus one
+// virtual network lookup shared by all: the ideal is 50 ms + 5 waves x 350 ms.
+func BenchmarkCreate50Parallel10(b *testing.B) {
+	const latency = 50 * time.Millisecond
+	ideal := latency + 5*7*latency
+	for i := 0; i < b.N; i++ {
+		fake := azurefake.New(subscription)
+		fake.SetLatency(latency)
+		p, err := azure.New(context.Background(), azure.Config{
+			SubscriptionID: subscription, ResourceGroup: rg, Location: "eastus",
+			Credential:    &azfake.TokenCredential{},
+			ClientOptions: arm.ClientOptions{ClientOptions: policy.ClientOptions{Transport: fake}},
+			PollFrequency: time.Millisecond,
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+		start := time.Now()
+		sem := make(chan struct{}, 10)
+		errs := make(chan error, 50)
+		for n := 0; n < 50; n++ {
+			sem <- struct{}{}
+			go func() {
+				defer func() { <-sem }()
+				s := spec("eastus", "Standard_NC24ads_A100_v4")
+				s.Address = fmt.Sprintf("cluster.c%d", n)
+				_, err := p.Create(context.Background(), s)
+				errs <- err
+			}()
+		}
+		for n := 0; n < 50; n++ {
+			if err := <-errs; err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.ReportMetric(float64(time.Since(start))/float64(ideal), "x-ideal")
 	}
 }

@@ -331,6 +331,11 @@ func (p *Provisioner) Create(ctx context.Context, spec cloud.NodeSpec) (cloud.No
 			}
 			return p.waitRunning(ctx, spec.Zone, name, spec.Index)
 		case err != nil:
+			if code, _ := apiCodes(err); code == 0 {
+				// No answer from the API (cut connection, cancelled context):
+				// the insert may have been carried out.
+				return pending, classify(where, err)
+			}
 			return cloud.Node{}, classify(where, err)
 		}
 		if err := p.waitOp(ctx, op); err != nil {
