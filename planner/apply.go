@@ -440,6 +440,7 @@ func (a *applyRun) record(c *ResourceChange, v cty.Value, cfgMarks, priorMarks [
 	v = v.MarkWithPaths(cfgMarks)
 	v = v.MarkWithPaths(priorMarks)
 	v = markSensitive(v, rb.Schema.Sensitive)
+	v = markDerived(v, c.Addr.Resource.Kind, cfgMarks)
 	attrs, paths, err := encodeInstance(v, c.Type)
 	if err != nil {
 		a.fail(c, c.Action, fmt.Errorf("encoding state: %w", err))
@@ -459,15 +460,7 @@ func (a *applyRun) record(c *ResourceChange, v cty.Value, cfgMarks, priorMarks [
 		summary := summarize(v)
 		onDurable = func() { done(summary) }
 	}
-	a.pers.Update(func(st *state.State) {
-		for i, old := range st.Resources {
-			if old.Address == r.Address {
-				st.Resources[i] = r
-				return
-			}
-		}
-		st.Resources = append(st.Resources, r)
-	}, onDurable)
+	a.pers.Update(func(st *state.State) { st.Put(r) }, onDurable)
 }
 
 // summarize gives the short "[digest=...]" shown when an apply step completes.

@@ -107,6 +107,10 @@ func reasonText(c *ResourceChange) string {
 		return strings.Trim(c.Reason, "()")
 	case c.ActionReason == ReasonNoResourceConfig:
 		return "not in configuration"
+	case c.ActionReason == ReasonCountIndex:
+		return "index " + strings.TrimPrefix(c.Address(), c.Addr.Resource.String()) + " out of range for count"
+	case c.ActionReason == ReasonEachKey:
+		return "key " + strings.TrimPrefix(c.Address(), c.Addr.Resource.String()) + " not in for_each"
 	case len(c.RequiresReplace) > 0:
 		var names []string
 		for _, p := range c.RequiresReplace {

@@ -21,7 +21,7 @@ func decodeInstance(r *state.Resource, ty cty.Type) (cty.Value, error) {
 	if len(r.SensitiveAttributes) > 0 {
 		pvm := make([]cty.PathValueMarks, 0, len(r.SensitiveAttributes))
 		for _, p := range r.SensitiveAttributes {
-			pvm = append(pvm, cty.PathValueMarks{Path: pathFromJSON(p, ty), Marks: cty.NewValueMarks(lang.Sensitive)})
+			pvm = append(pvm, cty.PathValueMarks{Path: pathFromJSON(p, v.Type()), Marks: cty.NewValueMarks(lang.Sensitive)})
 		}
 		v = v.MarkWithPaths(pvm)
 	}
@@ -77,7 +77,8 @@ func pathToJSON(p cty.Path) []any {
 	return out
 }
 
-// pathFromJSON rebuilds a path, using the type to tell object attributes
+// pathFromJSON rebuilds a path, using the type (the value's own, so that
+// dynamic attributes such as inline data resolve) to tell object attributes
 // (GetAttr) from map keys (Index), so marks land where they were.
 func pathFromJSON(p []any, ty cty.Type) cty.Path {
 	var out cty.Path

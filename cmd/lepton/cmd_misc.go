@@ -153,7 +153,12 @@ func showResource(m *meta, addr string) int {
 			Digest string `json:"digest"`
 		}
 		json.Unmarshal(r.Attributes, &attrs)
-		if attrs.Digest != "" {
+		switch {
+		case len(r.SensitiveAttributes) > 0:
+			// The report lists column names and statistics of the data,
+			// which would show the sensitive values it was read from.
+			fmt.Fprintf(m.stdout, "\nProcessing report: hidden, because the dataset is built from sensitive values.\n")
+		case attrs.Digest != "":
 			abs, _ := filepath.Abs(m.dir)
 			if b, err := os.ReadFile(local.ReportPath(filepath.Join(abs, ".lepton"), attrs.Digest)); err == nil {
 				fmt.Fprintf(m.stdout, "\nProcessing report:\n\n%s", b)
