@@ -230,3 +230,38 @@ func BenchmarkMNISTCNNTrain(b *testing.B) {
 	s.Model.Kind = "cnn"
 	benchEpoch(b, s)
 }
+
+// BenchmarkMLPStepCompare alternates one built-in step and one reference
+// step, so both see the same machine load (on a shared machine the load
+// changes between two separate benchmarks), and reports both rates and
+// their ratio, by wall time and by CPU time.
+func BenchmarkMLPStepCompare(b *testing.B) {
+	d, batches := benchRows(b)
+	r, err := newRunner(mlpSpec(128).withDefaults(), d, nil, Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer r.close()
+	ref := newRefMLP(784, 128, 10, benchBatch)
+	var wallB, wallR, cpuB, cpuR time.Duration
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		rows := batches[i%len(batches)]
+		t0, c0 := time.Now(), cpuTime()
+		if _, err := r.trainBatch(rows, 0, i); err != nil {
+			b.Fatal(err)
+		}
+		t1, c1 := time.Now(), cpuTime()
+		ref.step(d, rows)
+		t2, c2 := time.Now(), cpuTime()
+		wallB += t1.Sub(t0)
+		wallR += t2.Sub(t1)
+		cpuB += c1 - c0
+		cpuR += c2 - c1
+	}
+	n := float64(b.N)
+	b.ReportMetric(n/wallB.Seconds(), "builtin-steps/s")
+	b.ReportMetric(n/wallR.Seconds(), "blas32-steps/s")
+	b.ReportMetric(wallR.Seconds()/wallB.Seconds(), "ratio-wall")
+	b.ReportMetric(cpuR.Seconds()/cpuB.Seconds(), "ratio-cpu")
+}
