@@ -86,7 +86,7 @@ func (w *countingWriter) WriteBytes(b []byte) error {
 	defer w.mu.Unlock()
 	w.writes++
 	w.bytes += len(b)
-	w.last = b
+	w.last = append(w.last[:0], b...) // b is the persister's buffer, reused
 	return nil
 }
 

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"sort"
 	"unsafe"
 )
@@ -22,6 +23,10 @@ import (
 // safe for concurrent use; the Persister calls it under its lock.
 type Encoder struct {
 	cache map[*Resource]encodedResource
+	// buf is reused by Reuse for the next document: a state of 10,000
+	// resources is tens of megabytes, and a fresh buffer per write is most of
+	// what the garbage collector has to deal with during an apply.
+	buf []byte
 }
 
 type encodedResource struct {
@@ -33,8 +38,22 @@ type encodedResource struct {
 // top-level object's "resources" array.
 const resourceIndent = "    "
 
-// Encode renders s.
+// Encode renders s into a new slice.
 func (e *Encoder) Encode(s *State) ([]byte, error) {
+	return e.encode(s, nil)
+}
+
+// EncodeReuse renders s into the Encoder's buffer: the result is valid only
+// until the next call.
+func (e *Encoder) EncodeReuse(s *State) ([]byte, error) {
+	b, err := e.encode(s, e.buf[:0])
+	if err == nil {
+		e.buf = b
+	}
+	return b, err
+}
+
+func (e *Encoder) encode(s *State, out []byte) ([]byte, error) {
 	// The header is every field but the resources, rendered by encoding/json so
 	// that the document stays what MarshalIndent would make of State.
 	h := *s
@@ -73,7 +92,7 @@ func (e *Encoder) Encode(s *State) ([]byte, error) {
 	}
 	e.cache = next
 
-	out := make([]byte, 0, size)
+	out = slices.Grow(out, size)
 	out = append(out, head...)
 	if len(parts) == 0 {
 		out = append(out, "\"resources\": []\n}\n"...)

@@ -43,6 +43,13 @@ func checkEncoder(t *testing.T, e *Encoder, s *State, step string) {
 	if !bytes.Equal(got, want) {
 		t.Fatalf("%s: encoder output differs from State.Encode\n--- got\n%s\n--- want\n%s", step, got, want)
 	}
+	reused, err := e.EncodeReuse(s)
+	if err != nil {
+		t.Fatalf("%s: reusing the buffer: %v", step, err)
+	}
+	if !bytes.Equal(reused, want) {
+		t.Fatalf("%s: EncodeReuse output differs from State.Encode\n--- got\n%s\n--- want\n%s", step, reused, want)
+	}
 }
 
 func TestEncoderMatchesEncode(t *testing.T) {

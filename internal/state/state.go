@@ -29,6 +29,9 @@ type State struct {
 	Lineage       string            `json:"lineage"`
 	Outputs       map[string]Output `json:"outputs"`
 	Resources     []*Resource       `json:"resources"`
+	// index speeds up Put; it is checked against Resources on each use and
+	// rebuilt when Resources was changed another way.
+	index *resourceIndex
 }
 
 // Output is a root output value.

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/leptonml/lepton/lang"
 	"github.com/leptonml/lepton/providers"
 	"github.com/leptonml/lepton/runtime/data"
 	"github.com/zclconf/go-cty/cty"
@@ -18,7 +19,18 @@ import (
 // Dataset reads and processes a dataset on this machine. Its digest is
 // computed at plan time from the source content and the spec, so a changed
 // file is an update of the dataset (and a reason to replace its consumers).
-type Dataset struct{}
+type Dataset struct {
+	// schema is the dataset kind's schema, built once (lang.Schemas builds
+	// every kind's on each call; Plan and Apply run once per dataset).
+	schema *lang.KindSchema
+}
+
+func (d *Dataset) kindSchema() *lang.KindSchema {
+	if d.schema == nil {
+		return lang.Schemas()["dataset"]
+	}
+	return d.schema
+}
 
 // SpecFromValue converts a dataset's arguments to the data engine's spec.
 func SpecFromValue(v cty.Value, dir string) (data.Spec, error) {
@@ -135,7 +147,7 @@ func (d *Dataset) spec(v cty.Value, env providers.Env) (data.Spec, error) {
 // or any argument, changed.
 func (d *Dataset) Plan(ctx context.Context, req providers.PlanRequest) (providers.PlanResponse, error) {
 	if !req.Config.IsWhollyKnown() {
-		return providers.PlanResponse{Planned: withComputed("dataset", req.Config, nil)}, nil
+		return providers.PlanResponse{Planned: withSchema(d.kindSchema(), req.Config, nil)}, nil
 	}
 	spec, err := d.spec(req.Config, req.Env)
 	if err != nil {
@@ -148,7 +160,7 @@ func (d *Dataset) Plan(ctx context.Context, req providers.PlanRequest) (provider
 	if !req.Prior.IsNull() && sameArgs(req.Prior, req.Config) && str(req.Prior.GetAttr("digest")) == digest {
 		return providers.PlanResponse{Planned: req.Prior}, nil
 	}
-	planned := withComputed("dataset", req.Config, map[string]cty.Value{"digest": cty.StringVal(digest)})
+	planned := withSchema(d.kindSchema(), req.Config, map[string]cty.Value{"digest": cty.StringVal(digest)})
 	resp := providers.PlanResponse{Planned: planned}
 	if !req.Prior.IsNull() && str(req.Prior.GetAttr("digest")) != digest && sameArgs(req.Prior, req.Config) {
 		resp.Reason = "the source content changed"
@@ -177,7 +189,7 @@ func (d *Dataset) Apply(ctx context.Context, req providers.ApplyRequest) (cty.Va
 			return cty.NilVal, fmt.Errorf("caching the processed dataset: %w", err)
 		}
 	}
-	return withComputed("dataset", req.Planned, summaryValues(ds)), nil
+	return withSchema(d.kindSchema(), req.Planned, summaryValues(ds)), nil
 }
 
 // ReportPath is where `lepton show dataset.NAME` finds a dataset's report.

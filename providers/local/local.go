@@ -4,6 +4,7 @@
 package local
 
 import (
+	"github.com/leptonml/lepton/lang"
 	"github.com/leptonml/lepton/providers"
 	"github.com/leptonml/lepton/providers/clusters"
 )
@@ -15,8 +16,9 @@ type Provider struct {
 
 // New returns the local provider.
 func New() *Provider {
+	schemas := lang.Schemas()
 	return &Provider{resources: map[string]providers.Resource{
-		"dataset":         &Dataset{},
+		"dataset":         &Dataset{schema: schemas["dataset"]},
 		"cluster":         clusters.New(clusters.Options{}),
 		"training":        &Training{},
 		"batch_inference": &pending{kind: "batch_inference", missing: "batch inference (scoring a dataset with a model)", replaceAll: true},

@@ -11,7 +11,11 @@ import (
 // withComputed returns cfg extended to the kind's state type, with computed
 // attributes taken from comp, or unknown when comp lacks them.
 func withComputed(kind string, cfg cty.Value, comp map[string]cty.Value) cty.Value {
-	schema := lang.Schemas()[kind]
+	return withSchema(lang.Schemas()[kind], cfg, comp)
+}
+
+// withSchema is withComputed with the kind's schema at hand.
+func withSchema(schema *lang.KindSchema, cfg cty.Value, comp map[string]cty.Value) cty.Value {
 	ty := schema.StateType()
 	m := map[string]cty.Value{}
 	for name, aty := range ty.AttributeTypes() {
