@@ -225,7 +225,7 @@ func TestPredictConcurrent(t *testing.T) {
 
 func TestStoreRoundTrip(t *testing.T) {
 	s := Store{Dir: filepath.Join(t.TempDir(), "artifacts")}
-	for _, m := range []*Model{mlpModel(), cnnModel(), {Kind: KindQLearning, Payload: json.RawMessage(`{"q":[[0.1,0.2]],"policy":[1]}`), Metrics: map[string]float64{"success_rate": 0.74}}} {
+	for _, m := range []*Model{mlpModel(), cnnModel(), {Kind: KindQLearning, Payload: json.RawMessage(`{"q":[[0.1,0.2]],"policy":[1]}`), Metrics: map[string]float64{"success_rate": 0.74}, Summary: "policy:\n  > v\n"}} {
 		d, err := s.Put(m)
 		if err != nil {
 			t.Fatal(err)
@@ -250,6 +250,9 @@ func TestStoreRoundTrip(t *testing.T) {
 			t.Fatal("opaque fields not kept verbatim")
 		}
 		if m.Kind == KindQLearning {
+			if !strings.HasSuffix(got.Describe(), "payload:   31 bytes\npolicy:\n  > v\n") {
+				t.Fatalf("describe:\n%s", got.Describe())
+			}
 			if _, err := got.Predict(nil, 0); err == nil || !strings.Contains(err.Error(), "q_learning") {
 				t.Fatalf("predict on q-table: %v", err)
 			}

@@ -66,6 +66,9 @@ func (m *Model) Describe() string {
 	if len(m.Payload) > 0 {
 		fmt.Fprintf(&b, "payload:   %d bytes\n", len(m.Payload))
 	}
+	if m.Summary != "" {
+		b.WriteString(strings.TrimRight(m.Summary, "\n") + "\n")
+	}
 	return b.String()
 }
 

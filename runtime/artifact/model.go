@@ -96,6 +96,8 @@ type Model struct {
 	Meta map[string]string `json:"meta,omitempty"`
 	// Payload is kind-specific data that is not a network (a Q-table and policy).
 	Payload json.RawMessage `json:"payload,omitempty"`
+	// Summary is optional text that Describe prints as is (a policy drawn as a grid).
+	Summary string `json:"summary,omitempty"`
 
 	digest string
 
