@@ -250,7 +250,7 @@ func TestStoreRoundTrip(t *testing.T) {
 			t.Fatal("opaque fields not kept verbatim")
 		}
 		if m.Kind == KindQLearning {
-			if !strings.HasSuffix(got.Describe(), "payload:   31 bytes\npolicy:\n  > v\n") {
+			if !strings.HasSuffix(got.Describe(), "payload:   30 bytes\npolicy:\n  > v\n") {
 				t.Fatalf("describe:\n%s", got.Describe())
 			}
 			if _, err := got.Predict(nil, 0); err == nil || !strings.Contains(err.Error(), "q_learning") {
