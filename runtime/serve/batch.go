@@ -203,6 +203,7 @@ func (s *Server) predict(st *modelState, x []float32, n int) (out []float32, dim
 		}
 		s.m.batchRows.Observe(float64(k))
 		s.m.rows.Add(float64(k))
+		s.counts.rows.Add(int64(k))
 	}
 	return out, dim, nil
 }

@@ -41,7 +41,7 @@ func TestClient(t *testing.T) {
 }
 
 func TestReadTraffic(t *testing.T) {
-	_, hs := newTestServer(t, Config{Token: testToken}, mnist(4))
+	s, hs := newTestServer(t, Config{Token: testToken}, mnist(4))
 	var c Client
 	ctx := context.Background()
 	for range 3 {
@@ -57,6 +57,9 @@ func TestReadTraffic(t *testing.T) {
 	}
 	if tr.Requests != 5 || tr.ClientErrors != 2 || tr.ServerErrors != 0 || tr.Rows != 6 || tr.InFlight != 0 || tr.Version != "sha256:seed4" || tr.MeanLatency <= 0 {
 		t.Fatalf("traffic %+v", tr)
+	}
+	if c := s.Counts(); c != (TrafficCounts{Requests: 5, ClientErrors: 2, Rows: 6}) {
+		t.Fatalf("counts %+v", c)
 	}
 	if _, err := ReadTraffic(ctx, "http://127.0.0.1:1"); err == nil {
 		t.Fatal("no error for a dead endpoint")

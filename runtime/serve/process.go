@@ -158,9 +158,38 @@ func Main(ctx context.Context, args []string, load Loader) error {
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
 	defer signal.Stop(sigs)
 
-	m, err := load(ctx, sp.Model)
-	if err != nil {
-		return fmt.Errorf("endpoint %s: load model %s: %w", sp.Name, sp.Model.Artifact, err)
+	// Load in the background so a SIGTERM during a slow load still stops us.
+	lctx, cancelLoad := context.WithCancel(ctx)
+	defer cancelLoad()
+	type loaded struct {
+		m   Model
+		err error
+	}
+	lc := make(chan loaded, 1)
+	go func() {
+		m, err := load(lctx, sp.Model)
+		lc <- loaded{m, err}
+	}()
+	var m Model
+	pendingHUP := false
+	for m == nil {
+		select {
+		case l := <-lc:
+			if l.err != nil {
+				return fmt.Errorf("endpoint %s: load model %s: %w", sp.Name, sp.Model.Artifact, l.err)
+			}
+			if l.m == nil {
+				return fmt.Errorf("endpoint %s: load model %s: loader returned no model", sp.Name, sp.Model.Artifact)
+			}
+			m = l.m
+		case sig := <-sigs:
+			if sig != syscall.SIGHUP {
+				return fmt.Errorf("endpoint %s: %s while loading the model", sp.Name, sig)
+			}
+			pendingHUP = true // an update arrived early: apply it once up
+		case <-ctx.Done():
+			return ctx.Err()
+		}
 	}
 	s, err := New(Config{
 		Name: sp.Name, Token: sp.Token, MaxBatchSize: sp.MaxBatchSize, MaxBodyBytes: sp.MaxBodyBytes,
@@ -194,9 +223,26 @@ func Main(ctx context.Context, args []string, load Loader) error {
 		return fmt.Errorf("endpoint %s: write ready file: %w", sp.Name, err)
 	}
 	defer os.Remove(sp.ReadyFile)
+	if pendingHUP {
+		select {
+		case sigs <- syscall.SIGHUP:
+		default: // one is already pending
+		}
+	}
+	// A traffic line a minute (when there was traffic) makes `lepton logs`
+	// useful without logging every request.
+	tick := time.NewTicker(time.Minute)
+	defer tick.Stop()
+	var last TrafficCounts
 
 	for {
 		select {
+		case <-tick.C:
+			if c := s.Counts(); c != last {
+				log.Info("traffic", "requests", c.Requests-last.Requests, "client_errors", c.ClientErrors-last.ClientErrors,
+					"server_errors", c.ServerErrors-last.ServerErrors, "rows", c.Rows-last.Rows, "version", s.Current().Version)
+				last = c
+			}
 		case err := <-served:
 			return err
 		case <-ctx.Done():
@@ -282,6 +328,13 @@ func Start(ctx context.Context, st StartSpec) (Process, error) {
 	if st.ReadyTimeout <= 0 {
 		st.ReadyTimeout = 60 * time.Second
 	}
+	// Absolute paths, so a later command run from another directory (and
+	// Alive's command-line check) still finds the files.
+	dir, err := filepath.Abs(st.Dir)
+	if err != nil {
+		return Process{}, fmt.Errorf("endpoint %s: %w", st.Spec.Name, err)
+	}
+	st.Dir = dir
 	if err := os.MkdirAll(st.Dir, 0o700); err != nil {
 		return Process{}, fmt.Errorf("endpoint %s: %w", st.Spec.Name, err)
 	}

@@ -90,6 +90,7 @@ type Server struct {
 	metricsH http.Handler
 
 	maxBatch atomic.Int64
+	counts   struct{ requests, clientErrors, serverErrors, rows atomic.Int64 }
 	jobs     chan *job
 	decoding atomic.Int64 // inference requests between arrival and enqueue
 	draining atomic.Bool
@@ -188,6 +189,18 @@ func (s *Server) SetMaxBatchSize(n int) {
 
 // MaxBatchSize returns the most rows per Predict call.
 func (s *Server) MaxBatchSize() int { return int(s.maxBatch.Load()) }
+
+// TrafficCounts are totals since the server started, over the inference
+// routes (v1 :predict and v2 infer).
+type TrafficCounts struct {
+	Requests, ClientErrors, ServerErrors, Rows int64
+}
+
+// Counts returns the server's traffic totals.
+func (s *Server) Counts() TrafficCounts {
+	return TrafficCounts{Requests: s.counts.requests.Load(), ClientErrors: s.counts.clientErrors.Load(),
+		ServerErrors: s.counts.serverErrors.Load(), Rows: s.counts.rows.Load()}
+}
 
 // Registry exposes the server's Prometheus registry (for tests and embedding).
 func (s *Server) Registry() *prometheus.Registry { return s.m.reg }
@@ -324,6 +337,15 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	code := s.dispatch(w, r, rt, name, version)
 	s.m.inflight.Dec()
 	s.m.requests.WithLabelValues(routeNames[rt], codeLabel(code)).Inc()
+	if rt == routeV1Predict || rt == routeV2Infer {
+		s.counts.requests.Add(1)
+		switch {
+		case code >= 500:
+			s.counts.serverErrors.Add(1)
+		case code >= 400:
+			s.counts.clientErrors.Add(1)
+		}
+	}
 	s.latency[rt].Observe(time.Since(start).Seconds())
 }
 
