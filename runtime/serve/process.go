@@ -17,6 +17,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -49,7 +50,8 @@ func (p ProcessSpec) host() string {
 }
 
 // ErrNeedsReplace is returned by Update when the change cannot be applied to
-// a running process (name, address or token); the caller replaces it.
+// a running process (name, host, port, body limit, batch window, shutdown
+// timeout); the caller replaces the process.
 var ErrNeedsReplace = errors.New("change needs a new server process")
 
 // immutableDiff names the first field that a running process cannot change.
@@ -61,10 +63,14 @@ func immutableDiff(a, b ProcessSpec) string {
 		return "host"
 	case a.Port != b.Port:
 		return "port"
-	case a.Token != b.Token:
-		return "token"
 	case a.ReadyFile != b.ReadyFile:
 		return "ready_file"
+	case a.MaxBodyBytes != b.MaxBodyBytes:
+		return "max_body_bytes"
+	case a.BatchWindow != b.BatchWindow:
+		return "batch_window"
+	case a.ShutdownTimeout != b.ShutdownTimeout:
+		return "shutdown_timeout"
 	}
 	return ""
 }
@@ -288,8 +294,16 @@ func applySpec(ctx context.Context, s *Server, cur, next ProcessSpec, load Loade
 			return err
 		}
 	}
-	s.SetMaxBatchSize(next.MaxBatchSize)
-	s.SetWorkers(next.Workers)
+	mb, w := next.MaxBatchSize, next.Workers
+	if mb <= 0 {
+		mb = defaultMaxBatch
+	}
+	if w <= 0 {
+		w = runtime.GOMAXPROCS(0)
+	}
+	s.SetMaxBatchSize(mb)
+	s.SetWorkers(w)
+	s.SetToken(next.Token)
 	return nil
 }
 
@@ -498,8 +512,9 @@ func Check(ctx context.Context, p Process) Status {
 // Update applies spec to a running process in place: it rewrites the spec
 // file, signals SIGHUP and waits until the process reports that it applied
 // it. A new model is loaded before the switch and requests keep flowing
-// throughout. Changes to name, host, port or token return ErrNeedsReplace
-// without touching the process.
+// throughout. Model, workers (replicas), max batch size and token (auth on
+// or off) change in place; other changes return ErrNeedsReplace without
+// touching the process.
 func Update(ctx context.Context, p Process, spec ProcessSpec) error {
 	cur, _, err := readSpec(p.SpecPath)
 	if err != nil {

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -114,11 +115,23 @@ func TestProcessLifecycle(t *testing.T) {
 	if st = Check(context.Background(), p); !st.Ready || st.Version != "sha256:two" {
 		t.Fatalf("after failed update: %+v", st)
 	}
-	// Port or token changes need a new process.
+	// A port change needs a new process.
 	moved := spec
 	moved.Port = p.Port + 1
 	if err := Update(context.Background(), p, moved); !errors.Is(err, ErrNeedsReplace) {
 		t.Fatalf("port change: %v", err)
+	}
+	// Turning auth off, with default workers, is applied in place.
+	open := spec
+	open.Token, open.Workers = "", 0
+	if err := Update(context.Background(), p, open); err != nil {
+		t.Fatal(err)
+	}
+	if code, resp := do(t, "POST", p.URL+"/v1/models/digits:predict", "", body); code != 200 {
+		t.Fatalf("predict without token after auth off: %d %v", code, resp)
+	}
+	if st = Check(context.Background(), p); st.Workers != runtime.GOMAXPROCS(0) {
+		t.Fatalf("workers 0 should mean GOMAXPROCS: %+v", st)
 	}
 
 	if err := Stop(context.Background(), p, 10*time.Second); err != nil {

@@ -56,7 +56,7 @@ func (c *Config) defaults() error {
 		c.Addr = "127.0.0.1:0"
 	}
 	if c.MaxBatchSize <= 0 {
-		c.MaxBatchSize = 256
+		c.MaxBatchSize = defaultMaxBatch
 	}
 	if c.MaxBodyBytes <= 0 {
 		c.MaxBodyBytes = 16 << 20
@@ -83,7 +83,7 @@ func (c *Config) defaults() error {
 // and graceful shutdown. Swap and SetWorkers change it while it serves.
 type Server struct {
 	cfg      Config
-	tokenSum [sha256.Size]byte
+	auth     atomic.Pointer[authState]
 	model    atomic.Pointer[modelState]
 	m        *metrics
 	latency  [numRoutes]prometheus.Observer
@@ -112,6 +112,15 @@ type Server struct {
 // maxWorkers bounds Config.Workers and SetWorkers.
 const maxWorkers = 256
 
+const defaultMaxBatch = 256
+
+// authState is the token digest checked on inference routes; on is false
+// when auth is off.
+type authState struct {
+	on  bool
+	sum [sha256.Size]byte
+}
+
 // New returns a Server for l. Close it when done serving it as a plain
 // http.Handler; Run and Serve close it themselves.
 func New(cfg Config, l Loaded) (*Server, error) {
@@ -124,7 +133,7 @@ func New(cfg Config, l Loaded) (*Server, error) {
 		s.slots <- struct{}{}
 	}
 	s.reserved = maxWorkers
-	s.tokenSum = sha256.Sum256([]byte(cfg.Token))
+	s.SetToken(cfg.Token)
 	s.maxBatch.Store(int64(cfg.MaxBatchSize))
 	for r := range numRoutes {
 		s.latency[r] = s.m.latency.WithLabelValues(routeNames[r])
@@ -414,10 +423,16 @@ func (s *Server) writeReady(w http.ResponseWriter, name string) int {
 	return writeJSON(w, code, b)
 }
 
+// SetToken changes the bearer token while serving; "" turns auth off.
+func (s *Server) SetToken(token string) {
+	s.auth.Store(&authState{on: token != "", sum: sha256.Sum256([]byte(token))})
+}
+
 // authorized compares digests of the presented and expected tokens so the
 // comparison takes the same time whatever the token's length or content.
 func (s *Server) authorized(r *http.Request) bool {
-	if s.cfg.Token == "" {
+	a := s.auth.Load()
+	if !a.on {
 		return true
 	}
 	h := r.Header.Get("Authorization")
@@ -426,7 +441,7 @@ func (s *Server) authorized(r *http.Request) bool {
 		tok = ""
 	}
 	sum := sha256.Sum256([]byte(strings.TrimSpace(tok)))
-	return subtle.ConstantTimeCompare(sum[:], s.tokenSum[:]) == 1 && ok
+	return subtle.ConstantTimeCompare(sum[:], a.sum[:]) == 1 && ok
 }
 
 // readBody reads the request body into a pooled buffer within MaxBodyBytes.
