@@ -58,12 +58,20 @@ func (c *Client) Predict(ctx context.Context, url, name, token string, instances
 	return &res, nil
 }
 
-// PredictRaw posts a v1 request body as is and returns the answer's body.
-// A body that is a bare JSON array is wrapped as {"instances": body}, so
-// `lepton predict -input '[[...]]'` works.
+// PredictRaw posts a request body and returns the answer's body, for
+// `lepton predict -input JSON`: a bare JSON array is sent as
+// {"instances": body} to the v1 route, an object with "inputs" goes to the
+// v2 infer route, anything else to the v1 route as is.
 func (c *Client) PredictRaw(ctx context.Context, url, name, token string, body []byte) ([]byte, error) {
-	if t := bytes.TrimSpace(body); len(t) > 0 && t[0] == '[' {
+	t := bytes.TrimSpace(body)
+	if len(t) > 0 && t[0] == '[' {
 		body = append(append([]byte(`{"instances":`), t...), '}')
+	}
+	var top map[string]json.RawMessage
+	if len(t) > 0 && t[0] == '{' && json.Unmarshal(t, &top) == nil {
+		if _, ok := top["inputs"]; ok {
+			return c.Infer(ctx, url, name, token, body)
+		}
 	}
 	return c.post(ctx, strings.TrimRight(url, "/")+"/v1/models/"+name+":predict", token, body)
 }

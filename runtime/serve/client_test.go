@@ -29,6 +29,9 @@ func TestClient(t *testing.T) {
 	if raw, err := c.Infer(ctx, hs.URL, "digits", testToken, []byte(body)); err != nil || !strings.Contains(string(raw), `"model_version":"sha256:seed3"`) {
 		t.Fatalf("infer: %s %v", raw, err)
 	}
+	if raw, err := c.PredictRaw(ctx, hs.URL, "digits", testToken, []byte(body)); err != nil || !strings.Contains(string(raw), `"outputs"`) {
+		t.Fatalf("v2 body through PredictRaw: %s %v", raw, err)
+	}
 	_, err = c.Predict(ctx, hs.URL, "digits", "wrong", [][]float32{row(1)})
 	var he *HTTPError
 	if !errors.As(err, &he) || he.Status != 401 || !strings.Contains(he.Message, "bearer token") {
