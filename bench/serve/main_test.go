@@ -27,8 +27,7 @@ func TestShortSoak(t *testing.T) {
 	if err != nil {
 		t.Fatalf("%v\n%s", err, r)
 	}
-	if r.swaps < 2 { // a busy machine may fit few updates; each one counts
-
+	if r.swaps < 2 { // a busy machine may fit few updates in 3 s
 		t.Fatalf("only %d updates happened", r.swaps)
 	}
 }
