@@ -101,14 +101,17 @@ func readSpec(path string) (ProcessSpec, string, error) {
 	if err != nil {
 		return ProcessSpec{}, "", fmt.Errorf("read server spec: %w", err)
 	}
+	// The digest comes back even for a bad spec, so that Update, waiting for
+	// its spec to be applied, learns that it was refused.
+	d := specDigest(b)
 	var sp ProcessSpec
 	if err := json.Unmarshal(b, &sp); err != nil {
-		return ProcessSpec{}, "", fmt.Errorf("server spec %s: %w", path, err)
+		return ProcessSpec{}, d, fmt.Errorf("server spec %s: %w", path, err)
 	}
 	if sp.Name == "" || sp.ReadyFile == "" {
-		return ProcessSpec{}, "", fmt.Errorf("server spec %s: name and ready_file are required", path)
+		return ProcessSpec{}, d, fmt.Errorf("server spec %s: name and ready_file are required", path)
 	}
-	return sp, specDigest(b), nil
+	return sp, d, nil
 }
 
 // writeFileAtomic writes via a temporary file and rename so readers never
