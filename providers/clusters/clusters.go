@@ -66,8 +66,9 @@ type Cluster struct {
 	cat     *catalog.Catalog
 	catErr  error
 
-	mu    sync.Mutex
-	provs map[string]*provEntry
+	mu      sync.Mutex
+	provs   map[string]*provEntry
+	configs map[string]cty.Value // by address, the last configuration Plan saw
 }
 
 type provEntry struct {
@@ -81,7 +82,7 @@ func New(opts Options) *Cluster {
 	if opts.NewProvisioner == nil {
 		opts.NewProvisioner = SDKProvisioner
 	}
-	return &Cluster{opts: opts, provs: map[string]*provEntry{}}
+	return &Cluster{opts: opts, provs: map[string]*provEntry{}, configs: map[string]cty.Value{}}
 }
 
 // Close releases the provisioners' connections.
@@ -181,6 +182,7 @@ func (c *Cluster) Plan(ctx context.Context, req providers.PlanRequest) (provider
 	if err != nil {
 		return providers.PlanResponse{}, err
 	}
+	c.remember(req.Address, req.Config)
 	var replace []cty.Path
 	reason := ""
 	if !req.Prior.IsNull() {
@@ -292,7 +294,7 @@ func (c *Cluster) planInPlace(req providers.PlanRequest, a args) (providers.Plan
 		return providers.PlanResponse{}, fmt.Errorf("the cluster in state: %w", err)
 	}
 	comp := map[string]cty.Value{}
-	for _, n := range []string{"cloud", "region", "zone", "instance_type", "node_ids", "node_addresses", "status"} {
+	for _, n := range []string{"id", "cloud", "region", "zone", "instance_type", "node_ids", "node_addresses", "status"} {
 		comp[n] = prior.GetAttr(n)
 	}
 	price, _ := num(attr(prior, "price_per_hour"))
@@ -350,15 +352,72 @@ func (c *Cluster) Apply(ctx context.Context, req providers.ApplyRequest) (cty.Va
 	return c.resize(ctx, req, a)
 }
 
-func (c *Cluster) create(ctx context.Context, req providers.ApplyRequest, a args) (cty.Value, error) {
+// plannedOffers returns the offers to try for a planned cluster, the planned
+// one first. The planned value holds the chosen instance type whether or not
+// the configuration pinned it, so the choice is made as the plan made it when
+// Plan saw this address's configuration, and otherwise unpinned when that
+// gives the planned offer, pinned when not.
+func (c *Cluster) plannedOffers(address string, planned cty.Value, a args) ([]cloud.Offer, error) {
+	if cfg, ok := c.configFor(address, planned); ok {
+		a.InstanceType = str(attr(cfg, "instance_type"))
+	} else {
+		a.InstanceType = ""
+		if ch, err := c.choose(a); err != nil || !isPlanned(ch.CloudOffers()[0], planned) {
+			a.InstanceType = str(attr(planned, "instance_type"))
+		}
+	}
 	ch, err := c.choose(a)
 	if err != nil {
-		return cty.NilVal, err
+		return nil, err
 	}
 	offers := ch.CloudOffers()
-	if o := offers[0]; o.Cloud != str(attr(req.Planned, "cloud")) || o.Region != str(attr(req.Planned, "region")) ||
-		o.Zone != str(attr(req.Planned, "zone")) || o.InstanceType != str(attr(req.Planned, "instance_type")) {
-		return cty.NilVal, fmt.Errorf("the offer catalog changed since the plan (it now picks %s): run plan again", o)
+	if !isPlanned(offers[0], planned) {
+		return nil, fmt.Errorf("the offer catalog changed since the plan (it now picks %s): run plan again", offers[0])
+	}
+	return offers, nil
+}
+
+func isPlanned(o cloud.Offer, planned cty.Value) bool {
+	return o.Cloud == str(attr(planned, "cloud")) && o.Region == str(attr(planned, "region")) &&
+		o.Zone == str(attr(planned, "zone")) && o.InstanceType == str(attr(planned, "instance_type"))
+}
+
+// remember keeps the configuration Plan saw for an address: the planner plans
+// each instance again right before applying it, and Apply needs to know
+// whether instance_type was an argument or the optimizer's choice.
+func (c *Cluster) remember(address string, cfg cty.Value) {
+	c.mu.Lock()
+	c.configs[address] = cfg
+	c.mu.Unlock()
+}
+
+// configFor returns the remembered configuration of address if it agrees with
+// planned.
+func (c *Cluster) configFor(address string, planned cty.Value) (cty.Value, bool) {
+	c.mu.Lock()
+	cfg, ok := c.configs[address]
+	c.mu.Unlock()
+	if !ok {
+		return cty.NilVal, false
+	}
+	for _, n := range argNames() {
+		if n == "instance_type" {
+			continue
+		}
+		if eq := attr(cfg, n).Equals(attr(planned, n)); !eq.IsKnown() || !eq.True() {
+			return cty.NilVal, false
+		}
+	}
+	if it := attr(cfg, "instance_type"); !it.IsNull() && str(it) != str(attr(planned, "instance_type")) {
+		return cty.NilVal, false
+	}
+	return cfg, true
+}
+
+func (c *Cluster) create(ctx context.Context, req providers.ApplyRequest, a args) (cty.Value, error) {
+	offers, err := c.plannedOffers(req.Address, req.Planned, a)
+	if err != nil {
+		return cty.NilVal, err
 	}
 	provs := map[string]cloud.Provisioner{}
 	for _, name := range a.Clouds {
