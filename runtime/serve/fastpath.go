@@ -2,6 +2,7 @@ package serve
 
 import (
 	"math"
+	"slices"
 	"strconv"
 	"unsafe"
 )
@@ -238,6 +239,9 @@ func fastV1Into(dst []float32, b []byte, inputSize int) ([]float32, int, bool) {
 		return nil, 0, false
 	}
 	x := dst[:0]
+	if cap(x) < inputSize {
+		x = make([]float32, 0, inputSize)
+	}
 	n := 0
 	for {
 		start := len(x)
@@ -333,7 +337,7 @@ func fastV2Into(dst []float32, b []byte, inputSize int) (*v2Request, bool) {
 				case ik == "data" && !seenData:
 					seenData = true
 					// The shape may come later; bound by the body size.
-					if x, ok = s.float32s(dst[:0], len(b), 0); !ok {
+					if x, ok = s.float32s(slices.Grow(dst[:0], inputSize), len(b), 0); !ok {
 						return nil, false
 					}
 				default:
