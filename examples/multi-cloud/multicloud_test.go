@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -39,7 +40,7 @@ func TestMain(m *testing.M) {
 
 // offlineEnv is an environment with no cloud credential of any kind and no
 // way to find one (no home directory files, no instance metadata).
-func offlineEnv(t *testing.T, extra ...string) []string {
+func offlineEnv(t testing.TB, extra ...string) []string {
 	home := t.TempDir()
 	return append([]string{
 		"PATH=" + os.Getenv("PATH"), "HOME=" + home, "NO_COLOR=1",
@@ -51,7 +52,7 @@ func offlineEnv(t *testing.T, extra ...string) []string {
 	}, extra...)
 }
 
-func run(t *testing.T, env []string, dir string, args ...string) (string, error) {
+func run(t testing.TB, env []string, dir string, args ...string) (string, error) {
 	t.Helper()
 	cmd := exec.Command(bin, append([]string{"-chdir=" + dir}, args...)...)
 	cmd.Env = env
@@ -59,7 +60,7 @@ func run(t *testing.T, env []string, dir string, args ...string) (string, error)
 	return string(out), err
 }
 
-func must(t *testing.T, env []string, dir string, args ...string) string {
+func must(t testing.TB, env []string, dir string, args ...string) string {
 	t.Helper()
 	out, err := run(t, env, dir, args...)
 	if err != nil {
@@ -317,5 +318,78 @@ func TestClusterLifeOnAWSFake(t *testing.T) {
 	out = must(t, env, dir, "destroy", "-auto-approve", "-var", "nodes=3")
 	if ec2.Live() != 0 {
 		t.Fatalf("after destroy EC2 has %d live instances:\n%s", ec2.Live(), out)
+	}
+}
+
+const benchConfig = `
+provider "aws" {
+  region   = "us-east-1"
+  endpoint = %q
+}
+cluster "c" {
+  count   = 50
+  clouds  = [%q]
+  gpu     = %s
+  regions = %s
+}
+`
+
+// BenchmarkApply50ClustersCLI: ` + "`lepton apply -parallelism 10`" + ` of 50
+// single-node clusters through the built binary (planner, state writes and
+// all) against an EC2 fake that answers every call after 50 ms. Each
+// iteration is a fresh working directory (a new state lineage, so new
+// instances). Reports the median ratio to awsfake's ideal time (x-ideal) and,
+// as a reference measured in the same run, the wall time of the same apply
+// with 50 local clusters (the CLI and planner cost without any cloud call).
+func BenchmarkApply50ClustersCLI(b *testing.B) {
+	const clusters, parallelism, latency = 50, 10, 50 * time.Millisecond
+	ec2 := awsfake.New()
+	defer ec2.Close()
+	ec2.SetLatency(latency)
+	env := offlineEnv(b, "AWS_ACCESS_KEY_ID="+awsfake.AccessKey, "AWS_SECRET_ACCESS_KEY=fake-secret")
+	write := func(cloudName, gpu, regions string) string {
+		dir := b.TempDir()
+		if err := os.WriteFile(filepath.Join(dir, "main.lep.hcl"), []byte(fmt.Sprintf(benchConfig, ec2.URL, cloudName, gpu, regions)), 0o644); err != nil {
+			b.Fatal(err)
+		}
+		return dir
+	}
+	var ratios, locals []float64
+	var last awsfake.Measurement
+	for b.Loop() {
+		dir := write("aws", `"T4"`, `["us-east-1"]`)
+		m, err := ec2.Measure(clusters, parallelism, func() error {
+			out, err := run(b, env, dir, "apply", "-auto-approve", "-parallelism", fmt.Sprint(parallelism))
+			if err != nil {
+				return fmt.Errorf("%v\n%s", err, out)
+			}
+			return nil
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+		ratios = append(ratios, m.Ratio)
+		last = m
+
+		local := write("local", "null", "null")
+		start := time.Now()
+		must(b, env, local, "apply", "-auto-approve", "-parallelism", fmt.Sprint(parallelism))
+		locals = append(locals, float64(time.Since(start).Milliseconds()))
+	}
+	if ec2.Live() != clusters*len(ratios) {
+		b.Fatalf("EC2 has %d live instances after %d applies of %d clusters", ec2.Live(), len(ratios), clusters)
+	}
+	median := func(xs []float64) float64 {
+		ys := append([]float64(nil), xs...)
+		sort.Float64s(ys)
+		return ys[len(ys)/2]
+	}
+	b.ReportMetric(last.Ideal.Seconds()*1000, "ideal-ms")
+	b.ReportMetric(last.CallsPerCluster, "calls/cluster")
+	b.ReportMetric(median(ratios), "x-ideal")
+	b.ReportMetric(median(locals), "local-apply-ms")
+	b.Logf("x-ideal per iteration: %v; local apply ms: %v", ratios, locals)
+	if m := median(ratios); m > 1.5 {
+		b.Fatalf("apply took %.2fx the ideal time (median of %d), budget 1.5x", m, len(ratios))
 	}
 }
