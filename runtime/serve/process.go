@@ -146,6 +146,11 @@ func writeFileAtomic(path string, b []byte, perm os.FileMode) error {
 // file) and applies a rewritten spec on SIGHUP without dropping requests.
 // Logs go to stderr, which Start points at the endpoint's log file.
 func Main(ctx context.Context, args []string, load Loader) error {
+	// Catch signals before anything else (a SIGHUP's default action would
+	// kill us); an update is applied once the server is up.
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
+	defer signal.Stop(sigs)
 	fs := flag.NewFlagSet("internal-serve", flag.ContinueOnError)
 	specPath := fs.String("spec", "", "server spec file (JSON)")
 	if err := fs.Parse(args); err != nil {
@@ -160,12 +165,6 @@ func Main(ctx context.Context, args []string, load Loader) error {
 		return err
 	}
 	log.Info("starting", "endpoint", sp.Name, "pid", os.Getpid(), "model", sp.Model.Artifact, "digest", sp.Model.Digest)
-
-	// Catch signals from the start (a SIGHUP's default action would kill
-	// us); they are acted on once the server is up.
-	sigs := make(chan os.Signal, 4)
-	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
-	defer signal.Stop(sigs)
 
 	// Load in the background so a SIGTERM during a slow load still stops us.
 	lctx, cancelLoad := context.WithCancel(ctx)

@@ -1,17 +1,21 @@
 package serve
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -34,10 +38,14 @@ func TestMain(m *testing.M) {
 }
 
 // testLoader understands "mnist:SEED", "gate:DIR" (an MNIST model whose
-// Predict creates DIR/entered and waits for DIR/release) and "fail".
-func testLoader(_ context.Context, src ModelSource) (Model, error) {
+// Predict creates DIR/entered and waits for DIR/release) and "hang" (a
+// load that never finishes).
+func testLoader(ctx context.Context, src ModelSource) (Model, error) {
 	kind, arg, _ := strings.Cut(src.Artifact, ":")
 	switch kind {
+	case "hang":
+		<-ctx.Done()
+		return nil, ctx.Err()
 	case "mnist":
 		seed, err := strconv.ParseUint(arg, 10, 64)
 		if err != nil {
@@ -270,4 +278,59 @@ func TestUpdateUnderLoad(t *testing.T) {
 	if st := Check(context.Background(), p); st.Version != "v7" || st.Workers != 3 {
 		t.Fatalf("final status %+v", st)
 	}
+}
+
+func TestStartTimesOutAndKills(t *testing.T) {
+	dir := t.TempDir()
+	_, err := Start(context.Background(), StartSpec{
+		Binary: os.Args[0], Env: []string{childEnv + "=1"}, Dir: dir, ReadyTimeout: 300 * time.Millisecond,
+		Spec: ProcessSpec{Name: "digits", Model: ModelSource{Artifact: "hang"}},
+	})
+	if err == nil || !strings.Contains(err.Error(), "was not ready after 300ms") || !strings.Contains(err.Error(), "starting") {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+// TestSIGTERMWhileLoading: a server told to stop while its model is still
+// loading exits promptly with an error instead of hanging.
+func TestSIGTERMWhileLoading(t *testing.T) {
+	dir := t.TempDir()
+	spec := ProcessSpec{Name: "digits", Model: ModelSource{Artifact: "hang"}, ReadyFile: filepath.Join(dir, "ready.json")}
+	b, _ := json.Marshal(spec)
+	specPath := filepath.Join(dir, "spec.json")
+	os.WriteFile(specPath, b, 0o600)
+	cmd := exec.Command(os.Args[0], "-spec", specPath)
+	cmd.Env = append(os.Environ(), childEnv+"=1")
+	var out lockedBuffer
+	cmd.Stderr = &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	// Wait for the "starting" line: by then the signal handler is installed.
+	for !strings.Contains(out.String(), "starting") {
+		time.Sleep(5 * time.Millisecond)
+	}
+	cmd.Process.Signal(syscall.SIGTERM)
+	err := cmd.Wait()
+	if err == nil || !strings.Contains(out.String(), "terminated while loading the model") {
+		t.Fatalf("exit %v, stderr:\n%s", err, out.String())
+	}
+}
+
+// lockedBuffer collects a child's stderr while the test reads it.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
