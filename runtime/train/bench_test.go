@@ -265,3 +265,38 @@ func BenchmarkMLPStepCompare(b *testing.B) {
 	b.ReportMetric(wallR.Seconds()/wallB.Seconds(), "ratio-wall")
 	b.ReportMetric(cpuR.Seconds()/cpuB.Seconds(), "ratio-cpu")
 }
+
+// BenchmarkMLPStepAblation measures what each change to the obvious gorgonia
+// code is worth, by turning them off one at a time ("naive": all off).
+func BenchmarkMLPStepAblation(b *testing.B) {
+	d, batches := benchRows(b)
+	for _, v := range []struct {
+		name string
+		o    graphOpts
+	}{
+		{"ours", graphOpts{}},
+		{"RunAll", graphOpts{runAll: true}},
+		{"compile-whole-graph", graphOpts{compileAll: true}},
+		{"gorgonia-logsoftmax", graphOpts{gorgoniaLoss: true}},
+		{"broadcast-bias", graphOpts{broadcastBias: true}},
+		{"naive", graphOpts{runAll: true, compileAll: true, gorgoniaLoss: true, broadcastBias: true}},
+	} {
+		b.Run(v.name, func(b *testing.B) {
+			r, err := newRunner(mlpSpec(128).withDefaults(), d, nil, Options{graph: v.o})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer r.close()
+			b.ReportAllocs()
+			b.ResetTimer()
+			c0 := cpuTime()
+			for i := 0; i < b.N; i++ {
+				if _, err := r.trainBatch(batches[i%len(batches)], 0, i); err != nil {
+					b.Fatal(err)
+				}
+			}
+			reportCPU(b, c0)
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "steps/s")
+		})
+	}
+}

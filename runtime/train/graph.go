@@ -30,10 +30,20 @@ type dropMask struct {
 	rate float64
 }
 
+// graphOpts turn off, one by one, the ways this package drives gorgonia
+// faster than the obvious code does. Training always uses the zero value; the
+// benchmarks use the others to measure what each change is worth.
+type graphOpts struct {
+	runAll        bool // run the tape with RunAll (a goroutine and thread hand-off per step)
+	compileAll    bool // compile the whole graph, including gradients nobody reads
+	gorgoniaLoss  bool // LogSoftMax, HadamardProd, Sum instead of the fused op
+	broadcastBias bool // BroadcastAdd for dense biases instead of ones·b
+}
+
 // newGraph builds the network. weights are the live parameter arrays: the
 // graph's tensors share their memory, so optimiser updates are seen by the
 // next step without copying. Weight layers below freeze get no gradient.
-func newGraph(arch *artifact.Architecture, weights []artifact.Tensor, batch, freeze int, train bool) (*graph, error) {
+func newGraph(arch *artifact.Architecture, weights []artifact.Tensor, batch, freeze int, train bool, o graphOpts) (*graph, error) {
 	gr := &graph{g: G.NewGraph(), batch: batch}
 	g := gr.g
 	in := 1
@@ -71,6 +81,12 @@ func newGraph(arch *artifact.Architecture, weights []artifact.Tensor, batch, fre
 			b := param(weights[wi+1], 1, l.Out)
 			if h, err = G.Mul(h, w); err != nil {
 				return nil, fmt.Errorf("dense layer %d: %w", layer, err)
+			}
+			if o.broadcastBias {
+				if h, err = G.BroadcastAdd(h, b, nil, []byte{0}); err != nil {
+					return nil, err
+				}
+				break
 			}
 			// Bias as ones(B,1)·b(1,out): one small GEMM, cheaper in gorgonia
 			// than its broadcasting add.
@@ -135,7 +151,11 @@ func newGraph(arch *artifact.Architecture, weights []artifact.Tensor, batch, fre
 		G.WithValue(tensor.New(tensor.WithShape(batch, out), tensor.WithBacking(gr.yBuf))))
 	var loss *G.Node
 	if arch.Objective == "classification" {
-		loss, err = softmaxCrossEntropy(h, y)
+		if o.gorgoniaLoss {
+			loss, err = gorgoniaCrossEntropy(h, y)
+		} else {
+			loss, err = softmaxCrossEntropy(h, y)
+		}
 	} else {
 		var d *G.Node
 		if d, err = G.Sub(h, y); err == nil {
@@ -174,11 +194,16 @@ func newGraph(arch *artifact.Architecture, weights []artifact.Tensor, batch, fre
 	inputs := append(G.Nodes{x, y}, gr.params...)
 	inputs = append(inputs, maskNodes...)
 	prog, locMap, err := G.CompileFunction(g, inputs, outputs)
+	if o.compileAll {
+		prog, locMap, err = G.Compile(g)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("compile training graph: %w", err)
 	}
 	gr.vm = G.NewTapeMachine(g, G.WithPrecompiled(prog, locMap))
-	gr.sync = newSyncRunner(gr.vm, prog)
+	if !o.runAll {
+		gr.sync = newSyncRunner(gr.vm, prog)
+	}
 	return gr, nil
 }
 
@@ -208,4 +233,22 @@ func (gr *graph) close() {
 	if c, ok := gr.vm.(interface{ Close() error }); ok {
 		c.Close()
 	}
+}
+
+// gorgoniaCrossEntropy is the loss written with gorgonia's own ops; only the
+// benchmarks use it (see softmaxCrossEntropy for why).
+func gorgoniaCrossEntropy(logits, y *G.Node) (*G.Node, error) {
+	lp, err := G.LogSoftMax(logits)
+	if err != nil {
+		return nil, err
+	}
+	p, err := G.HadamardProd(lp, y)
+	if err != nil {
+		return nil, err
+	}
+	s, err := G.Sum(p)
+	if err != nil {
+		return nil, err
+	}
+	return G.Mul(s, G.NewConstant(float32(-1/float64(y.Shape()[0]))))
 }

@@ -30,6 +30,8 @@ type Options struct {
 	Log io.Writer
 	// Store, when set, receives the trained model; Result.Digest names it.
 	Store *artifact.Store
+
+	graph graphOpts // benchmarks only
 }
 
 // EpochMetrics is one line of a run's history.
@@ -134,7 +136,7 @@ func newRunner(s Spec, data *Data, base *artifact.Model, opts Options) (*runner,
 	r.batch = min(s.BatchSize, n)
 	r.perEp = n / r.batch
 	r.outW = arch.Layers[len(arch.Layers)-1].Out
-	if r.gr, err = newGraph(arch, r.weights, r.batch, s.FreezeLayers, true); err != nil {
+	if r.gr, err = newGraph(arch, r.weights, r.batch, s.FreezeLayers, true, opts.graph); err != nil {
 		return nil, fmt.Errorf("build training graph: %w", err)
 	}
 	var sizes []int

@@ -449,3 +449,50 @@ func TestGradients(t *testing.T) {
 		t.Fatalf("loss %v, want %v", got, want)
 	}
 }
+
+func TestEarlyStopping(t *testing.T) {
+	d := irisData(t)
+	d.Validation = d.Test
+	// A learning rate this high overfits 120 rows quickly, so val_loss turns up.
+	s := Spec{Objective: "classification", Model: ModelSpec{Kind: "mlp", Hidden: []int{64}}, Optimizer: OptimizerSpec{Name: "adam", LearningRate: 0.05},
+		Epochs: 200, BatchSize: 8, Seed: 1, EarlyStopping: &EarlyStopping{Metric: "val_loss", Patience: 3}}
+	dir := t.TempDir()
+	res, err := Run(context.Background(), s, d, nil, Options{RunDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.StoppedEarly || res.EpochsCompleted >= 200 || len(res.History) != res.EpochsCompleted {
+		t.Fatalf("stopped early %v after %d epochs (history %d)", res.StoppedEarly, res.EpochsCompleted, len(res.History))
+	}
+	best := res.History[0]
+	for _, h := range res.History {
+		if h.ValLoss < best.ValLoss {
+			best = h
+		}
+	}
+	if res.EpochsCompleted != best.Epoch+3 {
+		t.Fatalf("stopped after epoch %d, best was %d with patience 3", res.EpochsCompleted, best.Epoch)
+	}
+	// The model is the best epoch's: its validation loss is the best one.
+	r, err := newRunner(s.withDefaults(), d, nil, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.close()
+	for i := range r.weights {
+		copy(r.weights[i].Data, res.Model.Weights[i].Data)
+	}
+	vl, _, err := r.evaluate(d.Validation)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if math.Abs(vl-best.ValLoss) > 1e-9 || res.Metrics["val_loss"] != best.ValLoss {
+		t.Fatalf("model val_loss %v, metrics %v, best epoch %v", vl, res.Metrics["val_loss"], best.ValLoss)
+	}
+	// Running again over the finished checkpoint returns the same model without training.
+	again, err := Run(context.Background(), s, d, nil, Options{RunDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	equalWeights(t, res.Model, again.Model)
+}
