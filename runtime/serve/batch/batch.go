@@ -188,3 +188,19 @@ func argmax(v []float32) int {
 	}
 	return best
 }
+
+// FromMatrix yields the n rows of a row-major n x d matrix (such as the
+// splits of a loaded dataset), without copying it.
+func FromMatrix(x []float32, n, d int) iter.Seq2[Row, error] {
+	return func(yield func(Row, error) bool) {
+		if len(x) != n*d {
+			yield(Row{}, fmt.Errorf("matrix holds %d values, not %d rows of %d", len(x), n, d))
+			return
+		}
+		for i := range n {
+			if !yield(Row{Features: x[i*d : (i+1)*d : (i+1)*d]}, nil) {
+				return
+			}
+		}
+	}
+}

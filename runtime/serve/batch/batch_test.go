@@ -128,3 +128,17 @@ func TestScoreWriteError(t *testing.T) {
 		t.Fatalf("err = %v", err)
 	}
 }
+
+func TestFromMatrix(t *testing.T) {
+	m := testmodel.New(2, 3, 4, 2, false)
+	x := []float32{1, 2, 3, 4, 5, 6}
+	var out bytes.Buffer
+	res, err := Score(context.Background(), m, FromMatrix(x, 2, 3), &out, Options{})
+	if err != nil || res.Rows != 2 {
+		t.Fatalf("%+v %v", res, err)
+	}
+	_, err = Score(context.Background(), m, FromMatrix(x, 3, 3), &out, Options{})
+	if err == nil || !strings.Contains(err.Error(), "reading row 0: matrix holds 6 values, not 3 rows of 3") {
+		t.Fatalf("err = %v", err)
+	}
+}
