@@ -70,6 +70,9 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer, env []string)
 		usage(stdout)
 		return 0
 	}
+	if args[0] == "internal-serve" {
+		return cmdInternalServe(m, args[1:])
+	}
 	c, ok := commands()[args[0]]
 	if !ok {
 		fmt.Fprintf(stderr, "Error: unknown command %q\n\n", args[0])

@@ -4,5 +4,5 @@ import "path/filepath"
 
 // EndpointLogPath is the log `lepton logs` prints for an endpoint.
 func EndpointLogPath(dataDir, address string) string {
-	return filepath.Join(dataDir, "endpoints", safeName(address), "server.log")
+	return filepath.Join(endpointDir(dataDir, address), "server.log")
 }

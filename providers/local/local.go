@@ -22,7 +22,7 @@ func New() *Provider {
 		"cluster":         clusters.New(clusters.Options{}),
 		"training":        &Training{},
 		"batch_inference": &pending{kind: "batch_inference", missing: "batch inference (scoring a dataset with a model)", replaceAll: true},
-		"endpoint":        &pending{kind: "endpoint", missing: "serving (the endpoint server process)", inPlace: []string{"model", "replicas", "auth", "max_batch_size"}},
+		"endpoint":        &Endpoint{},
 	}}
 }
 

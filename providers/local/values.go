@@ -3,6 +3,7 @@ package local
 import (
 	"math/big"
 	"sort"
+	"strings"
 
 	"github.com/leptonml/lepton/lang"
 	"github.com/zclconf/go-cty/cty"
@@ -40,32 +41,34 @@ func withSchema(schema *lang.KindSchema, cfg cty.Value, comp map[string]cty.Valu
 
 // sameArgs reports whether prior's arguments equal cfg's.
 func sameArgs(prior, cfg cty.Value) bool {
-	if prior.IsNull() {
-		return false
-	}
-	for name := range cfg.Type().AttributeTypes() {
-		a, b := prior.GetAttr(name), cfg.GetAttr(name)
-		if a.IsNull() || b.IsNull() {
-			if a.IsNull() != b.IsNull() {
-				return false
-			}
-			continue
-		}
-		eq := a.Equals(b)
-		if !eq.IsKnown() || !eq.True() {
-			return false
-		}
-	}
-	return true
+	return len(changedArgs(prior, cfg)) == 0
 }
 
-// changedArgs lists the arguments that differ between prior and cfg.
+// changedArgs lists the arguments that differ between prior and cfg. An
+// argument that is also computed (endpoint.port, cluster.instance_type) and
+// left unset keeps whatever value was computed for it.
 func changedArgs(prior, cfg cty.Value) []string {
+	if prior.IsNull() {
+		return nil
+	}
+	kind := ""
+	if id := str(attr(prior, "id")); id != "" {
+		kind, _, _ = strings.Cut(id, ".")
+	}
+	var computed map[string]cty.Type
+	if s := lang.Schemas()[kind]; s != nil {
+		computed = s.Computed
+	}
 	var out []string
 	for name := range cfg.Type().AttributeTypes() {
 		a, b := prior.GetAttr(name), cfg.GetAttr(name)
 		if a.IsNull() && b.IsNull() {
 			continue
+		}
+		if b.IsNull() {
+			if _, ok := computed[name]; ok {
+				continue
+			}
 		}
 		if a.IsNull() != b.IsNull() {
 			out = append(out, name)
