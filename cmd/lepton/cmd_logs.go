@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"io"
 	"os"
 	"os/signal"
@@ -27,7 +28,7 @@ Examples:
 func cmdLogs(m *meta, args []string) int {
 	fs := m.flags("logs", logsHelp)
 	follow := fs.Bool("f", false, "Follow the log as it grows.")
-	if code, ok := parse(fs, reorderFlags(args)); !ok {
+	if code, ok := parseInterleaved(fs, args); !ok {
 		return code
 	}
 	if fs.NArg() != 1 {
@@ -76,16 +77,23 @@ func cmdLogs(m *meta, args []string) int {
 	}
 }
 
-// reorderFlags lets flags follow positional arguments (lepton logs ADDR -f),
-// as users type them.
-func reorderFlags(args []string) []string {
-	var flags, pos []string
-	for _, a := range args {
-		if len(a) > 1 && a[0] == '-' {
-			flags = append(flags, a)
-		} else {
-			pos = append(pos, a)
+// parseInterleaved parses flags that may follow positional arguments
+// (lepton logs ADDR -f), as users type them.
+func parseInterleaved(fs *flag.FlagSet, args []string) (int, bool) {
+	var pos []string
+	for {
+		if code, ok := parse(fs, args); !ok {
+			return code, false
 		}
+		if fs.NArg() == 0 {
+			break
+		}
+		pos = append(pos, fs.Arg(0))
+		args = fs.Args()[1:]
 	}
-	return append(flags, pos...)
+	// Leave the positional arguments where fs.Args() finds them.
+	if err := fs.Parse(append([]string{"--"}, pos...)); err != nil {
+		return 1, false
+	}
+	return 0, true
 }

@@ -37,6 +37,8 @@ func commands() map[string]command {
 		"version":      {"Print the version", cmdVersion},
 		"logs":         {"Print the log of a training run or an endpoint", cmdLogs},
 		"offers":       {"List GPU offers from the catalog, cheapest first", cmdOffers},
+		"predict":      {"Call an endpoint with the token from state", cmdPredict},
+		"status":       {"Live view of trainings, endpoints and clusters", cmdStatus},
 	}
 }
 
