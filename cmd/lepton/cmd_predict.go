@@ -304,4 +304,3 @@ func scrapeSum(ctx context.Context, url, metric string) float64 {
 	}
 	return total
 }
-
