@@ -21,7 +21,7 @@ func New() *Provider {
 		"dataset":         &Dataset{schema: schemas["dataset"]},
 		"cluster":         clusters.New(clusters.Options{}),
 		"training":        &Training{},
-		"batch_inference": &pending{kind: "batch_inference", missing: "batch inference (scoring a dataset with a model)", replaceAll: true},
+		"batch_inference": &BatchInference{},
 		"endpoint":        &Endpoint{},
 	}}
 }
