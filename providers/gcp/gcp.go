@@ -302,9 +302,9 @@ func (p *Provisioner) Create(ctx context.Context, spec cloud.NodeSpec) (cloud.No
 	// node was deleted in between) gets the old, finished operation back; the
 	// instance is then missing and the insert is sent once more under a fresh id.
 	for round := 0; round < 2; round++ {
-		requestID := RequestID(spec.ClientToken, spec.Zone, spec.InstanceType)
+		requestID := RequestID(name, spec.Zone, spec.InstanceType)
 		if round > 0 {
-			requestID = RequestID(spec.ClientToken+"#"+strconv.Itoa(round)+"@"+time.Now().UTC().Format(time.RFC3339Nano), spec.Zone, spec.InstanceType)
+			requestID = RequestID(name+"#"+strconv.Itoa(round)+"@"+time.Now().UTC().Format(time.RFC3339Nano), spec.Zone, spec.InstanceType)
 		}
 		req := &computepb.InsertInstanceRequest{
 			Project:          p.cfg.Project,

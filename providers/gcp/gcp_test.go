@@ -87,12 +87,15 @@ func TestCreateReadListDelete(t *testing.T) {
 		{"address label", in.Labels[gcp.LabelAddress], gcp.LabelValue(s.Address)},
 		{"address metadata", in.Metadata["lepton-address"], s.Address},
 		{"image", in.SourceImage, fake.URL + "/compute/v1/projects/deeplearning-platform-release/global/images/common-cu128-ubuntu-2204-nvidia-570-v20261101"},
-		{"request id", in.RequestID, gcp.RequestID(s.ClientToken, s.Zone, s.InstanceType)},
+		{"request id", in.RequestID, gcp.RequestID(node.ID, s.Zone, s.InstanceType)},
 	}
 	for _, c := range checks {
 		if c.got != c.want {
 			t.Errorf("%s = %q, want %q", c.name, c.got, c.want)
 		}
+	}
+	if n := fake.Calls(gcpfake.CallInsert); n != 1 {
+		t.Errorf("%d inserts for one create", n)
 	}
 	if in.Accelerators["nvidia-tesla-t4"] != 2 || in.DiskSizeGB != 256 {
 		t.Errorf("accelerators %v disk %d", in.Accelerators, in.DiskSizeGB)

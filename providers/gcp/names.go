@@ -88,8 +88,9 @@ func InstanceName(address string, index int, clientToken string) string {
 }
 
 // RequestID is the Compute API requestId for one insert: a UUID derived from the
-// client token, zone and machine type, so retries of the same create are
-// deduplicated by the API while a failover to another zone or type is a new request.
-func RequestID(clientToken, zone, machineType string) string {
-	return uuid.NewSHA1(requestIDNamespace, []byte(clientToken+"\x00"+zone+"\x00"+machineType)).String()
+// instance name (which carries the address, index and client token), the zone
+// and the machine type, so retries of the same create are deduplicated by the
+// API while a failover to another zone or type is a new request.
+func RequestID(instanceName, zone, machineType string) string {
+	return uuid.NewSHA1(requestIDNamespace, []byte(instanceName+"\x00"+zone+"\x00"+machineType)).String()
 }
