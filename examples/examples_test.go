@@ -78,6 +78,10 @@ func outputNumber(t *testing.T, dir, name string) float64 {
 
 func TestQuickstart(t *testing.T) {
 	dir := copyExample(t, "quickstart")
+	// The endpoint is a process that outlives lepton: stop it however the test ends.
+	t.Cleanup(func() {
+		exec.Command(bin, "-chdir="+dir, "destroy", "-auto-approve", "-var", "epochs=1").Run()
+	})
 	// One epoch keeps CI short; runtime/train's tests hold the 3-epoch figure.
 	lepton(t, dir, "apply", "-auto-approve", "-var", "epochs=1")
 	if acc := outputNumber(t, dir, "test_accuracy"); acc < 0.95 {
@@ -88,6 +92,13 @@ func TestQuickstart(t *testing.T) {
 	}
 	if out := lepton(t, dir, "show", "training.digits"); !strings.Contains(out, "dense 784 -> 128") {
 		t.Fatalf("show training.digits lacks the architecture:\n%s", out)
+	}
+	// The README's request: the first test image, a 7.
+	if out := lepton(t, dir, "predict", "endpoint.digits", "-input-file", "digit.json"); !strings.Contains(out, `"7"`) {
+		t.Fatalf("predict did not answer 7:\n%s", out)
+	}
+	if out := lepton(t, dir, "status"); !strings.Contains(out, "healthy") {
+		t.Fatalf("status does not show a healthy endpoint:\n%s", out)
 	}
 	lepton(t, dir, "destroy", "-auto-approve", "-var", "epochs=1")
 }

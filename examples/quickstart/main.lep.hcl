@@ -1,6 +1,8 @@
-# lepton quickstart: train a digit classifier on MNIST on this machine.
+# lepton quickstart: train a digit classifier on MNIST on this machine and
+# serve it over HTTP.
 #
-#   lepton apply          # reads MNIST (bundled), trains 3 epochs, prints the test accuracy
+#   lepton apply          # reads MNIST (bundled), trains 3 epochs, starts the endpoint
+#   lepton predict endpoint.digits -input-file digit.json
 #   lepton show training.digits
 
 variable "epochs" {
@@ -39,6 +41,14 @@ training "digits" {
   seed       = 1
 }
 
+# A server process of this binary, on a free loopback port, bearer token
+# required (lepton predict reads it from state).
+endpoint "digits" {
+  model          = training.digits.model
+  replicas       = 2
+  max_batch_size = 256
+}
+
 output "test_accuracy" {
   value       = training.digits.metrics.test_accuracy
   description = "Accuracy on the 10,000 held-out test images."
@@ -46,4 +56,8 @@ output "test_accuracy" {
 
 output "model" {
   value = training.digits.model
+}
+
+output "url" {
+  value = endpoint.digits.url
 }
