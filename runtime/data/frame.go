@@ -318,3 +318,52 @@ func (f *frame) col(name string) *column {
 	}
 	return nil
 }
+
+// addBlock appends a block of numeric rows. It returns false, changing
+// nothing, when a kept column already holds strings or bools: the caller then
+// reads the block's rows one by one so their text is kept as written.
+func (f *frame) addBlock(readerCols []string, b *source.Block) bool {
+	if len(f.mapping) < len(readerCols) {
+		// First rows of the source: set up the mapping with an empty row.
+		for len(f.mapping) < len(readerCols) {
+			name := readerCols[len(f.mapping)]
+			f.all = append(f.all, name)
+			if f.keep != nil && !f.keep(name) {
+				f.mapping = append(f.mapping, -1)
+				continue
+			}
+			f.byName[name] = len(f.cols)
+			f.mapping = append(f.mapping, len(f.cols))
+			f.cols = append(f.cols, &column{name: name, pending: f.n})
+		}
+	}
+	for _, ci := range f.mapping {
+		if ci >= 0 && f.cols[ci].typ != tNumber && f.cols[ci].typ != tUnknown {
+			return false
+		}
+	}
+	ncols := len(readerCols)
+	for i, ci := range f.mapping {
+		if ci < 0 {
+			continue
+		}
+		c := f.cols[ci]
+		r := 0
+		if c.typ == tUnknown {
+			for ; r < b.Rows; r++ {
+				if v := b.Vals[r*ncols+i]; v == v {
+					pos := b.First
+					pos.N += int64(r)
+					c.setType(tNumber, &pos)
+					break
+				}
+				c.pending++
+			}
+		}
+		for ; r < b.Rows; r++ {
+			c.num.add(b.Vals[r*ncols+i])
+		}
+	}
+	f.n += b.Rows
+	return true
+}

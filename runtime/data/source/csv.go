@@ -16,17 +16,19 @@ import (
 // encoding/csv, which handles quoted fields, embedded newlines and reports
 // malformed quoting.
 type csvReader struct {
-	name   string
-	delim  byte
-	br     *bufio.Reader
-	header []string
-	vals   []Value
-	line   int64 // last physical line consumed by the fast path
-	long   []byte
-	raw    []byte // the last line with its line ending, for the hand-over to encoding/csv
-	slow   *csv.Reader
-	base   int64 // line offset of the slow reader's line 1
-	rowN   int64
+	name      string
+	delim     byte
+	br        *bufio.Reader
+	header    []string
+	vals      []Value
+	line      int64 // last physical line consumed by the fast path
+	long      []byte
+	raw       []byte // the last line with its line ending, for the hand-over to encoding/csv
+	slow      *csv.Reader
+	base      int64 // line offset of the slow reader's line 1
+	par       *parallel
+	expanded  parResult
+	blockMode bool // the caller uses NextBlock
 }
 
 func newCSVReader(r io.Reader, name string, delim byte) (*csvReader, error) {
@@ -113,6 +115,11 @@ func (c *csvReader) startSlow() {
 		first = bytes.TrimPrefix(first, []byte("\xef\xbb\xbf"))
 	}
 	rest := io.MultiReader(bytes.NewReader(first), c.br)
+	if c.par != nil {
+		// The rest of the stream is in the chunks still to come.
+		c.par.passthrough.Store(true)
+		rest = io.MultiReader(rest, &orderedRest{p: c.par})
+	}
 	c.slow = csv.NewReader(rest)
 	c.slow.Comma = rune(c.delim)
 	c.slow.ReuseRecord = true
@@ -154,6 +161,19 @@ func (c *csvReader) Next() ([]Value, Position, error) {
 	for {
 		line, err = c.readLine()
 		if err == io.EOF {
+			if c.par != nil {
+				if c.blockMode {
+					return nil, Position{}, ErrBlockEnd // the expanded chunk is done
+				}
+				// A caller reading rows only: go on with the next chunk.
+				r, err := c.par.nextResult()
+				if err != nil {
+					return nil, Position{}, err
+				}
+				c.expanded = r
+				c.Expand()
+				continue
+			}
 			return nil, Position{}, io.EOF
 		}
 		if err != nil {
@@ -194,4 +214,9 @@ func (c *csvReader) Digest() (string, error) {
 	return "", errors.New("csv: the digest is computed by the enclosing reader")
 }
 
-func (c *csvReader) Close() error { return nil }
+func (c *csvReader) Close() error {
+	if c.par != nil {
+		c.par.close()
+	}
+	return nil
+}

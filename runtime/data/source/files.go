@@ -139,6 +139,12 @@ func decompress(r io.Reader, name string) (io.Reader, func() error, error) {
 // openStream opens a single-stream reader (csv, jsonl, json) over r; name is
 // used in positions and to infer the format.
 func openStream(r io.Reader, name, format string) (Reader, error) {
+	return openStreamPar(r, name, format, false)
+}
+
+// openStreamPar is openStream, with CSV parsed in parallel chunks (the
+// returned reader is then a BlockReader) when par is set.
+func openStreamPar(r io.Reader, name, format string, par bool) (Reader, error) {
 	if format == "" {
 		format = InferFormat(name)
 		if format == "" {
@@ -159,7 +165,13 @@ func openStream(r io.Reader, name, format string) (Reader, error) {
 		if strings.HasSuffix(strings.TrimSuffix(strings.ToLower(name), ".gz"), ".tsv") {
 			delim = '\t'
 		}
-		rd, err = newCSVReader(dr, name, delim)
+		var cr *csvReader
+		if cr, err = newCSVReader(dr, name, delim); err == nil {
+			if par && cr.slow == nil {
+				cr.startParallel()
+			}
+			rd = cr
+		}
 	case "jsonl":
 		rd = newJSONLReader(dr, name)
 	case "json":
@@ -187,6 +199,14 @@ func (c *closingReader) Close() error {
 	return err
 }
 
+func (c *closingReader) Blocks() bool {
+	b, ok := c.Reader.(BlockReader)
+	return ok && b.Blocks()
+}
+
+func (c *closingReader) NextBlock() (*Block, error) { return c.Reader.(BlockReader).NextBlock() }
+func (c *closingReader) Expand()                    { c.Reader.(BlockReader).Expand() }
+
 func (c *closingReader) ImageShape() []int {
 	if s, ok := c.Reader.(interface{ ImageShape() []int }); ok {
 		return s.ImageShape()
@@ -211,6 +231,7 @@ type filesReader struct {
 	mapping []int // current file's column i -> global column
 	out     []Value
 	shape   []int
+	openErr error
 }
 
 func openFiles(ctx context.Context, pattern string, o Options) (Reader, error) {
@@ -252,7 +273,7 @@ func (f *filesReader) openNext() error {
 	}
 	fileHeader(f.h, display(path, f.o.BaseDir), st.Size())
 	f.tee = io.TeeReader(fh, f.h)
-	rd, err := openStream(bufio.NewReaderSize(f.tee, 1<<20), display(path, f.o.BaseDir), f.format)
+	rd, err := openStreamPar(bufio.NewReaderSize(f.tee, 1<<20), display(path, f.o.BaseDir), f.format, len(f.files) == 1)
 	if err != nil {
 		fh.Close()
 		return err
@@ -266,10 +287,11 @@ func (f *filesReader) closeCur() error {
 	if f.cur == nil {
 		return nil
 	}
-	// Hash what the parser did not need (trailing bytes), so the digest is
-	// over whole files exactly as Fingerprint computes it.
-	_, err := io.Copy(io.Discard, f.tee)
-	if cerr := f.cur.Close(); err == nil {
+	// Close the parser first (it may have goroutines reading the file), then
+	// hash what it did not need (trailing bytes), so the digest is over whole
+	// files exactly as Fingerprint computes it.
+	err := f.cur.Close()
+	if _, cerr := io.Copy(io.Discard, f.tee); err == nil {
 		err = cerr
 	}
 	if cerr := f.curFile.Close(); err == nil {
@@ -279,7 +301,24 @@ func (f *filesReader) closeCur() error {
 	return err
 }
 
+// learn maps the current file's columns (by name) into the column list.
+func (f *filesReader) learn(cols []string) {
+	for len(f.mapping) < len(cols) {
+		name := cols[len(f.mapping)]
+		gi, ok := f.index[name]
+		if !ok {
+			gi = len(f.cols)
+			f.cols = append(f.cols, name)
+			f.index[name] = gi
+		}
+		f.mapping = append(f.mapping, gi)
+	}
+}
+
 func (f *filesReader) Next() ([]Value, Position, error) {
+	if f.openErr != nil {
+		return nil, Position{}, f.openErr
+	}
 	for {
 		if f.cur == nil {
 			if f.next >= len(f.files) {
@@ -302,17 +341,7 @@ func (f *filesReader) Next() ([]Value, Position, error) {
 		if err != nil {
 			return nil, pos, err
 		}
-		cols := f.cur.Columns()
-		for len(f.mapping) < len(cols) {
-			name := cols[len(f.mapping)]
-			gi, ok := f.index[name]
-			if !ok {
-				gi = len(f.cols)
-				f.cols = append(f.cols, name)
-				f.index[name] = gi
-			}
-			f.mapping = append(f.mapping, gi)
-		}
+		f.learn(f.cur.Columns())
 		if len(f.files) == 1 {
 			return vals, pos, nil // identity mapping
 		}
@@ -327,6 +356,42 @@ func (f *filesReader) Next() ([]Value, Position, error) {
 		return f.out, pos, nil
 	}
 }
+
+// Blocks reports whether numeric blocks are on offer: a single CSV file.
+func (f *filesReader) Blocks() bool {
+	if len(f.files) != 1 {
+		return false
+	}
+	if f.cur == nil && f.next == 0 {
+		if err := f.openNext(); err != nil {
+			f.openErr = err
+			return false
+		}
+	}
+	b, ok := f.cur.(BlockReader)
+	if ok && b.Blocks() {
+		f.learn(f.cur.Columns())
+		return true
+	}
+	return false
+}
+
+// NextBlock: see BlockReader. Only valid when Blocks() said so.
+func (f *filesReader) NextBlock() (*Block, error) {
+	if f.cur == nil {
+		return nil, io.EOF
+	}
+	b, err := f.cur.(BlockReader).NextBlock()
+	if err == io.EOF {
+		if err := f.closeCur(); err != nil {
+			return nil, err
+		}
+		return nil, io.EOF
+	}
+	return b, err
+}
+
+func (f *filesReader) Expand() { f.cur.(BlockReader).Expand() }
 
 func (f *filesReader) Digest() (string, error) {
 	return "sha256:" + hex.EncodeToString(f.h.Sum(nil)), nil
