@@ -362,3 +362,61 @@ func BenchmarkCreate50Parallel10(b *testing.B) {
 		b.ReportMetric(float64(time.Since(start))/float64(ideal), "x-ideal")
 	}
 }
+
+func TestConfigOptions(t *testing.T) {
+	fake := azurefake.New(subscription)
+	subnet := "/subscriptions/" + subscription + "/resourceGroups/net-rg/providers/Microsoft.Network/virtualNetworks/corp/subnets/gpu"
+	p, err := azure.New(context.Background(), azure.Config{
+		SubscriptionID: subscription,
+		ResourceGroup:  rg,
+		Location:       "eastus",
+		Endpoint:       "https://arm.sovereign.example",
+		SubnetID:       subnet,
+		Image:          "Canonical:0001-com-ubuntu-server-jammy:22_04-lts-gen2:latest",
+		Credential:     &azfake.TokenCredential{},
+		ClientOptions:  arm.ClientOptions{ClientOptions: policy.ClientOptions{Transport: fake}},
+		PollFrequency:  time.Millisecond,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The configured subnet must exist; the fake checks NIC references.
+	_, err = p.Create(ctx(t), spec("eastus", "Standard_NC6s_v3"))
+	if err == nil || !strings.Contains(err.Error(), "InvalidResourceReference") {
+		t.Fatalf("a NIC in a missing subnet: %v", err)
+	}
+	if vnets := fake.VNets(); len(vnets) != 0 {
+		t.Fatalf("with subnet_id set no virtual network is created, got %v", vnets)
+	}
+	if hosts := fake.Hosts(); !reflect.DeepEqual(hosts, []string{"arm.sovereign.example"}) {
+		t.Fatalf("requests went to %v", hosts)
+	}
+
+	// A per-node image override (resource ID) wins over the configured URN.
+	fake2, p2 := newFixture(t, false)
+	s := spec("eastus", "Standard_NC6s_v3")
+	s.Image = "/subscriptions/" + subscription + "/resourceGroups/img/providers/Microsoft.Compute/images/cuda"
+	if _, err := p2.Create(ctx(t), s); err != nil {
+		t.Fatal(err)
+	}
+	if got := fake2.VMs()[0].Image; got != s.Image {
+		t.Fatalf("image %q, want %q", got, s.Image)
+	}
+}
+
+func FuzzVMName(f *testing.F) {
+	for _, s := range []string{"cluster.gpu", `cluster.x["ü ß"]`, strings.Repeat("ab.", 40), ""} {
+		f.Add(s, 3)
+	}
+	f.Fuzz(func(t *testing.T, address string, index int) {
+		n := azure.VMName(address, index, address)
+		if len(n) > 64 || !strings.HasPrefix(n, "lp-") || strings.HasSuffix(n, "-") {
+			t.Fatalf("VMName(%q, %d) = %q", address, index, n)
+		}
+		for _, r := range n {
+			if !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-') {
+				t.Fatalf("VMName(%q, %d) = %q has %q", address, index, n, r)
+			}
+		}
+	})
+}

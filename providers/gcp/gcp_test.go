@@ -398,3 +398,32 @@ func BenchmarkCreate50Parallel10(b *testing.B) {
 		fake.Close()
 	}
 }
+
+func TestImageOverrideSkipsFamilyLookup(t *testing.T) {
+	fake, p := newFixture(t)
+	s := spec("us-central1-a", "g2-standard-8", "L4", 1)
+	s.Image = "projects/my-proj/global/images/my-cuda-image"
+	if _, err := p.Create(ctx(t), s); err != nil {
+		t.Fatal(err)
+	}
+	if got := fake.Instances()[0].SourceImage; got != s.Image {
+		t.Fatalf("image %q, want %q", got, s.Image)
+	}
+	if n := fake.Calls(gcpfake.CallGetFromFamily); n != 0 {
+		t.Fatalf("family looked up %d times despite an override", n)
+	}
+}
+
+func TestMissingImageFamilyIsAClearError(t *testing.T) {
+	fake := gcpfake.New()
+	t.Cleanup(fake.Close)
+	p, err := gcp.New(context.Background(), gcp.Config{Project: project, Endpoint: fake.URL, NoAuth: true, ImageFamily: "no-such-family"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	_, err = p.Create(ctx(t), spec("us-central1-a", "g2-standard-8", "L4", 1))
+	if err == nil || !strings.Contains(err.Error(), "no-such-family") || errors.Is(err, cloud.ErrCapacity) {
+		t.Fatalf("error %v", err)
+	}
+}

@@ -71,6 +71,7 @@ type Cloud struct {
 	dropCreate int
 	latency    time.Duration
 	calls      map[string]int
+	hosts      map[string]bool
 	seq        int
 }
 
@@ -84,6 +85,7 @@ func New(subscriptionID string) *Cloud {
 		publicIPs:    map[string]*armnetwork.PublicIPAddress{},
 		failures:     map[string]string{},
 		calls:        map[string]int{},
+		hosts:        map[string]bool{},
 		computeTr:    map[string]*computefake.ServerFactoryTransport{},
 	}
 	c.computeSrv = &computefake.ServerFactory{
@@ -144,6 +146,13 @@ func (c *Cloud) Calls(method string) int {
 	return c.calls[method]
 }
 
+// Hosts returns the hosts requests were addressed to, sorted.
+func (c *Cloud) Hosts() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return sortedKeys(c.hosts)
+}
+
 // Do routes a request to the compute or network fake by its resource provider.
 func (c *Cloud) Do(req *http.Request) (*http.Response, error) {
 	method, _ := req.Context().Value(runtime.CtxAPINameKey{}).(string)
@@ -152,6 +161,7 @@ func (c *Cloud) Do(req *http.Request) (*http.Response, error) {
 	}
 	c.mu.Lock()
 	c.calls[method]++
+	c.hosts[req.URL.Host] = true
 	latency := c.latency
 	drop := false
 	failCode := ""
