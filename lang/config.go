@@ -211,8 +211,23 @@ func LoadSources(dir string, names []string, srcs map[string][]byte) (*Config, h
 		diags = append(diags, cfg.addFile(f)...)
 	}
 	diags = append(diags, cfg.checkReferences()...)
-	if !diags.HasErrors() {
-		diags = append(diags, cfg.validateBodies()...)
+	// Bodies are checked even when something else failed, so that every
+	// error is reported at once; an error at a place already reported (an
+	// undeclared reference met again while evaluating) is not repeated.
+	var reported []hcl.Range
+	for _, d := range diags {
+		if d.Subject != nil {
+			reported = append(reported, *d.Subject)
+		}
+	}
+body:
+	for _, d := range cfg.validateBodies() {
+		for _, r := range reported {
+			if d.Subject != nil && r.Overlaps(*d.Subject) {
+				continue body
+			}
+		}
+		diags = append(diags, d)
 	}
 	return cfg, diags
 }
@@ -568,7 +583,15 @@ func decodeLifecycle(b *hcl.Block, r *ResourceBlock) hcl.Diagnostics {
 			if d.HasErrors() || len(t) == 0 {
 				continue
 			}
-			name := t.RootName()
+			// A relative traversal starts with an attribute step, not a
+			// root (RootName would panic).
+			var name string
+			switch s := t[0].(type) {
+			case hcl.TraverseAttr:
+				name = s.Name
+			case hcl.TraverseRoot:
+				name = s.Name
+			}
 			if _, ok := r.Schema.StateType().AttributeTypes()[name]; !ok {
 				diags = append(diags, &hcl.Diagnostic{
 					Severity: hcl.DiagError,
