@@ -9,5 +9,6 @@ import "embed"
 //
 //go:embed quickstart/*.lep.hcl quickstart/README.md quickstart/digit.json
 //go:embed q-learning/*.lep.hcl q-learning/README.md
+//go:embed transfer-learning/*.lep.hcl transfer-learning/README.md
 //go:embed datasets/*.lep.hcl datasets/README.md datasets/data/*.csv
 var Templates embed.FS

@@ -118,3 +118,18 @@ func TestQLearning(t *testing.T) {
 		t.Fatalf("re-plan is not empty:\n%s", out)
 	}
 }
+
+func TestTransferLearning(t *testing.T) {
+	dir := copyExample(t, "transfer-learning")
+	// One pretraining epoch and fewer fine-tuning epochs keep CI short.
+	vars := []string{"-var", "pretrain_epochs=1", "-var", "finetune_epochs=15"}
+	lepton(t, dir, append([]string{"apply", "-auto-approve"}, vars...)...)
+	ft, sc := outputNumber(t, dir, "finetune_accuracy"), outputNumber(t, dir, "scratch_accuracy")
+	t.Logf("fine-tuned %.4f, from scratch %.4f", ft, sc)
+	if ft <= sc {
+		t.Fatalf("fine-tuned accuracy %v does not beat training from scratch %v", ft, sc)
+	}
+	if out := lepton(t, dir, append([]string{"plan"}, vars...)...); !strings.Contains(out, "No changes.") {
+		t.Fatalf("re-plan is not empty:\n%s", out)
+	}
+}

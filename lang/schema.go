@@ -101,6 +101,13 @@ func Schemas() map[string]*KindSchema {
 						"copies":       attr("copies", num),
 					}),
 				}),
+				// subset keeps some classes and at most train_rows training
+				// rows (e.g. fine-tuning on 500 labelled examples).
+				"subset": block("subset", hcldec.ObjectSpec{
+					"classes":    attr("classes", strs),
+					"train_rows": attr("train_rows", num),
+					"seed":       attr("seed", num),
+				}),
 				"split": block("split", hcldec.ObjectSpec{
 					"train":      attr("train", num),
 					"validation": attr("validation", num),

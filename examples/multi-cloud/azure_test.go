@@ -1,6 +1,7 @@
 package multicloud_test
 
 import (
+	"context"
 	"encoding/pem"
 	"fmt"
 	"io"
@@ -9,10 +10,12 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	azruntime "github.com/Azure/azure-sdk-for-go/sdk/azcore/runtime"
 	"github.com/leptonml/lepton/providers/azure/azurefake"
 	"github.com/leptonml/lepton/providers/catalog"
 )
@@ -24,13 +27,27 @@ import (
 // is a closed connection.
 func azureARM(t *testing.T, az *azurefake.Cloud) (*httptest.Server, string) {
 	t.Helper()
+	// The SDK's fake servers dispatch on the API name the client puts in the
+	// request context, which does not cross HTTP: name it from the verb and
+	// path, and a long-running operation's status polls after the operation
+	// that started it.
+	var mu sync.Mutex
+	lro := map[string]string{} // resource path -> API name of its running operation
 	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		req := r.Clone(r.Context())
+		name := armAPIName(r.Method, r.URL.Path)
+		mu.Lock()
+		if res, ok := strings.CutSuffix(r.URL.Path, "/get/fake/status"); ok {
+			name = lro[res]
+		} else if r.Method == http.MethodPut || r.Method == http.MethodDelete {
+			lro[r.URL.Path] = name
+		}
+		mu.Unlock()
+		req := r.Clone(context.WithValue(r.Context(), azruntime.CtxAPINameKey{}, name))
 		req.RequestURI = ""
 		req.URL.Scheme, req.URL.Host = "https", r.Host
 		resp, err := az.Do(req)
 		if err != nil {
-			t.Logf("DEBUG %s %s: %v", r.Method, r.URL, err)
+			t.Logf("DEBUG %s %s %s: %T %v", name, r.Method, r.URL, err, err)
 			if hj, ok := w.(http.Hijacker); ok {
 				if conn, _, err := hj.Hijack(); err == nil {
 					conn.Close()
@@ -55,6 +72,31 @@ func azureARM(t *testing.T, az *azurefake.Cloud) (*httptest.Server, string) {
 		t.Fatal(err)
 	}
 	return srv, cert
+}
+
+// armAPIName names the SDK client method of an ARM request.
+func armAPIName(method, path string) string {
+	kind := "?"
+	switch {
+	case strings.Contains(path, "/virtualMachines"):
+		kind = "VirtualMachinesClient"
+	case strings.Contains(path, "/networkInterfaces"):
+		kind = "InterfacesClient"
+	case strings.Contains(path, "/virtualNetworks"):
+		kind = "VirtualNetworksClient"
+	case strings.Contains(path, "/publicIPAddresses"):
+		kind = "PublicIPAddressesClient"
+	}
+	switch method {
+	case http.MethodPut:
+		return kind + ".BeginCreateOrUpdate"
+	case http.MethodDelete:
+		return kind + ".BeginDelete"
+	}
+	if strings.HasSuffix(path, "/virtualMachines") {
+		return kind + ".NewListPager"
+	}
+	return kind + ".Get"
 }
 
 // azureIdentity is an App Service managed identity endpoint

@@ -157,6 +157,11 @@ func (d *Dataset) Plan(ctx context.Context, req providers.PlanRequest) (provider
 	if err != nil {
 		return providers.PlanResponse{}, err
 	}
+	sub, err := subsetOf(req.Config)
+	if err != nil {
+		return providers.PlanResponse{}, err
+	}
+	digest = sub.digest(digest)
 	if !req.Prior.IsNull() && sameArgs(req.Prior, req.Config) && str(req.Prior.GetAttr("digest")) == digest {
 		return providers.PlanResponse{Planned: req.Prior}, nil
 	}
@@ -178,6 +183,14 @@ func (d *Dataset) Apply(ctx context.Context, req providers.ApplyRequest) (cty.Va
 	if err != nil {
 		return cty.NilVal, err
 	}
+	sub, err := subsetOf(req.Planned)
+	if err != nil {
+		return cty.NilVal, err
+	}
+	if err := sub.apply(ds); err != nil {
+		return cty.NilVal, err
+	}
+	ds.Digest = sub.digest(ds.Digest)
 	if want := str(req.Planned.GetAttr("digest")); want != "" && ds.Digest != want {
 		return cty.NilVal, fmt.Errorf("the source changed between plan and apply (digest %s, planned %s): run plan again", ds.Digest, want)
 	}

@@ -250,6 +250,14 @@ func (t *Training) Apply(ctx context.Context, req providers.ApplyRequest) (cty.V
 			if ds, err = data.Load(ctx, spec); err != nil {
 				return cty.NilVal, fmt.Errorf("loading %s: %w", ts.dataset, err)
 			}
+			sub, err := subsetOf(dsVal)
+			if err != nil {
+				return cty.NilVal, err
+			}
+			if err := sub.apply(ds); err != nil {
+				return cty.NilVal, err
+			}
+			ds.Digest = sub.digest(ds.Digest)
 		} else {
 			fmt.Fprintf(logf, "loaded %s from its processed cache\n", ts.dataset)
 		}
