@@ -15,7 +15,7 @@ import (
 const checkpointFile = "checkpoint.gob"
 
 // checkpointFormat changes whenever checkpoint's fields do.
-const checkpointFormat = 1
+const checkpointFormat = 2
 
 // checkpoint is a run's complete progress: weights, optimizer state and the
 // loop position. Data order and dropout masks are derived from the seed and
@@ -27,6 +27,7 @@ type checkpoint struct {
 	Weights     [][]float32
 	OptStep     int64
 	OptM, OptV  [][]float32
+	Avg         [][]float32
 }
 
 func (r *runner) save(st *state) error {
@@ -34,7 +35,7 @@ func (r *runner) save(st *state) error {
 		return nil
 	}
 	cp := checkpoint{Format: checkpointFormat, Fingerprint: r.fp, State: *st, Weights: r.copyWeightsShared(),
-		OptStep: r.opt.step, OptM: r.opt.m, OptV: r.opt.v}
+		OptStep: r.opt.step, OptM: r.opt.m, OptV: r.opt.v, Avg: r.avg}
 	var buf bytes.Buffer
 	if err := gob.NewEncoder(&buf).Encode(&cp); err != nil {
 		return fmt.Errorf("encode checkpoint: %w", err)
@@ -90,6 +91,15 @@ func (r *runner) restore(cp *checkpoint) error {
 		}
 		copy(r.opt.m[i], cp.OptM[i])
 		copy(r.opt.v[i], cp.OptV[i])
+	}
+	if len(cp.Avg) != len(r.avg) {
+		return fmt.Errorf("checkpoint holds %d averaged weights, the run %d", len(cp.Avg), len(r.avg))
+	}
+	for i := range cp.Avg {
+		if len(cp.Avg[i]) != len(r.avg[i]) {
+			return fmt.Errorf("checkpoint averaged weight %d does not fit the network", i)
+		}
+		copy(r.avg[i], cp.Avg[i])
 	}
 	r.opt.step = cp.OptStep
 	return nil

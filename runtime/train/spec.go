@@ -26,6 +26,11 @@ type Spec struct {
 	// FreezeLayers: with a base model, the first N weight layers (dense or
 	// conv2d, counted from the input) keep the base's weights.
 	FreezeLayers int `json:"freeze_layers,omitempty"`
+	// Average says which weights the model keeps: "ema" (the default), an
+	// exponential moving average of the weights over the steps (decay 0.999
+	// with a warm-up), or "none", the last step's weights. Evaluation, early
+	// stopping and the artifact all use the kept weights.
+	Average string `json:"average,omitempty"`
 }
 
 // ModelSpec chooses the network.
@@ -100,6 +105,9 @@ func (s Spec) withDefaults() Spec {
 	}
 	if s.Objective == "" {
 		s.Objective = "classification"
+	}
+	if s.Average == "" {
+		s.Average = "ema"
 	}
 	return s
 }
@@ -200,6 +208,9 @@ func Check(spec Spec, data Shape, base *artifact.Model) error {
 		if es.Patience < 1 {
 			add("early_stopping patience %d: it must be at least 1", es.Patience)
 		}
+	}
+	if s.Average != "ema" && s.Average != "none" {
+		add("unknown average %q (ema, none)", s.Average)
 	}
 	if s.FreezeLayers < 0 {
 		add("freeze_layers %d: it must not be negative", s.FreezeLayers)

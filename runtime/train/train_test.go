@@ -95,6 +95,7 @@ func TestCheckErrors(t *testing.T) {
 		{"dropout", mod(func(s *Spec) { s.Model.Dropout = 1 }), mnist, nil, "dropout 1"},
 		{"early stopping metric", mod(func(s *Spec) { s.EarlyStopping = &EarlyStopping{Metric: "f1", Patience: 1} }), mnist, nil, `early_stopping metric "f1"`},
 		{"linear with hidden", mod(func(s *Spec) { s.Model.Kind = "linear" }), mnist, nil, "linear has no hidden layers"},
+		{"unknown average", mod(func(s *Spec) { s.Average = "swa" }), mnist, nil, `unknown average "swa"`},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -353,7 +354,7 @@ func TestRegression(t *testing.T) {
 // batch with the loss computed from Predict's probabilities.
 func TestGraphMatchesPredict(t *testing.T) {
 	d := mnistData(t, nil, 64, 10)
-	s := Spec{Objective: "classification", Model: ModelSpec{Kind: "cnn", Hidden: []int{16}, Filters: []int{3, 4}}, Epochs: 1, BatchSize: 64, Seed: 4}.withDefaults()
+	s := Spec{Objective: "classification", Model: ModelSpec{Kind: "cnn", Hidden: []int{16}, Filters: []int{3, 4}}, Epochs: 1, BatchSize: 64, Seed: 4, Average: "none"}.withDefaults()
 	r, err := newRunner(s, d, nil, Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -474,7 +475,9 @@ func TestEarlyStopping(t *testing.T) {
 		t.Fatalf("stopped after epoch %d, best was %d with patience 3", res.EpochsCompleted, best.Epoch)
 	}
 	// The model is the best epoch's: its validation loss is the best one.
-	r, err := newRunner(s.withDefaults(), d, nil, Options{})
+	plain := s
+	plain.Average = "none"
+	r, err := newRunner(plain.withDefaults(), d, nil, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
