@@ -71,13 +71,15 @@ func (p *Planner) Apply(ctx context.Context, plan *Plan, pers *state.Persister, 
 	var lineage string
 	pers.View(func(st *state.State) {
 		lineage = st.Lineage
+		schemas := lang.Schemas()
+		types := map[string]cty.Type{}
 		for _, r := range st.Resources {
-			schema := lang.Schemas()[r.Kind]
+			schema := schemas[r.Kind]
 			addr, err := lang.ParseInstance(r.Address)
 			if schema == nil || err != nil {
 				continue
 			}
-			if v, err := decodeInstance(r, schema.StateType()); err == nil {
+			if v, err := decodeInstanceWith(r, schema.StateType(), types); err == nil {
 				a.setLive(addr, v)
 			}
 		}

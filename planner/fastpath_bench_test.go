@@ -1,8 +1,11 @@
 package planner
 
 import (
+	"fmt"
 	"math/big"
 	"testing"
+
+	"github.com/leptonml/lepton/lang"
 
 	"github.com/zclconf/go-cty/cty"
 	ctyjson "github.com/zclconf/go-cty/cty/json"
@@ -66,4 +69,135 @@ func TestProvablyEqualAgreesWithEquals(t *testing.T) {
 			}
 		})
 	}
+}
+
+// decodeTypes are the types the cty JSON decoder is compared on: every kind's
+// state type and a few shapes they do not use.
+func decodeTypes() []cty.Type {
+	tys := []cty.Type{
+		cty.String, cty.Number, cty.Bool, cty.DynamicPseudoType,
+		cty.List(cty.Number), cty.Set(cty.String), cty.Map(cty.Map(cty.Number)),
+		cty.Tuple([]cty.Type{cty.String, cty.Number}), cty.EmptyObject, cty.EmptyTuple,
+		cty.Object(map[string]cty.Type{"a": cty.List(cty.DynamicPseudoType), "b": cty.Map(cty.Bool)}),
+	}
+	for _, k := range []string{"dataset", "cluster", "training", "batch_inference", "endpoint"} {
+		tys = append(tys, lang.Schemas()[k].StateType())
+	}
+	return tys
+}
+
+// sameValue compares values and their JSON (which shows numbers' precision).
+func sameValue(t *testing.T, got, want cty.Value) {
+	t.Helper()
+	if !got.RawEquals(want) {
+		t.Fatalf("values differ:\n got %#v\nwant %#v", got, want)
+	}
+	gj, gerr := ctyjson.Marshal(got, cty.DynamicPseudoType)
+	wj, werr := ctyjson.Marshal(want, cty.DynamicPseudoType)
+	if string(gj) != string(wj) || (gerr == nil) != (werr == nil) {
+		t.Fatalf("encodings differ:\n got %s (%v)\nwant %s (%v)", gj, gerr, wj, werr)
+	}
+}
+
+func TestUnmarshalCtyMatchesCtyjson(t *testing.T) {
+	dataset := lang.Schemas()["dataset"].StateType()
+	cases := []struct {
+		doc string
+		ty  cty.Type
+	}{
+		{`{"id":"dataset.a","digest":"sha256:ab","rows":3,"dropped_rows":0,"columns":["x","y"],"classes":[],
+		  "schema":{"x":"number"},"stats":{"x":{"count":3,"mean":0.8164966,"max":3,"min":-1e-7}},
+		  "source":{"inline":{"value":{"x":[1,2,3],"y":["a","b",null]},"type":["object",{"x":["tuple",["number","number","number"]],"y":["tuple",["string","string","string"]]}]},"file":null},
+		  "label":null,"features":null,"format":"","split":null,"preprocess":null}`, dataset},
+		{`{"id":"x"}`, dataset},
+		{` null `, dataset},
+		{`{"unknown_attr":1}`, dataset},
+		{`{"rows":"12"}`, dataset},
+		{`{"label":12.50}`, dataset},
+		{`{"label":true}`, dataset},
+		{`{"split":{"stratify":"true"}}`, dataset},
+		{`{"split":{"stratify":1}}`, dataset},
+		{`"caf\u00e9 \ud83d\ude00 \"q\" \\ /"`, cty.String},
+		{"\"raw \xff bytes\"", cty.String},
+		{`"héllo"`, cty.String},
+		{`-0`, cty.Number},
+		{`-12`, cty.Number},
+		{`123456789012345678901234567890`, cty.Number},
+		{`1e400`, cty.Number},
+		{`0.1`, cty.Number},
+		{`01`, cty.Number},
+		{`[1,2,]`, cty.List(cty.Number)},
+		{`[]`, cty.List(cty.Number)},
+		{`["a","a","b"]`, cty.Set(cty.String)},
+		{`{"a":{"b":1},"a":{"c":2}}`, cty.Map(cty.Map(cty.Number))},
+		{`["s",1]`, cty.Tuple([]cty.Type{cty.String, cty.Number})},
+		{`["s",1,2]`, cty.Tuple([]cty.Type{cty.String, cty.Number})},
+		{`["s"]`, cty.Tuple([]cty.Type{cty.String, cty.Number})},
+		{`{"value":[1,"a"],"type":["tuple",["number","string"]]}`, cty.DynamicPseudoType},
+		{`{"type":"string","value":"x"}`, cty.DynamicPseudoType},
+		{`{"value":"x"}`, cty.DynamicPseudoType},
+		{`{"value":"x","type":"string","extra":1}`, cty.DynamicPseudoType},
+		{`{"value":{"value":1,"type":"number"},"type":"dynamic"}`, cty.DynamicPseudoType},
+		{`{} trailing`, cty.EmptyObject},
+		{`{"a":1`, cty.Map(cty.Number)},
+	}
+	for _, c := range cases {
+		t.Run(c.doc, func(t *testing.T) {
+			want, werr := ctyjson.Unmarshal([]byte(c.doc), c.ty)
+			got, gerr := unmarshalCty([]byte(c.doc), c.ty, map[string]cty.Type{})
+			if (werr == nil) != (gerr == nil) {
+				t.Fatalf("error %v, ctyjson's %v", gerr, werr)
+			}
+			if werr != nil {
+				if gerr.Error() != werr.Error() {
+					t.Fatalf("error %q, ctyjson's %q", gerr, werr)
+				}
+				return
+			}
+			sameValue(t, got, want)
+		})
+	}
+}
+
+// FuzzUnmarshalCty: wherever the fast decoder succeeds on its own, ctyjson
+// gives the same value (on failure the fast decoder returns ctyjson's result).
+func FuzzUnmarshalCty(f *testing.F) {
+	f.Add(`{"id":"a","rows":3,"stats":{"x":{"mean":0.5}},"source":{"inline":{"value":{"x":[1]},"type":["object",{"x":["tuple",["number"]]}]}}}`, uint8(11))
+	f.Add(`[1,2.5e3,-0.0]`, uint8(4))
+	f.Add(`{"value":"x","type":"string"}`, uint8(3))
+	f.Add(`"a\u0000b"`, uint8(0))
+	tys := decodeTypes()
+	f.Fuzz(func(t *testing.T, doc string, which uint8) {
+		ty := tys[int(which)%len(tys)]
+		d := ctyDecoder{b: []byte(doc), types: map[string]cty.Type{}}
+		got, err := func() (v cty.Value, err error) {
+			defer func() {
+				if r := recover(); r != nil {
+					err = fmt.Errorf("panic: %v", r)
+				}
+			}()
+			v, err = d.value(ty)
+			if err == nil {
+				if d.space(); d.i != len(d.b) {
+					err = errSyntax
+				}
+			}
+			return v, err
+		}()
+		if err != nil {
+			return
+		}
+		want, werr := func() (v cty.Value, err error) {
+			defer func() {
+				if r := recover(); r != nil {
+					err = fmt.Errorf("panic: %v", r)
+				}
+			}()
+			return ctyjson.Unmarshal([]byte(doc), ty)
+		}()
+		if werr != nil {
+			t.Fatalf("fast decoder accepted %q as %s, ctyjson: %v", doc, ty.GoString(), werr)
+		}
+		sameValue(t, got, want)
+	})
 }

@@ -51,6 +51,7 @@ func indexState(cfg *lang.Config, st *state.State) (*priorIndex, hcl.Diagnostics
 		return idx, nil
 	}
 	schemas := lang.Schemas()
+	types := map[string]cty.Type{}
 	var diags hcl.Diagnostics
 	for _, r := range st.Resources {
 		schema := schemas[r.Kind]
@@ -63,7 +64,7 @@ func indexState(cfg *lang.Config, st *state.State) (*priorIndex, hcl.Diagnostics
 			diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Invalid address in state", Detail: err.Error()})
 			continue
 		}
-		v, err := decodeInstance(r, schema.StateType())
+		v, err := decodeInstanceWith(r, schema.StateType(), types)
 		if err != nil {
 			diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Invalid resource in state", Detail: err.Error()})
 			continue

@@ -14,7 +14,13 @@ import (
 // decodeInstance turns a state resource into a cty value of its kind's state
 // type, with its sensitive paths marked.
 func decodeInstance(r *state.Resource, ty cty.Type) (cty.Value, error) {
-	v, err := ctyjson.Unmarshal(r.Attributes, ty)
+	return decodeInstanceWith(r, ty, nil)
+}
+
+// decodeInstanceWith is decodeInstance with a cache of the dynamic values'
+// type descriptors, for callers that decode a whole state.
+func decodeInstanceWith(r *state.Resource, ty cty.Type, types map[string]cty.Type) (cty.Value, error) {
+	v, err := unmarshalCty(r.Attributes, ty, types)
 	if err != nil {
 		return cty.NilVal, fmt.Errorf("state of %s: %w", r.Address, err)
 	}
