@@ -64,16 +64,20 @@ type parallel struct {
 	passthrough atomic.Bool // quoted fields were met: stop parsing, just pass bytes on
 	closeOnce   sync.Once
 	// Chunk and block buffers are recycled once the consumer has moved on,
-	// so reading makes no garbage and memory stays near the columns' size.
-	bufs sync.Pool // *[]byte
-	vals sync.Pool // *[]float32
+	// so reading allocates about as many buffers as are in flight, not as
+	// many as the file has chunks. (Free lists, not sync.Pool: a pool is
+	// emptied by every GC, and this workload triggers many.)
+	bufs chan []byte
+	vals chan []float32
 }
 
 func (p *parallel) getBuf() []byte {
-	if b, ok := p.bufs.Get().(*[]byte); ok {
-		return (*b)[:0]
+	select {
+	case b := <-p.bufs:
+		return b[:0]
+	default:
+		return make([]byte, 0, parChunk+64<<10)
 	}
-	return make([]byte, 0, parChunk+64<<10)
 }
 
 // recycle returns a consumed chunk's buffers.
@@ -82,12 +86,16 @@ func (p *parallel) recycle(r parResult) {
 		return // encoding/csv may still hold the bytes
 	}
 	if r.data != nil {
-		d := r.data[:0]
-		p.bufs.Put(&d)
+		select {
+		case p.bufs <- r.data[:0]:
+		default:
+		}
 	}
 	if r.block != nil {
-		v := r.block.Vals[:0]
-		p.vals.Put(&v)
+		select {
+		case p.vals <- r.block.Vals[:0]:
+		default:
+		}
 	}
 }
 
@@ -95,7 +103,8 @@ func (p *parallel) recycle(r parResult) {
 func (c *csvReader) startParallel() {
 	workers := min(max(runtime.GOMAXPROCS(0), 1), 4)
 	p := &parallel{c: c, jobs: make(chan parJob, workers), results: make(chan parResult, 2*workers),
-		done: make(chan struct{}), pending: map[int]parResult{}}
+		done: make(chan struct{}), pending: map[int]parResult{},
+		bufs: make(chan []byte, 4*workers+4), vals: make(chan []float32, 4*workers+4)}
 	c.par = p
 	src := c.br
 	c.br = bufio.NewReader(bytes.NewReader(nil)) // the producer owns src now
@@ -113,8 +122,9 @@ func (c *csvReader) startParallel() {
 				r := parResult{parJob: j}
 				if !p.passthrough.Load() {
 					var dst []float32
-					if v, ok := p.vals.Get().(*[]float32); ok {
-						dst = *v
+					select {
+					case dst = <-p.vals:
+					default:
 					}
 					r.block = parseBlock(j.data, len(c.header), c.delim, dst)
 					if r.block != nil {
