@@ -19,7 +19,8 @@ func TestMNISTMLPAccuracy(t *testing.T) {
 		t.Fatalf("split %d/%d, want the standard 60000/10000", n, d.Test.Rows(784))
 	}
 	s := mlpSpec(128) // 784-128-10, ReLU, adam 0.001, batch 64, 3 epochs, seed 1
-	res, err := Run(context.Background(), s, d, nil, Options{})
+	store := artifact.Store{Dir: t.TempDir()}
+	res, err := Run(context.Background(), s, d, nil, Options{Store: &store})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -27,6 +28,27 @@ func TestMNISTMLPAccuracy(t *testing.T) {
 	t.Logf("MNIST MLP 784-128-10, 3 epochs: test accuracy %.4f", acc)
 	if acc < 0.975 {
 		t.Fatalf("test accuracy %.4f < 0.975", acc)
+	}
+	// What serving sees: the stored artifact, fed raw 0..255 pixels, must
+	// score the same (it applies the stored normalisation itself).
+	m, err := store.Get(res.Digest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tb, _ := mnistOnce()
+	raw := tb.X[tb.TrainRows*784:]
+	p, err := m.Predict(raw, tb.Rows-tb.TrainRows)
+	if err != nil {
+		t.Fatal(err)
+	}
+	correct := 0
+	for i := 0; i < tb.Rows-tb.TrainRows; i++ {
+		if m.Classes()[argmax(p[i*10:(i+1)*10])] == tb.Labels[tb.TrainRows+i] {
+			correct++
+		}
+	}
+	if got := float64(correct) / 10000; got != acc {
+		t.Fatalf("artifact on raw pixels: accuracy %.4f, training reported %.4f", got, acc)
 	}
 }
 
