@@ -190,6 +190,14 @@ func (s *Scope) Expand(r *ResourceBlock, ctx *hcl.EvalContext) ([]Key, []*KeyDat
 // DecodeResource evaluates a resource instance's arguments into a value of the
 // kind's ConfigType; reference arguments become the referenced resource's id.
 func (s *Scope) DecodeResource(r *ResourceBlock, ctx *hcl.EvalContext) (cty.Value, hcl.Diagnostics) {
+	if c := r.refs; c != nil && c.static {
+		c.once.Do(func() { c.decoded, c.ddiags = s.decodeResource(r, ctx) })
+		return c.decoded, c.ddiags[:len(c.ddiags):len(c.ddiags)]
+	}
+	return s.decodeResource(r, ctx)
+}
+
+func (s *Scope) decodeResource(r *ResourceBlock, ctx *hcl.EvalContext) (cty.Value, hcl.Diagnostics) {
 	v, diags := hcldec.Decode(r.Body, r.Schema.Config, ctx)
 	if diags.HasErrors() {
 		return cty.NilVal, diags
@@ -255,8 +263,20 @@ func (c *Config) validateBodies() hcl.Diagnostics {
 		if r.ForEach != nil {
 			key.EachKey, key.EachValue = cty.UnknownVal(cty.String), cty.DynamicVal
 		}
-		_, d := s.DecodeResource(r, s.EvalContext(refs, unknown, key))
+		ctx := s.EvalContext(refs, unknown, key)
+		_, d := s.DecodeResource(r, ctx)
 		diags = append(diags, d...)
+		// A count or for_each known without state or variables (a literal,
+		// a local of literals) is checked now: validate catches `for_each = 5`.
+		for _, e := range []hcl.Expression{r.Count, r.ForEach} {
+			if e == nil {
+				continue
+			}
+			if v, d := e.Value(ctx); !d.HasErrors() && v.IsWhollyKnown() && !v.IsMarked() {
+				_, _, d := s.Expand(r, ctx)
+				diags = append(diags, d...)
+			}
+		}
 		diags = append(diags, validateKind(r)...)
 	}
 	for _, p := range c.SortedProviders() {
