@@ -499,3 +499,15 @@ func TestEarlyStopping(t *testing.T) {
 	}
 	equalWeights(t, res.Model, again.Model)
 }
+
+func TestCorruptCheckpoint(t *testing.T) {
+	d := irisData(t)
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, checkpointFile), []byte("not a checkpoint"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err := Run(context.Background(), mlpSpec(8), d, nil, Options{RunDir: dir})
+	if err == nil || !strings.Contains(err.Error(), "checkpoint.gob is unreadable") || !strings.Contains(err.Error(), "remove it to start over") {
+		t.Fatalf("err = %v", err)
+	}
+}
