@@ -77,6 +77,9 @@ var pow10 = [...]float64{1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10,
 // power of ten is correctly rounded); everything else goes to strconv. Leading
 // and trailing spaces are ignored.
 func ParseNumber(b []byte) (float64, bool) {
+	if f, ok := parseSimple(b); ok {
+		return f, true
+	}
 	for len(b) > 0 && (b[0] == ' ' || b[0] == '\t') {
 		b = b[1:]
 	}
@@ -188,4 +191,37 @@ func slowNumber(b []byte) (float64, bool) {
 func isRangeErr(err error) bool {
 	ne, ok := err.(*strconv.NumError)
 	return ok && ne.Err == strconv.ErrRange
+}
+
+// parseSimple handles the most common spelling, [-]digits[.digits] with at
+// most 15 significant digits, in one tight loop; anything else returns false
+// and takes the general path.
+func parseSimple(b []byte) (float64, bool) {
+	i := 0
+	neg := len(b) > 0 && b[0] == '-'
+	if neg {
+		i = 1
+	}
+	var mant uint64
+	n := 0
+	for ; i < len(b) && b[i] >= '0' && b[i] <= '9'; i++ {
+		mant = mant*10 + uint64(b[i]-'0')
+		n++
+	}
+	frac := 0
+	if i < len(b) && b[i] == '.' {
+		i++
+		for ; i < len(b) && b[i] >= '0' && b[i] <= '9'; i++ {
+			mant = mant*10 + uint64(b[i]-'0')
+			frac++
+		}
+	}
+	if i != len(b) || n+frac == 0 || n+frac > 15 {
+		return 0, false
+	}
+	f := float64(mant) / pow10[frac] // exact integer / exact power of ten: correctly rounded
+	if neg {
+		f = -f
+	}
+	return f, true
 }
