@@ -300,3 +300,30 @@ func BenchmarkMLPStepAblation(b *testing.B) {
 		})
 	}
 }
+
+func BenchmarkCNNStepAblation(b *testing.B) {
+	d, batches := benchRows(b)
+	for _, v := range []struct {
+		name string
+		o    graphOpts
+	}{{"ours", graphOpts{}}, {"gorgonia-Conv2d", graphOpts{gorgoniaConv: true}}} {
+		b.Run(v.name, func(b *testing.B) {
+			s := mlpSpec(128)
+			s.Model.Kind = "cnn"
+			r, err := newRunner(s.withDefaults(), d, nil, Options{graph: v.o})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer r.close()
+			b.ResetTimer()
+			c0 := cpuTime()
+			for i := 0; i < b.N; i++ {
+				if _, err := r.trainBatch(batches[i%len(batches)], 0, i); err != nil {
+					b.Fatal(err)
+				}
+			}
+			reportCPU(b, c0)
+			b.ReportMetric(float64(b.N*benchBatch)/b.Elapsed().Seconds(), "samples/s")
+		})
+	}
+}

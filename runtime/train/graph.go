@@ -38,6 +38,7 @@ type graphOpts struct {
 	compileAll    bool // compile the whole graph, including gradients nobody reads
 	gorgoniaLoss  bool // LogSoftMax, HadamardProd, Sum instead of the fused op
 	broadcastBias bool // BroadcastAdd for dense biases instead of ones·b
+	gorgoniaConv  bool // gorgonia's Conv2d instead of batchedConv
 }
 
 // newGraph builds the network. weights are the live parameter arrays: the
@@ -100,7 +101,12 @@ func newGraph(arch *artifact.Architecture, weights []artifact.Tensor, batch, fre
 		case artifact.LayerConv2D:
 			w := param(weights[wi])
 			b := param(weights[wi+1], 1, l.Out, 1, 1)
-			if h, err = G.Conv2d(h, w, tensor.Shape{l.Kernel, l.Kernel}, []int{l.Pad, l.Pad}, []int{1, 1}, []int{1, 1}); err != nil {
+			if o.gorgoniaConv {
+				h, err = G.Conv2d(h, w, tensor.Shape{l.Kernel, l.Kernel}, []int{l.Pad, l.Pad}, []int{1, 1}, []int{1, 1})
+			} else {
+				h, err = batchedConv(h, w, onesCol, l)
+			}
+			if err != nil {
 				return nil, fmt.Errorf("conv layer %d: %w", layer, err)
 			}
 			if h, err = G.BroadcastAdd(h, b, nil, []byte{0, 2, 3}); err != nil {
@@ -251,4 +257,39 @@ func gorgoniaCrossEntropy(logits, y *G.Node) (*G.Node, error) {
 		return nil, err
 	}
 	return G.Mul(s, G.NewConstant(float32(-1/float64(y.Shape()[0]))))
+}
+
+// batchedConv is a 2-D convolution (stride 1) built from gorgonia's Im2Col
+// and BatchedMatMul so that its result comes out in NCHW order directly:
+// per sample, W[out, C·k·k] × col[H·W, C·k·k]ᵀ. gorgonia's Conv2d multiplies
+// the other way round and then transposes NHWC to NCHW element by element,
+// forward and backward, which was a third of the CNN's step. The filter is
+// repeated over the batch with ones(B,1)·W(1, out·C·k·k), a GEMM whose
+// gradient sums over the batch.
+func batchedConv(x, w, onesCol *G.Node, l artifact.Layer) (*G.Node, error) {
+	col, err := G.Im2Col(x, tensor.Shape{l.Kernel, l.Kernel}, tensor.Shape{l.Pad, l.Pad}, tensor.Shape{1, 1}, tensor.Shape{1, 1})
+	if err != nil {
+		return nil, err
+	}
+	cs := col.Shape() // (B, H, W, C·k·k)
+	bsz, hh, ww, ckk := cs[0], cs[1], cs[2], cs[3]
+	if col, err = G.Reshape(col, tensor.Shape{bsz, hh * ww, ckk}); err != nil {
+		return nil, err
+	}
+	wf, err := G.Reshape(w, tensor.Shape{1, l.Out * ckk})
+	if err != nil {
+		return nil, err
+	}
+	wb, err := G.Mul(onesCol, wf)
+	if err != nil {
+		return nil, err
+	}
+	if wb, err = G.Reshape(wb, tensor.Shape{bsz, l.Out, ckk}); err != nil {
+		return nil, err
+	}
+	out, err := G.BatchedMatMul(wb, col, false, true)
+	if err != nil {
+		return nil, err
+	}
+	return G.Reshape(out, tensor.Shape{bsz, l.Out, hh, ww})
 }

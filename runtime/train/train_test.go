@@ -438,6 +438,63 @@ func TestGradients(t *testing.T) {
 		}
 		r.close()
 	}
+	// The convolution path (batchedConv, max-pool, flatten) on MNIST rows:
+	// against finite differences (a small step, as ReLU and max-pool kinks
+	// are close), and against gorgonia's own Conv2d, which must agree.
+	md := mnistData(t, nil, 16, 1)
+	s := Spec{Objective: "classification", Model: ModelSpec{Kind: "cnn", Hidden: []int{4}, Filters: []int{2, 3}}, Epochs: 1, BatchSize: 16, Seed: 5}.withDefaults()
+	var grads [2][][]float32
+	for k, o := range []graphOpts{{}, {gorgoniaConv: true}} {
+		r, err := newRunner(s, md, nil, Options{graph: o})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range r.weights { // non-zero biases, so their gradients are exercised
+			if len(r.weights[i].Shape) == 1 {
+				for j := range r.weights[i].Data {
+					r.weights[i].Data[j] = 0.05 * float32(j%3)
+				}
+			}
+		}
+		r.fillBatch(seq(0, 16), 0, 0)
+		if _, err := r.gr.step(); err != nil {
+			t.Fatal(err)
+		}
+		for _, i := range r.gr.trainIdx {
+			g, err := r.gr.grad(i)
+			if err != nil {
+				t.Fatal(err)
+			}
+			grads[k] = append(grads[k], slices.Clone(g))
+		}
+		if k == 0 {
+			for _, i := range r.gr.trainIdx {
+				w := r.weights[i].Data
+				for _, j := range []int{0, len(w) / 3, len(w) - 1} {
+					old := w[j]
+					w[j] = old + 1e-3
+					lp, _ := r.gr.step()
+					w[j] = old - 1e-3
+					lm, _ := r.gr.step()
+					w[j] = old
+					num := float64(lp-lm) / 2e-3
+					if a := float64(grads[0][i][j]); math.Abs(num-a) > 2e-3+0.05*math.Abs(num) {
+						t.Errorf("cnn: d loss/d %s[%d]: analytic %v, numeric %v", r.weights[i].Name, j, a, num)
+					}
+				}
+			}
+		}
+		r.close()
+	}
+	for i := range grads[0] {
+		for j := range grads[0][i] {
+			a, b := float64(grads[0][i][j]), float64(grads[1][i][j])
+			if math.Abs(a-b) > 1e-5+1e-4*math.Abs(b) {
+				t.Fatalf("gradient %d[%d]: batchedConv %v, gorgonia Conv2d %v", i, j, a, b)
+			}
+		}
+	}
+
 	// Row maxima are taken per row: a huge logit in a later row must not overflow.
 	x := []float32{0, 1, 2, 3000, -5, 1}
 	y := []float32{0, 0, 1, 1, 0, 0}
