@@ -623,8 +623,14 @@ func (r *run) planInstance(ctx context.Context, rb *lang.ResourceBlock, addr lan
 	cfgUnmarked, cfgMarks := cfgVal.UnmarkDeepWithPaths()
 	priorUnmarked, priorMarks := prior.UnmarkDeepWithPaths()
 	forced := r.forcedReplace(addr)
+	// A resource that consumes a changed resource (dataset = dataset.x) is
+	// rebuilt from it.
+	consumed := ""
+	if !prior.IsNull() {
+		consumed = r.consumedChange(schema, cfgUnmarked)
+	}
 	planPrior := priorUnmarked
-	if status == state.StatusTainted || status == state.StatusRunning || forced {
+	if status == state.StatusTainted || status == state.StatusRunning || forced || consumed != "" {
 		// Plan as a new object; the old one goes.
 		planPrior = cty.NullVal(ty)
 	}
@@ -659,6 +665,8 @@ func (r *run) planInstance(ctx context.Context, rb *lang.ResourceBlock, addr lan
 		c.Action, c.Reason = Create, "was interrupted; it resumes from its last checkpoint"
 	case forced:
 		c.Action, c.ActionReason, c.Reason = r.replaceAction(rb), ReasonRequested, "will be replaced, as requested"
+	case consumed != "":
+		c.Action, c.ActionReason, c.Reason = r.replaceAction(rb), ReasonCannotUpdate, "("+consumed+" changed)"
 	case len(resp.RequiresReplace) > 0:
 		c.Action, c.ActionReason, c.RequiresReplace = r.replaceAction(rb), ReasonCannotUpdate, resp.RequiresReplace
 		c.Reason = resp.Reason
@@ -667,12 +675,6 @@ func (r *run) planInstance(ctx context.Context, rb *lang.ResourceBlock, addr lan
 		c.Reason = resp.Reason
 	default:
 		c.Action = NoOp
-	}
-	// A resource that consumes a changed resource is rebuilt from it.
-	if c.Action == NoOp || c.Action == Update {
-		if why := r.consumedChange(schema, cfgUnmarked); why != "" {
-			c.Action, c.ActionReason, c.Reason = r.replaceAction(rb), ReasonCannotUpdate, "("+why+" changed)"
-		}
 	}
 	if (c.Action == Delete || c.Action.IsReplace()) && rb.Lifecycle.PreventDestroy {
 		r.addDiags(hcl.Diagnostics{{

@@ -18,9 +18,8 @@ const secret = "s3cr3t-TOKEN-4242"
 
 var secretEnv = []string{"LEPTON_VAR_token=" + secret}
 
-// goldenProject applies testdata/golden/v1, marks its batch_inference ready
-// (the local provider cannot score yet, so the apply leaves it tainted), and
-// puts v2 in place: the project whose plan the golden files pin. It returns
+// goldenProject applies testdata/golden/v1, round-trips its state through
+// state pull/push, and puts v2 in place: the project whose plan the golden files pin. It returns
 // the directory and every output printed on the way.
 func goldenProject(t *testing.T) (string, []string) {
 	t.Helper()
@@ -34,30 +33,21 @@ func goldenProject(t *testing.T) (string, []string) {
 	}
 
 	r := run("", "apply", "-auto-approve")
-	// Until batch inference lands, applying one is a clear error (exit 1),
-	// never a silent success, and the datasets that did apply are kept.
-	if r.code != 1 {
-		t.Fatalf("apply v1: want exit 1 (batch_inference cannot apply yet), got\n%s", r)
+	if r.code != 0 {
+		t.Fatalf("apply v1:\n%s", r)
 	}
-	contains(t, r.stderr, "batch_inference.score", "cannot apply batch_inference resources yet")
-	contains(t, r.stdout, "dataset.src: Creation complete")
-	lacks(t, r.stdout, "Apply complete!")
+	contains(t, r.stdout, "dataset.src: Creation complete", "training.score: Creation complete", "Apply complete!")
 	st := readState(t, dir)
 	if len(st.Resources) != 9 {
-		t.Fatalf("state after v1 holds %v, want 8 datasets and the tainted batch_inference", addresses(st))
+		t.Fatalf("state after v1 holds %v, want 8 datasets and the training", addresses(st))
 	}
 	for _, res := range st.Resources {
-		want := state.StatusReady
-		if res.Address == "batch_inference.score" {
-			want = state.StatusTainted
-		}
-		if res.Status != want {
-			t.Errorf("%s: status %q, want %q", res.Address, res.Status, want)
+		if res.Status != state.StatusReady {
+			t.Errorf("%s: status %q, want %q", res.Address, res.Status, state.StatusReady)
 		}
 	}
 
-	// Mark it ready with state pull/push, as an operator would after
-	// fixing it by hand.
+	// state pull/push round trip, as an operator editing state would.
 	// state pull prints the raw state, secrets included, as the file holds
 	// them: it is not collected for the secret check.
 	r = runEnv(t, dir, secretEnv, "", "state", "pull")
@@ -67,8 +57,8 @@ func goldenProject(t *testing.T) (string, []string) {
 	}
 	for _, res := range raw["resources"].([]any) {
 		m := res.(map[string]any)
-		if m["address"] == "batch_inference.score" {
-			m["status"] = "ready"
+		if m["address"] == "training.score" && m["status"] != "ready" {
+			t.Errorf("training.score is %v in state pull", m["status"])
 		}
 	}
 	raw["serial"] = raw["serial"].(float64) + 1
@@ -78,7 +68,7 @@ func goldenProject(t *testing.T) (string, []string) {
 		t.Fatalf("state push: %s", r)
 	}
 	if r := run("", "plan", "-detailed-exitcode"); r.code != 0 {
-		t.Fatalf("v1 with score ready should plan no changes:\n%s", r)
+		t.Fatalf("v1 after a state round trip should plan no changes:\n%s", r)
 	}
 	write(t, dir, "main.lep.hcl", string(fileBytes(t, filepath.Join("testdata", "golden", "v2", "main.lep.hcl"))))
 	return dir, outs
@@ -102,7 +92,7 @@ func TestGoldenPlans(t *testing.T) {
 		t.Fatalf("plan: %s", human)
 	}
 	contains(t, human.stdout,
-		"# batch_inference.score must be replaced", "# (dataset.src changed)", "-/+ batch_inference \"score\"",
+		"# training.score must be replaced", "# (dataset.src changed)", "-/+ training \"score\"",
 		"# dataset.fresh will be created", `k = [(sensitive value), "b"]`,
 		"# dataset.upd will be updated in-place", "# dataset.src will be updated in-place",
 		"# dataset.gone will be destroyed", "# dataset.shard[2] will be destroyed",
@@ -119,7 +109,7 @@ func TestGoldenPlans(t *testing.T) {
 	if md.code != 0 {
 		t.Fatalf("plan -markdown: %s", md)
 	}
-	contains(t, md.stdout, "`batch_inference.score`", "dataset.src changed", "<details>", "```diff")
+	contains(t, md.stdout, "`training.score`", "dataset.src changed", "<details>", "```diff")
 	if len(md.stdout) > 60000 {
 		t.Errorf("markdown plan is %d characters, over 60,000", len(md.stdout))
 	}

@@ -111,7 +111,7 @@ func TestJSONPlanTerraformClients(t *testing.T) {
 		{"dataset.upd", tfjson.Actions.Update},
 		{"dataset.gone", tfjson.Actions.Delete},
 		{"dataset.shard[2]", tfjson.Actions.Delete},
-		{"batch_inference.score", tfjson.Actions.DestroyBeforeCreate},
+		{"training.score", tfjson.Actions.DestroyBeforeCreate},
 		{"dataset.keep", tfjson.Actions.NoOp},
 	}
 	for _, c := range checks {
@@ -124,8 +124,8 @@ func TestJSONPlanTerraformClients(t *testing.T) {
 			t.Errorf("%s: actions %v", c.addr, rc.Change.Actions)
 		}
 	}
-	if rc := byAddr["batch_inference.score"]; rc != nil && rc.ActionReason != tfjson.ActionReasonReplaceBecauseCannotUpdate {
-		t.Errorf("batch_inference.score action_reason %q", rc.ActionReason)
+	if rc := byAddr["training.score"]; rc != nil && rc.ActionReason != tfjson.ActionReasonReplaceBecauseCannotUpdate {
+		t.Errorf("training.score action_reason %q", rc.ActionReason)
 	}
 	if rc := byAddr["dataset.shard[2]"]; rc != nil {
 		if rc.Index != float64(2) || rc.ActionReason != tfjson.ActionReasonDeleteBecauseCountIndex {
@@ -152,7 +152,7 @@ func TestJSONPlanTerraformClients(t *testing.T) {
 	}
 
 	msgs := evalDeny(t, r.stdout)
-	want := []string{"dataset.gone would be deleted", "dataset.shard[2] would be deleted", "batch_inference.score would be deleted"}
+	want := []string{"dataset.gone would be deleted", "dataset.shard[2] would be deleted", "training.score would be deleted"}
 	for _, w := range want {
 		found := false
 		for _, m := range msgs {

@@ -44,12 +44,16 @@ dataset "secret" {
   }
 }
 
-# The local provider cannot score yet, so the apply of v1 leaves this tainted;
-# the test marks it ready to plan a consumer of a changed dataset.
-batch_inference "score" {
-  model   = "models/none.lmodel"
-  dataset = dataset.src
-  output  = "scores.csv"
+# A consumer of src: v2 changes src, so the plan replaces it.
+training "score" {
+  dataset   = dataset.src
+  objective = "classification"
+  model {
+    kind = "linear"
+  }
+  epochs     = 1
+  batch_size = 2
+  seed       = 1
 }
 
 output "keep_digest" {

@@ -40,10 +40,15 @@ dataset "secret" {
 }
 
 # Consumes src: replaced because src changes.
-batch_inference "score" {
-  model   = "models/none.lmodel"
-  dataset = dataset.src
-  output  = "scores.csv"
+training "score" {
+  dataset   = dataset.src
+  objective = "classification"
+  model {
+    kind = "linear"
+  }
+  epochs     = 1
+  batch_size = 2
+  seed       = 1
 }
 
 output "keep_digest" {
