@@ -76,32 +76,36 @@ func run(rows, cols, reps int, dir string) error {
 	if _, _, err := measure(self, "scan", path); err != nil { // warm the page cache
 		return err
 	}
-	var scan, load []float64
+	var scan, load, scanCPU, loadCPU []float64
 	var scanRSS, loadRSS []float64
 	var last string
 	for i := 0; i < reps; i++ {
-		s, rss, err := measure(self, "scan", path)
+		s, rss, cpu, err := measureCPU(self, "scan", path)
 		if err != nil {
 			return err
 		}
-		scan, scanRSS = append(scan, s), append(scanRSS, rss)
-		out, err := exec.Command(self, "-child", "load", "-file", path).Output()
+		scan, scanRSS, scanCPU = append(scan, s), append(scanRSS, rss), append(scanCPU, cpu)
+		cmd := exec.Command(self, "-child", "load", "-file", path)
+		out, err := cmd.Output()
 		if err != nil {
 			return fmt.Errorf("load: %w", err)
 		}
+		ru := cmd.ProcessState.SysUsage().(*syscall.Rusage)
+		loadCPU = append(loadCPU, time.Duration(ru.Utime.Nano()+ru.Stime.Nano()).Seconds())
 		var secs, peakHeap, rssMB, outMB float64
 		var n int
 		if _, err := fmt.Sscanf(string(out), "%f %f %f %f %d", &secs, &peakHeap, &rssMB, &outMB, &n); err != nil {
 			return fmt.Errorf("child output %q: %w", out, err)
 		}
 		load, loadRSS = append(load, secs), append(loadRSS, rssMB)
-		last = fmt.Sprintf("peak heap %.0f MB, peak RSS %.0f MB, float32 output %.0f MB, %d rows", peakHeap, rssMB, outMB, n)
-		_ = outMB
+		last = fmt.Sprintf("peak heap %.0f MB, peak RSS %.0f MB = %.2fx the float32 output of %.0f MB, %d rows", peakHeap, rssMB, rssMB/outMB, outMB, n)
 	}
 	ms, ml := median(scan), median(load)
 	fmt.Printf("raw scan (bufio.Scanner, lines): median %.3f s = %.0f MB/s  (runs: %s)\n", ms, float64(size)/1e6/ms, list(scan))
 	fmt.Printf("data.Load (read, missing=mean, zscore, 80/10/10 split): median %.3f s = %.0f MB/s  (runs: %s)\n", ml, float64(size)/1e6/ml, list(load))
-	fmt.Printf("ratio load/raw throughput: %.2f\n", ms/ml)
+	fmt.Printf("ratio load/raw throughput (wall clock): %.2f\n", ms/ml)
+	fmt.Printf("CPU seconds (user+system, all threads): scan median %.3f (runs: %s), load median %.3f (runs: %s); ratio %.2f\n",
+		median(scanCPU), list(scanCPU), median(loadCPU), list(loadCPU), median(scanCPU)/median(loadCPU))
 	fmt.Printf("memory of the last load: %s; median peak RSS %.0f MB (scan: %.0f MB)\n", last, median(loadRSS), median(scanRSS))
 	return nil
 }
@@ -125,17 +129,24 @@ func median(xs []float64) float64 {
 
 // measure runs a scan child and returns its time and peak RSS in MB.
 func measure(self, mode, path string) (float64, float64, error) {
+	secs, rss, _, err := measureCPU(self, mode, path)
+	return secs, rss, err
+}
+
+// measureCPU also returns the child's CPU time (user + system, all threads).
+func measureCPU(self, mode, path string) (float64, float64, float64, error) {
 	cmd := exec.Command(self, "-child", mode, "-file", path)
 	out, err := cmd.Output()
 	if err != nil {
-		return 0, 0, fmt.Errorf("%s: %w", mode, err)
+		return 0, 0, 0, fmt.Errorf("%s: %w", mode, err)
 	}
 	secs, err := strconv.ParseFloat(strings.Fields(string(out))[0], 64)
 	if err != nil {
-		return 0, 0, err
+		return 0, 0, 0, err
 	}
 	ru := cmd.ProcessState.SysUsage().(*syscall.Rusage)
-	return secs, float64(ru.Maxrss) / 1024, nil
+	cpu := time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
+	return secs, float64(ru.Maxrss) / 1024, cpu, nil
 }
 
 func generate(path string, rows, cols int) (int64, error) {
