@@ -163,11 +163,22 @@ func (e *Endpoint) Apply(ctx context.Context, req providers.ApplyRequest) (cty.V
 		}
 		return e.value(req.Planned, p, token, a.model), nil
 	}
+	// A server left by an apply that died before recording it (state says
+	// running, without a pid) would hold the port: stop it first.
+	dir := endpointDir(req.Env.DataDir, req.Address)
+	if info, err := serve.ReadReady(filepath.Join(dir, "ready.json")); err == nil {
+		old := serve.Process{Pid: info.Pid, URL: info.URL, SpecPath: filepath.Join(dir, "spec.json"), ReadyPath: filepath.Join(dir, "ready.json")}
+		if serve.Alive(old) {
+			if err := serve.Stop(ctx, old, 30*time.Second); err != nil {
+				return cty.NilVal, fmt.Errorf("stopping the server left by an interrupted apply: %w", err)
+			}
+		}
+	}
 	bin, err := e.binary()
 	if err != nil {
 		return cty.NilVal, fmt.Errorf("finding the lepton binary to run the server: %w", err)
 	}
-	p, err := serve.Start(ctx, serve.StartSpec{Binary: bin, Args: []string{"internal-serve"}, Dir: endpointDir(req.Env.DataDir, req.Address), Spec: spec})
+	p, err := serve.Start(ctx, serve.StartSpec{Binary: bin, Args: []string{"internal-serve"}, Dir: dir, Spec: spec})
 	if err != nil {
 		return cty.NilVal, err
 	}
