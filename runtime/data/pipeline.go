@@ -4,10 +4,13 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"runtime"
 	"slices"
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 
 	"github.com/leptonml/lepton/runtime/data/prep"
 	"github.com/leptonml/lepton/runtime/data/source"
@@ -101,7 +104,11 @@ func process(f *frame, spec Spec, src string, std standard, readDetail string) (
 			c.addMissing()
 		}
 		p.ds.Schema[c.name] = c.typ.String()
-		p.ds.Stats[c.name] = columnStats(c)
+	}
+	stats := make([]ColumnStats, len(f.cols))
+	parallelFor(len(f.cols), func(i int) { stats[i] = columnStats(f.cols[i]) })
+	for i, c := range f.cols {
+		p.ds.Stats[c.name] = stats[i]
 	}
 	if spec.Label != "" {
 		if p.label = f.col(spec.Label); p.label == nil {
@@ -729,7 +736,17 @@ func (o *outCol) trainStats(train []int32) (mean, std, lo, hi float64) {
 func (p *pipeline) normalize(train []int32) {
 	method := p.spec.Preprocess.normalize()
 	t := &prep.Transform{Method: method, Encode: p.spec.Preprocess.encode(), Categories: p.catsForTransform}
-	for _, o := range p.outs {
+	type st struct{ mean, sd, lo, hi float64 }
+	stats := make([]st, len(p.outs))
+	if method != "none" {
+		parallelFor(len(p.outs), func(j int) {
+			if o := p.outs[j]; o.normalised() {
+				s := &stats[j]
+				s.mean, s.sd, s.lo, s.hi = o.trainStats(train)
+			}
+		})
+	}
+	for j, o := range p.outs {
 		t.Features = append(t.Features, o.name)
 		o.scale, o.shift = 1, 0
 		if method == "none" {
@@ -737,7 +754,7 @@ func (p *pipeline) normalize(train []int32) {
 		}
 		var a, b float64 = 0, 1 // x' = (x-a)/b; identity for columns that are not normalised
 		if o.normalised() {
-			mean, sd, lo, hi := o.trainStats(train)
+			mean, sd, lo, hi := stats[j].mean, stats[j].sd, stats[j].lo, stats[j].hi
 			if method == "zscore" {
 				a, b = mean, sd
 			} else {
@@ -761,10 +778,8 @@ func (p *pipeline) normalize(train []int32) {
 	}
 }
 
-// build fills the matrices column by column, releasing each raw column once
-// every output column derived from it is written, so the raw and the
-// processed copies of the data overlap as little as possible. Then it
-// normalises and augments.
+// build computes the normalisation, fills the matrices (normalising on the
+// way) and releases the raw columns, then augments.
 func (p *pipeline) build(train, val, test []int32) {
 	d := len(p.outs)
 	copies, noise := 0, 0.0
@@ -797,17 +812,28 @@ func (p *pipeline) build(train, val, test []int32) {
 		p.ds.Test.D = d
 	}
 	p.normalize(train)
-	lastUse := map[*column]int{}
-	for j, o := range p.outs {
-		if o.src != nil {
-			lastUse[o.src] = j
+	// Each part's rows are cut into ranges filled on separate goroutines:
+	// rows, not columns, so no two goroutines write the same cache line.
+	var wg sync.WaitGroup
+	workers := min(max(runtime.GOMAXPROCS(0), 1), 4)
+	for _, part := range parts {
+		n := len(part.idx)
+		step := max((n+workers-1)/workers, 1)
+		for lo := 0; lo < n; lo += step {
+			hi := min(lo+step, n)
+			idx, x := part.idx[lo:hi], part.m.X[lo*d:hi*d]
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for j, o := range p.outs {
+					o.fill(idx, x, d, j)
+				}
+			}()
 		}
 	}
-	for j, o := range p.outs {
-		for _, part := range parts {
-			o.fill(part.idx, part.m.X, d, j)
-		}
-		if o.src != nil && lastUse[o.src] == j && o.src != p.label {
+	wg.Wait()
+	for _, o := range p.outs { // the raw columns are no longer needed
+		if o.src != nil && o.src != p.label {
 			o.src.num, o.src.code = f32s{}, i32s{}
 		}
 	}
@@ -868,4 +894,21 @@ func plural(n int, one, many string) string {
 		return one
 	}
 	return many
+}
+
+// parallelFor runs fn(0..n-1) on up to GOMAXPROCS goroutines.
+func parallelFor(n int, fn func(i int)) {
+	workers := min(max(runtime.GOMAXPROCS(0), 1), n)
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := int(next.Add(1)) - 1; i < n; i = int(next.Add(1)) - 1 {
+				fn(i)
+			}
+		}()
+	}
+	wg.Wait()
 }
