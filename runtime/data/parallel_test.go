@@ -77,6 +77,9 @@ func TestParallelCSVMatchesSequential(t *testing.T) {
 			if !reflect.DeepEqual(par.Train.X, seq.Train.X) || !reflect.DeepEqual(par.Test.Y, seq.Test.Y) {
 				t.Fatal("parallel and sequential matrices differ")
 			}
+			if fp, err := Fingerprint(context.Background(), Spec{BaseDir: dir, Source: Source{File: "d.csv"}, Label: "label", Preprocess: pp, Split: split}); err != nil || fp != par.Digest {
+				t.Fatalf("Fingerprint %s (%v) != digest of the parallel read %s", fp, err, par.Digest)
+			}
 		})
 	}
 }
