@@ -24,6 +24,8 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"net"
+	"net/url"
 	"sort"
 	"strconv"
 	"strings"
@@ -63,6 +65,8 @@ type Config struct {
 	Location       string // default location when a node spec names no region
 
 	// Endpoint overrides the Resource Manager endpoint (sovereign clouds, tests).
+	// A loopback endpoint (127.0.0.1, ::1, localhost) is taken for a local fake
+	// or emulator: no Azure AD sign-in is attempted and plain HTTP is allowed.
 	Endpoint string
 	// Credential replaces DefaultAzureCredential (tests pass azfake.TokenCredential).
 	Credential azcore.TokenCredential
@@ -138,6 +142,14 @@ func New(ctx context.Context, cfg Config) (*Provisioner, error) {
 		opts.Cloud = c
 	}
 	cred := cfg.Credential
+	if cfg.Endpoint != "" && isLoopback(cfg.Endpoint) {
+		// A test server or emulator on this machine: no Azure AD sign-in, and a
+		// placeholder bearer token may travel over plain HTTP to it.
+		opts.InsecureAllowCredentialWithHTTP = true
+		if cred == nil {
+			cred = staticToken{}
+		}
+	}
 	if cred == nil {
 		c, err := azidentity.NewDefaultAzureCredential(&azidentity.DefaultAzureCredentialOptions{ClientOptions: opts.ClientOptions})
 		if err != nil {
@@ -170,6 +182,27 @@ func New(ctx context.Context, cfg Config) (*Provisioner, error) {
 		return nil, fmt.Errorf("azure: public IP client: %w", err)
 	}
 	return p, nil
+}
+
+// isLoopback reports whether endpoint's host is 127.0.0.0/8, ::1 or localhost.
+func isLoopback(endpoint string) bool {
+	u, err := url.Parse(endpoint)
+	if err != nil {
+		return false
+	}
+	host := u.Hostname()
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// staticToken is the credential used with a loopback endpoint.
+type staticToken struct{}
+
+func (staticToken) GetToken(context.Context, policy.TokenRequestOptions) (azcore.AccessToken, error) {
+	return azcore.AccessToken{Token: "lepton-local-endpoint", ExpiresOn: time.Now().Add(time.Hour)}, nil
 }
 
 // throwawaySSHKey returns a fresh ed25519 public key in authorized_keys form.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http/httptest"
 	"reflect"
 	"strings"
 	"testing"
@@ -195,8 +196,8 @@ func TestLostCreateResponseDoesNotDuplicate(t *testing.T) {
 	if err != nil {
 		t.Fatalf("create with a lost response: %v", err)
 	}
-	if n := fake.Calls("VirtualMachinesClient.BeginCreateOrUpdate"); n < 2 {
-		t.Fatalf("the lost create was not resent (%d calls)", n)
+	if n := fake.Calls("VirtualMachinesClient.BeginCreateOrUpdate"); n != 2 {
+		t.Fatalf("the lost create was not resent once (%d calls)", n)
 	}
 	// A whole Create repeated with the same token converges on the same VM.
 	again, err := p.Create(ctx(t), spec("eastus", "Standard_NC24ads_A100_v4"))
@@ -419,4 +420,53 @@ func FuzzVMName(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestOverHTTPEndpoint drives the provisioner through a plain endpoint, as
+// lepton's `endpoint` provider argument does: the fake served over HTTP on
+// 127.0.0.1, no credential configured.
+func TestOverHTTPEndpoint(t *testing.T) {
+	fake := azurefake.New(subscription)
+	srv := httptest.NewServer(fake.Handler())
+	t.Cleanup(srv.Close)
+	p, err := azure.New(context.Background(), azure.Config{
+		SubscriptionID: subscription,
+		ResourceGroup:  rg,
+		Location:       "eastus",
+		Endpoint:       srv.URL,
+		PublicIP:       true,
+		ClientOptions: arm.ClientOptions{ClientOptions: policy.ClientOptions{
+			Retry: policy.RetryOptions{RetryDelay: time.Millisecond, MaxRetryDelay: 5 * time.Millisecond},
+		}},
+		PollFrequency: time.Millisecond,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fake.DropCreateResponses(1)
+	node, err := p.Create(ctx(t), spec("eastus", "Standard_NC24ads_A100_v4"))
+	if err != nil {
+		t.Fatalf("create: %v", err)
+	}
+	if node.Status != "running" || !strings.HasPrefix(node.Address, "20.51.") || len(fake.VMs()) != 1 {
+		t.Fatalf("node %+v, VMs %v", node, fake.VMs())
+	}
+	if n := fake.Calls("VirtualMachinesClient.BeginCreateOrUpdate"); n != 2 {
+		t.Fatalf("the cut create answer was not resent once (%d calls)", n)
+	}
+	if nodes, err := p.ListByLineage(ctx(t), lineage, nil); err != nil || len(nodes) != 1 {
+		t.Fatalf("list: %+v %v", nodes, err)
+	}
+	fake.FailLocation("westus2", azurefake.AllocationFailed)
+	other := spec("westus2", "Standard_NC24ads_A100_v4")
+	other.ClientToken = "apply-1/cluster.gpu/1/westus2"
+	if _, err := p.Create(ctx(t), other); !errors.Is(err, cloud.ErrCapacity) || !strings.Contains(err.Error(), "AllocationFailed") {
+		t.Fatalf("capacity over HTTP: %v", err)
+	}
+	if err := p.Delete(ctx(t), node); err != nil {
+		t.Fatalf("delete: %v", err)
+	}
+	if len(fake.VMs())+len(fake.NICs())+len(fake.PublicIPs()) != 0 {
+		t.Fatalf("left: VMs %v NICs %v IPs %v", fake.VMs(), fake.NICs(), fake.PublicIPs())
+	}
 }

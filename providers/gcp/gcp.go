@@ -13,6 +13,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
+	"net/url"
 	"sort"
 	"strconv"
 	"strings"
@@ -47,7 +49,8 @@ type Config struct {
 	Project string // required
 	Region  string // default region for ListByLineage when no regions are given
 
-	// Endpoint overrides the API root (for example a test server's URL).
+	// Endpoint overrides the API root (for example a test server's URL). A
+	// loopback endpoint (127.0.0.1, ::1, localhost) implies NoAuth.
 	Endpoint string
 	// NoAuth sends requests without credentials; only for test servers.
 	NoAuth bool
@@ -109,6 +112,10 @@ func New(ctx context.Context, cfg Config) (*Provisioner, error) {
 	if cfg.RetryDelay <= 0 {
 		cfg.RetryDelay = 2 * time.Second
 	}
+	if cfg.Endpoint != "" && isLoopback(cfg.Endpoint) {
+		// A fake or emulator on this machine: never send it Google credentials.
+		cfg.NoAuth = true
+	}
 	var opts []option.ClientOption
 	if cfg.Endpoint != "" {
 		opts = append(opts, option.WithEndpoint(cfg.Endpoint))
@@ -143,6 +150,20 @@ func New(ctx context.Context, cfg Config) (*Provisioner, error) {
 // Close releases the clients' connections.
 func (p *Provisioner) Close() error {
 	return errors.Join(p.instances.Close(), p.images.Close())
+}
+
+// isLoopback reports whether endpoint's host is 127.0.0.0/8, ::1 or localhost.
+func isLoopback(endpoint string) bool {
+	u, err := url.Parse(endpoint)
+	if err != nil {
+		return false
+	}
+	host := u.Hostname()
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // retry runs call until it succeeds, fails with a non-transient error, or the

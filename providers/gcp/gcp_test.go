@@ -427,3 +427,18 @@ func TestMissingImageFamilyIsAClearError(t *testing.T) {
 		t.Fatalf("error %v", err)
 	}
 }
+
+func TestLoopbackEndpointNeedsNoCredentials(t *testing.T) {
+	t.Setenv("GOOGLE_APPLICATION_CREDENTIALS", t.TempDir()+"/missing.json")
+	fake := gcpfake.New()
+	t.Cleanup(fake.Close)
+	fake.AddImageFamily(gcp.DefaultImageProject, gcp.DefaultImageFamily, "img")
+	p, err := gcp.New(context.Background(), gcp.Config{Project: project, Endpoint: fake.URL, PollInterval: time.Millisecond})
+	if err != nil {
+		t.Fatalf("a loopback endpoint should not need Application Default Credentials: %v", err)
+	}
+	defer p.Close()
+	if _, err := p.Create(ctx(t), spec("us-central1-f", "g2-standard-4", "L4", 1)); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -24,6 +24,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	azfake "github.com/Azure/azure-sdk-for-go/sdk/azcore/fake"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/runtime"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/to"
@@ -72,6 +73,7 @@ type Cloud struct {
 	latency    time.Duration
 	calls      map[string]int
 	hosts      map[string]bool
+	lroMethod  map[string]string // resource path -> Begin* API name of its last long-running call
 	seq        int
 }
 
@@ -86,6 +88,7 @@ func New(subscriptionID string) *Cloud {
 		failures:     map[string]string{},
 		calls:        map[string]int{},
 		hosts:        map[string]bool{},
+		lroMethod:    map[string]string{},
 		computeTr:    map[string]*computefake.ServerFactoryTransport{},
 	}
 	c.computeSrv = &computefake.ServerFactory{
@@ -139,11 +142,67 @@ func (c *Cloud) SetLatency(d time.Duration) {
 }
 
 // Calls reports how many requests reached an API method, by SDK method name
-// (for example "VirtualMachinesClient.BeginCreateOrUpdate"), polls included.
+// (for example "VirtualMachinesClient.BeginCreateOrUpdate"); polls of a
+// long-running operation are not counted, resent requests are.
 func (c *Cloud) Calls(method string) int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.calls[method]
+}
+
+// lroStatusSuffix is what the SDK's fake poller appends to a resource path to
+// poll a long-running operation the fake servers started.
+const lroStatusSuffix = "/get/fake/status"
+
+// Handler serves the same fake over HTTP, for clients that can only be given
+// an endpoint (lepton's `endpoint` provider argument): start it with
+// httptest.NewServer on 127.0.0.1. Requests arriving over HTTP carry no SDK
+// API name, so it is derived from the verb and path; polls of a long-running
+// operation are matched to the call that started it.
+func (c *Cloud) Handler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		path := strings.TrimSuffix(r.URL.Path, lroStatusSuffix)
+		name := apiName(r)
+		c.mu.Lock()
+		if strings.HasSuffix(r.URL.Path, lroStatusSuffix) {
+			name = c.lroMethod[path]
+		} else if strings.Contains(name, ".Begin") {
+			c.lroMethod[path] = name
+		}
+		c.mu.Unlock()
+		req := r.Clone(context.WithValue(r.Context(), runtime.CtxAPINameKey{}, name))
+		req.URL.Scheme, req.URL.Host = "http", r.Host
+		resp, err := c.Do(req)
+		if err != nil {
+			var rerr *azcore.ResponseError
+			if errors.As(err, &rerr) && rerr.RawResponse != nil {
+				resp = rerr.RawResponse
+				if strings.HasSuffix(r.URL.Path, lroStatusSuffix) {
+					// In process the failure travels as an error; over HTTP the
+					// SDK's fake poller reads it from this header.
+					resp.Header.Set("Fake-Poller-Status", "Failed")
+				}
+			} else {
+				// A lost answer (or a fake failure) reaches the client as a cut connection.
+				if hj, ok := w.(http.Hijacker); ok {
+					if conn, _, herr := hj.Hijack(); herr == nil {
+						conn.Close()
+						return
+					}
+				}
+				http.Error(w, err.Error(), http.StatusInternalServerError)
+				return
+			}
+		}
+		defer resp.Body.Close()
+		for k, vs := range resp.Header {
+			for _, v := range vs {
+				w.Header().Add(k, v)
+			}
+		}
+		w.WriteHeader(resp.StatusCode)
+		_, _ = io.Copy(w, resp.Body)
+	})
 }
 
 // Hosts returns the hosts requests were addressed to, sorted.
@@ -160,7 +219,9 @@ func (c *Cloud) Do(req *http.Request) (*http.Response, error) {
 		method = apiName(req)
 	}
 	c.mu.Lock()
-	c.calls[method]++
+	if !strings.HasSuffix(req.URL.Path, lroStatusSuffix) {
+		c.calls[method]++
+	}
 	c.hosts[req.URL.Host] = true
 	latency := c.latency
 	drop := false
