@@ -60,19 +60,7 @@ var ErrInterrupted = errors.New("training interrupted")
 // learning. Same spec, data and seed give the same weights and metrics, whether
 // the run went through in one call or was resumed from RunDir.
 func Run(ctx context.Context, spec Spec, data *Data, base *artifact.Model, opts Options) (*Result, error) {
-	s := spec.withDefaults()
-	if err := Check(spec, data.Shape(), base); err != nil {
-		return nil, err
-	}
-	if err := data.validate(s.Objective); err != nil {
-		return nil, err
-	}
-	r, err := newRunner(s, data, base, opts)
-	if err != nil {
-		return nil, err
-	}
-	defer r.close()
-	return r.run(ctx)
+	return runHooked(ctx, spec, data, base, opts, nil)
 }
 
 // runHooked is Run with a callback after every batch, for tests that
