@@ -178,6 +178,10 @@ var sumFunc = function.New(&function.Spec{
 		if l.LengthInt() == 0 {
 			return cty.UnknownVal(cty.Number), function.NewArgErrorf(0, "sum needs at least one number")
 		}
+		if !l.IsWhollyKnown() {
+			// Some element is known only after apply: so is the sum.
+			return cty.UnknownVal(cty.Number), nil
+		}
 		total := new(big.Float)
 		for it := l.ElementIterator(); it.Next(); {
 			_, v := it.Element()

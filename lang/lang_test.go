@@ -103,6 +103,19 @@ func TestFunctions(t *testing.T) {
 			}
 		})
 	}
+	// Values known only after apply flow through as unknown, without error.
+	fs0 := lang.Functions("")
+	for name, args := range map[string][]cty.Value{
+		"sum":    {cty.TupleVal([]cty.Value{cty.NumberIntVal(1), cty.UnknownVal(cty.Number)})},
+		"length": {cty.UnknownVal(cty.List(cty.String))},
+		"max":    {cty.NumberIntVal(1), cty.UnknownVal(cty.Number)},
+		"join":   {cty.StringVal(","), cty.ListVal([]cty.Value{cty.UnknownVal(cty.String)})},
+	} {
+		v, err := fs0[name].Call(args)
+		if err != nil || v.IsKnown() {
+			t.Errorf("%s with an unknown argument = %#v, %v; want an unknown value", name, v, err)
+		}
+	}
 	// Functions whose result differs per run are absent: plans must be stable.
 	fs := lang.Functions("")
 	for _, name := range []string{"timestamp", "uuid", "bcrypt"} {
