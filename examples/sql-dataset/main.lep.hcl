@@ -3,7 +3,8 @@
 
 variable "dsn" {
   type        = string
-  description = "PostgreSQL connection string (the password, if any, never appears in plans or state)."
+  description = "PostgreSQL connection string; sensitive, so plans and outputs never show it."
+  sensitive   = true
   default     = "postgres://postgres@127.0.0.1:55432/lepton_example?sslmode=disable"
 }
 
