@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/ext/typeexpr"
@@ -115,6 +116,13 @@ type ResourceBlock struct {
 type cachedRefs struct {
 	refs  []Reference
 	diags hcl.Diagnostics
+	// static: the body refers to nothing (no variable, local, resource,
+	// count, each or path), so DecodeResource decodes it once, at validation,
+	// and plan and apply reuse that value instead of decoding it again.
+	static  bool
+	once    sync.Once
+	decoded cty.Value
+	ddiags  hcl.Diagnostics
 }
 
 // Lifecycle holds the lifecycle meta-arguments.
@@ -549,8 +557,8 @@ func (c *Config) addResource(b *hcl.Block) hcl.Diagnostics {
 		}
 		diags = append(diags, decodeLifecycle(lb, r)...)
 	}
-	refs, d := c.ResourceRefs(r)
-	r.refs = &cachedRefs{refs: refs, diags: d}
+	refs, d, static := resourceRefs(r)
+	r.refs = &cachedRefs{refs: refs, diags: d, static: static}
 	c.byAddr[addr] = r
 	c.Resources = append(c.Resources, r)
 	return diags

@@ -122,7 +122,15 @@ func (c *Config) ResourceRefs(r *ResourceBlock) ([]Reference, hcl.Diagnostics) {
 		// Full slice expressions: a caller's append must not write into the cache.
 		return r.refs.refs[:len(r.refs.refs):len(r.refs.refs)], r.refs.diags[:len(r.refs.diags):len(r.refs.diags)]
 	}
+	refs, diags, _ := resourceRefs(r)
+	return refs, diags
+}
+
+// resourceRefs computes ResourceRefs, and whether the body refers to nothing
+// (its arguments then have the same value in every context).
+func resourceRefs(r *ResourceBlock) ([]Reference, hcl.Diagnostics, bool) {
 	ts := hcldec.Variables(r.Body, r.Schema.Config)
+	static := len(ts) == 0
 	if r.Count != nil {
 		ts = append(ts, r.Count.Variables()...)
 	}
@@ -130,7 +138,8 @@ func (c *Config) ResourceRefs(r *ResourceBlock) ([]Reference, hcl.Diagnostics) {
 		ts = append(ts, r.ForEach.Variables()...)
 	}
 	ts = append(ts, r.DependsOn...)
-	return refsOf(ts)
+	refs, diags := refsOf(ts)
+	return refs, diags, static
 }
 
 // ExprRefs are the references of one expression.

@@ -4,7 +4,9 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -23,7 +25,25 @@ import (
 // the built binary). Run with
 //
 //	go test -run '^$' -bench . -benchmem ./planner/
-var benchSizes = []int{1000, 10000}
+//
+// LEPTON_BENCH_SIZES=2000,4000 replaces the sizes (to see how a cost scales).
+var benchSizes = sizesFromEnv([]int{1000, 10000})
+
+func sizesFromEnv(def []int) []int {
+	v := os.Getenv("LEPTON_BENCH_SIZES")
+	if v == "" {
+		return def
+	}
+	var out []int
+	for _, f := range strings.Split(v, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n < 1 {
+			panic(fmt.Sprintf("LEPTON_BENCH_SIZES: bad size %q", f))
+		}
+		out = append(out, n)
+	}
+	return out
+}
 
 // benchConfig is the generated configuration (the same text as bench/core's).
 func benchConfig(n int) []byte {

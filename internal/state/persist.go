@@ -69,7 +69,11 @@ func (p *Persister) View(fn func(*State)) {
 
 func (p *Persister) loop() {
 	defer close(p.stopped)
+	var next time.Time // earliest start of the next write (pacing)
 	for range p.kick {
+		if wait := time.Until(next); wait > 0 {
+			p.pause(wait)
+		}
 		p.mu.Lock()
 		waiters := p.waiters
 		p.waiters = nil
@@ -103,8 +107,8 @@ func (p *Persister) loop() {
 		for _, w := range waiters {
 			w()
 		}
+		next = time.Now().Add(pacing(took))
 		if again {
-			p.pause(pacing(took))
 			select {
 			case p.kick <- struct{}{}:
 			default:
