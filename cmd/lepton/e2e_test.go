@@ -436,7 +436,22 @@ func TestMiscCommands(t *testing.T) {
 // TestHelp checks that every command has -help with an example, exit 0.
 func TestHelp(t *testing.T) {
 	dir := t.TempDir()
+	// Every command the usage lists, and at least the ones SPEC section 2 names.
+	usage := ok(t, dir, "-help").stdout
+	cmds := map[string]bool{}
 	for _, c := range []string{"init", "validate", "fmt", "plan", "apply", "destroy", "show", "output", "state", "force-unlock", "graph", "version"} {
+		cmds[c] = true
+	}
+	if i := strings.Index(usage, "Commands:\n"); i >= 0 {
+		for _, line := range strings.Split(usage[i+len("Commands:\n"):], "\n") {
+			f := strings.Fields(line)
+			if len(f) == 0 {
+				break
+			}
+			cmds[f[0]] = true
+		}
+	}
+	for c := range cmds {
 		for _, flag := range []string{"-help", "--help"} {
 			r := lep(t, dir, c, flag)
 			if r.code != 0 {
