@@ -51,13 +51,21 @@ func changedArgs(prior, cfg cty.Value) []string {
 	if prior.IsNull() {
 		return nil
 	}
-	kind := ""
-	if id := str(attr(prior, "id")); id != "" {
-		kind, _, _ = strings.Cut(id, ".")
-	}
+	// The kind's computed attributes, looked up only when an argument is
+	// unset (lang.Schemas builds every kind's schema: this runs per instance).
 	var computed map[string]cty.Type
-	if s := lang.Schemas()[kind]; s != nil {
-		computed = s.Computed
+	computedOf := func() map[string]cty.Type {
+		if computed == nil {
+			kind := ""
+			if id := str(attr(prior, "id")); id != "" {
+				kind, _, _ = strings.Cut(id, ".")
+			}
+			computed = map[string]cty.Type{}
+			if s := lang.Schemas()[kind]; s != nil {
+				computed = s.Computed
+			}
+		}
+		return computed
 	}
 	var out []string
 	for name := range cfg.Type().AttributeTypes() {
@@ -66,7 +74,7 @@ func changedArgs(prior, cfg cty.Value) []string {
 			continue
 		}
 		if b.IsNull() {
-			if _, ok := computed[name]; ok {
+			if _, ok := computedOf()[name]; ok {
 				continue
 			}
 		}
