@@ -63,10 +63,8 @@ func (g *graph) cycle() []string {
 					for i := len(rev) - 1; i >= 0; i-- {
 						path = append(path, rev[i])
 					}
-					// Shown in reference order: each node refers to the next.
-					for i, j := 0, len(path)-1; i < j; i, j = i+1, j-1 {
-						path[i], path[j] = path[j], path[i]
-					}
+					// The DFS went down references, so the path is already in
+					// reference order: each node refers to the next.
 					return append(path, path[0])
 				}
 				continue
