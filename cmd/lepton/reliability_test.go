@@ -179,6 +179,24 @@ func (s *syncWriter) Write(b []byte) (int, error) {
 	return s.w.Write(b)
 }
 
+// waitStarted waits for the first "Creating..." line; the test fails if the
+// process ends first.
+func waitStarted(t *testing.T, r *running) {
+	t.Helper()
+	select {
+	case <-r.started:
+	case <-r.done:
+		select {
+		case <-r.started:
+			return
+		default:
+		}
+		code := r.wait(t)
+		out, errOut := r.output()
+		t.Fatalf("lepton ended (exit %d) before creating anything:\n%s\n%s", code, out, errOut)
+	}
+}
+
 // wait waits for the process and its output; it returns the exit code.
 func (r *running) wait(t *testing.T) int {
 	t.Helper()
@@ -285,7 +303,7 @@ func TestKillDuringApply(t *testing.T) {
 	// Calibrate: how long a full apply runs after its first "Creating...".
 	t0 := time.Now()
 	r := start(t, p.dir, "apply", "-auto-approve", "-parallelism=20")
-	<-r.started
+	waitStarted(t, r)
 	applyStart := time.Now()
 	if code := r.wait(t); code != 0 {
 		out, errOut := r.output()
@@ -387,7 +405,7 @@ func TestInterrupt(t *testing.T) {
 	const n = 120
 	p := newSlowProject(t, n, 60*time.Millisecond)
 	r := start(t, p.dir, "apply", "-auto-approve")
-	<-r.started
+	waitStarted(t, r)
 	time.Sleep(300 * time.Millisecond)
 	before := len(r.completed())
 	if err := r.cmd.Process.Signal(os.Interrupt); err != nil {
@@ -422,7 +440,7 @@ func TestInterrupt(t *testing.T) {
 	// Two Ctrl-C: stop at once, state still parses.
 	os.Remove(filepath.Join(p.dir, "lepton.state.json"))
 	r = start(t, p.dir, "apply", "-auto-approve")
-	<-r.started
+	waitStarted(t, r)
 	time.Sleep(200 * time.Millisecond)
 	r.cmd.Process.Signal(os.Interrupt)
 	time.Sleep(20 * time.Millisecond)
