@@ -419,7 +419,12 @@ func (r *run) refresh(ctx context.Context, in *instance) (cty.Value, error) {
 		return in.value, err
 	}
 	_ = name
-	unmarked, pvm := in.value.UnmarkDeepWithPaths()
+	// Only the paths state lists as sensitive carry marks (decodeInstance);
+	// UnmarkDeepWithPaths rebuilds the whole value, so skip it without them.
+	unmarked, pvm := in.value, []cty.PathValueMarks(nil)
+	if len(in.res.SensitiveAttributes) > 0 {
+		unmarked, pvm = in.value.UnmarkDeepWithPaths()
+	}
 	got, err := res.Read(ctx, providers.ReadRequest{Address: in.res.Address, Current: unmarked, Env: r.env()})
 	if err != nil {
 		return in.value, fmt.Errorf("%s: refreshing: %w", in.res.Address, err)
@@ -621,7 +626,11 @@ func (r *run) planInstance(ctx context.Context, rb *lang.ResourceBlock, addr lan
 		cfgVal = ignoreChanges(cfgVal, prior, rb.Lifecycle)
 	}
 	cfgUnmarked, cfgMarks := cfgVal.UnmarkDeepWithPaths()
-	priorUnmarked, priorMarks := prior.UnmarkDeepWithPaths()
+	// The refreshed prior carries marks only where state lists sensitive paths.
+	priorUnmarked, priorMarks := prior, []cty.PathValueMarks(nil)
+	if in != nil && len(in.res.SensitiveAttributes) > 0 {
+		priorUnmarked, priorMarks = prior.UnmarkDeepWithPaths()
+	}
 	forced := r.forcedReplace(addr)
 	// A resource that consumes a changed resource (dataset = dataset.x) is
 	// rebuilt from it.

@@ -146,27 +146,30 @@ func decodeValue(val, typ json.RawMessage) (cty.Value, error) {
 
 // valuesEqual reports whether two values are known to be equal, marks ignored.
 func valuesEqual(a, b cty.Value) bool {
+	// The shortcut first: UnmarkDeep rebuilds both values, marked or not.
+	if provablyEqual(a, b) {
+		return true
+	}
 	a, _ = a.UnmarkDeep()
 	b, _ = b.UnmarkDeep()
 	if a.IsNull() || b.IsNull() {
 		return a.IsNull() && b.IsNull()
 	}
-	if provablyEqual(a, b) {
-		return true
-	}
 	eq := a.Equals(b)
 	return eq.IsKnown() && eq.True()
 }
 
-// provablyEqual is a fast path for valuesEqual: true when a and b are known,
-// unmarked and equal, compared without cty's Equals, which formats every
+// provablyEqual is a fast path for valuesEqual: true when a and b are known
+// and equal, marks ignored, compared without cty's Equals, which formats every
 // non-integer number as decimal text to compare it (very slow on the 512-bit
 // numbers read from state, and a no-op plan compares every attribute of every
 // instance). Numbers are equal here when numerically identical. false means
 // "not proven" and the caller falls back to Equals (sets, unknowns, types
 // that differ only in dynamic parts).
 func provablyEqual(a, b cty.Value) bool {
-	if a.IsMarked() || b.IsMarked() || !a.IsKnown() || !b.IsKnown() {
+	a, _ = a.Unmark()
+	b, _ = b.Unmark()
+	if !a.IsKnown() || !b.IsKnown() {
 		return false
 	}
 	if a.IsNull() || b.IsNull() {
