@@ -17,6 +17,15 @@ const (
 	chunkMask = chunkSize - 1
 )
 
+// firstChunkCap starts a column's first chunk small (append grows it to
+// chunkSize), so the many columns of small datasets do not each hold 256 KB.
+func firstChunkCap(chunks int) int {
+	if chunks == 0 {
+		return 64
+	}
+	return chunkSize
+}
+
 type f32s struct {
 	chunks [][]float32
 	n      int
@@ -24,9 +33,15 @@ type f32s struct {
 
 func (c *f32s) add(v float32) {
 	if c.n&chunkMask == 0 {
-		c.chunks = append(c.chunks, make([]float32, 0, chunkSize))
+		c.chunks = append(c.chunks, make([]float32, 0, firstChunkCap(len(c.chunks))))
 	}
 	last := len(c.chunks) - 1
+	if ch := c.chunks[last]; len(ch) == cap(ch) {
+		// The small first chunk is full: move to a whole one at once.
+		grown := make([]float32, len(ch), chunkSize)
+		copy(grown, ch)
+		c.chunks[last] = grown
+	}
 	c.chunks[last] = append(c.chunks[last], v)
 	c.n++
 }
@@ -41,9 +56,15 @@ type i32s struct {
 
 func (c *i32s) add(v int32) {
 	if c.n&chunkMask == 0 {
-		c.chunks = append(c.chunks, make([]int32, 0, chunkSize))
+		c.chunks = append(c.chunks, make([]int32, 0, firstChunkCap(len(c.chunks))))
 	}
 	last := len(c.chunks) - 1
+	if ch := c.chunks[last]; len(ch) == cap(ch) {
+		// The small first chunk is full: move to a whole one at once.
+		grown := make([]int32, len(ch), chunkSize)
+		copy(grown, ch)
+		c.chunks[last] = grown
+	}
 	c.chunks[last] = append(c.chunks[last], v)
 	c.n++
 }
