@@ -325,7 +325,8 @@ func apiName(req *http.Request) string {
 	case http.MethodDelete:
 		return kind + ".BeginDelete"
 	}
-	if strings.HasSuffix(p, "/virtualMachines") {
+	// A list's next pages come from the fake pager's nextLink, .../fake_page_N.
+	if strings.HasSuffix(p, "/virtualMachines") || strings.Contains(p, "/virtualMachines/fake_page_") {
 		return kind + ".NewListPager"
 	}
 	return kind + ".Get"
