@@ -108,7 +108,13 @@ func (p *Plan) Cost() (add, remove, now float64, any bool) {
 		case Delete:
 			remove += c.PriorPrice
 			any = true
-		case DeleteThenCreate, CreateThenDelete, Update:
+		case DeleteThenCreate, CreateThenDelete:
+			// A replacement starts new nodes and stops the old ones.
+			add += c.PricePerHour
+			remove += c.PriorPrice
+			any = true
+			now += c.PricePerHour
+		case Update:
 			if c.PricePerHour != c.PriorPrice {
 				add += c.PricePerHour
 				remove += c.PriorPrice
