@@ -1,6 +1,7 @@
 package local
 
 import (
+	"github.com/leptonml/lepton/providers/ctyval"
 	"math/big"
 	"sort"
 	"strings"
@@ -90,40 +91,6 @@ func changedArgs(prior, cfg cty.Value) []string {
 	return out
 }
 
-func str(v cty.Value) string {
-	if v.IsNull() || !v.IsKnown() || v.Type() != cty.String {
-		return ""
-	}
-	return v.AsString()
-}
-
-func num(v cty.Value) (float64, bool) {
-	if v.IsNull() || !v.IsKnown() || v.Type() != cty.Number {
-		return 0, false
-	}
-	f, _ := v.AsBigFloat().Float64()
-	return f, true
-}
-
-func attr(obj cty.Value, name string) cty.Value {
-	if obj.IsNull() || !obj.IsKnown() || !obj.Type().IsObjectType() || !obj.Type().HasAttribute(name) {
-		return cty.NullVal(cty.DynamicPseudoType)
-	}
-	return obj.GetAttr(name)
-}
-
-func strList(v cty.Value) []string {
-	if v.IsNull() || !v.IsKnown() {
-		return nil
-	}
-	var out []string
-	for it := v.ElementIterator(); it.Next(); {
-		_, e := it.Element()
-		out = append(out, str(e))
-	}
-	return out
-}
-
 func numVal(f float64) cty.Value { return cty.NumberVal(big.NewFloat(f)) }
 
 func strListVal(ss []string) cty.Value {
@@ -136,3 +103,11 @@ func strListVal(ss []string) cty.Value {
 	}
 	return cty.ListVal(vs)
 }
+
+// Argument readers shared with the other providers.
+var (
+	str     = ctyval.Str
+	num     = ctyval.Num
+	attr    = ctyval.Attr
+	strList = ctyval.StrList
+)
