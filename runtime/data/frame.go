@@ -46,6 +46,28 @@ func (c *f32s) add(v float32) {
 	c.n++
 }
 
+// appendSlice appends vs, a chunk at a time.
+func (c *f32s) appendSlice(vs []float32) {
+	for len(vs) > 0 {
+		if c.n&chunkMask == 0 || len(c.chunks) == 0 {
+			c.add(vs[0]) // a new chunk (or the first one's growth)
+			vs = vs[1:]
+			continue
+		}
+		last := len(c.chunks) - 1
+		ch := c.chunks[last]
+		if len(ch) == cap(ch) {
+			c.add(vs[0])
+			vs = vs[1:]
+			continue
+		}
+		k := min(len(vs), chunkSize-len(ch), cap(ch)-len(ch))
+		c.chunks[last] = append(ch, vs[:k]...)
+		c.n += k
+		vs = vs[k:]
+	}
+}
+
 func (c *f32s) at(i int) float32     { return c.chunks[i>>chunkBits][i&chunkMask] }
 func (c *f32s) set(i int, v float32) { c.chunks[i>>chunkBits][i&chunkMask] = v }
 
@@ -363,16 +385,16 @@ func (f *frame) addBlock(readerCols []string, b *source.Block) bool {
 			return false
 		}
 	}
-	ncols := len(readerCols)
 	for i, ci := range f.mapping {
 		if ci < 0 {
 			continue
 		}
 		c := f.cols[ci]
+		col := b.Vals[i*b.Rows : (i+1)*b.Rows]
 		r := 0
 		if c.typ == tUnknown {
 			for ; r < b.Rows; r++ {
-				if v := b.Vals[r*ncols+i]; v == v {
+				if v := col[r]; v == v {
 					pos := b.First
 					pos.N += int64(r)
 					c.setType(tNumber, &pos)
@@ -381,9 +403,7 @@ func (f *frame) addBlock(readerCols []string, b *source.Block) bool {
 				c.pending++
 			}
 		}
-		for ; r < b.Rows; r++ {
-			c.num.add(b.Vals[r*ncols+i])
-		}
+		c.num.appendSlice(col[r:])
 	}
 	f.n += b.Rows
 	return true

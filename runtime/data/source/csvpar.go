@@ -3,16 +3,19 @@ package source
 import (
 	"bufio"
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"io"
 	"math"
+	"math/bits"
 	"runtime"
 	"sync"
 	"sync/atomic"
 )
 
 // Block is a run of CSV rows whose every cell is a number or missing,
-// row-major with NaN for missing; row r is at line First.N + r.
+// column-major with NaN for missing: column i is Vals[i*Rows:(i+1)*Rows], and
+// row r is at line First.N + r.
 type Block struct {
 	Vals  []float32
 	Rows  int
@@ -241,64 +244,258 @@ func (o *orderedRest) Read(b []byte) (int, error) {
 
 // parseBlock parses a chunk if every line has the header's field count and
 // every cell is a number or missing; otherwise it returns nil and the chunk
-// is read row by row (which reports any error with its line).
+// is read row by row (which reports any error with its line). The block is
+// column-major: column i is Vals[i*Rows : (i+1)*Rows].
+//
+// It works in two steps per 64 bytes, with no loop over the characters of a
+// cell: a bit mask of the delimiters and line ends (eight bytes at a time,
+// SWAR), then each cell between two of them. Cells do not depend on one
+// another, so the processor overlaps them. The common spelling,
+// [-]digits[.digits] of at most 8 characters after the sign, is read as one
+// 8-byte word whose digits are combined with three multiplications, and
+// converted exactly as ParseNumber does (an integer below 2^53 divided by an
+// exact power of ten is correctly rounded), then to float32. Any other cell
+// takes the general path: IsMissingText, then ParseNumber, as the row-by-row
+// reader does, so the values are bit for bit those of the sequential path.
 func parseBlock(data []byte, ncols int, delim byte, dst []float32) *Block {
-	if bytes.IndexByte(data, '"') >= 0 {
+	if ncols <= 0 || bytes.IndexByte(data, '"') >= 0 {
 		return nil
 	}
 	rows := bytes.Count(data, []byte{'\n'})
-	if len(data) > 0 && data[len(data)-1] != '\n' {
+	last := len(data) > 0 && data[len(data)-1] != '\n' // a last line without a newline
+	if last {
 		rows++
 	}
 	vals := dst[:0]
 	if cap(vals) < rows*ncols {
-		vals = make([]float32, 0, rows*ncols)
+		vals = make([]float32, rows*ncols)
 	}
-	nan := float32(math.NaN())
-	n := 0
-	for len(data) > 0 {
-		k := bytes.IndexByte(data, '\n')
-		line := data
-		if k >= 0 {
-			line, data = data[:k], data[k+1:]
-		} else {
-			data = nil
-		}
-		if len(line) > 0 && line[len(line)-1] == '\r' {
-			line = line[:len(line)-1]
-		}
-		if len(line) == 0 {
-			return nil // keeps row r at line First+r
-		}
-		fields := 0
-		for {
-			i := bytes.IndexByte(line, delim)
-			field := line
-			if i >= 0 {
-				field = line[:i]
-			}
-			fields++
-			if fields > ncols {
-				return nil
-			}
-			if IsMissingText(field) {
-				vals = append(vals, nan)
-			} else if f, ok := ParseNumber(field); ok && !math.IsInf(float64(float32(f)), 0) {
-				vals = append(vals, float32(f))
-			} else {
-				return nil
-			}
-			if i < 0 {
-				break
-			}
-			line = line[i+1:]
-		}
-		if fields != ncols {
+	vals = vals[:rows*ncols]
+	p := cells{data: data, vals: vals, rows: rows, lastOff: (ncols - 1) * rows, dm: uint64(delim) * ones, base: -64}
+	for {
+		e := p.fast()
+		if e == errFields {
 			return nil
 		}
-		n++
+		if e == endWindows {
+			// The last, partial window (padded with zeros, which are no
+			// separators), then the end.
+			next := p.base + 64
+			if p.final || next >= len(data) {
+				break
+			}
+			var pad [64]byte
+			copy(pad[:], data[next:])
+			p.base, p.mask, p.final = next, separators(pad[:], p.dm), true
+			continue
+		}
+		// A cell for the general path.
+		eol := data[e] == '\n'
+		n := e - p.s
+		if eol && n > 0 && data[e-1] == '\r' {
+			n--
+		}
+		v, ok := generalCell(data[p.s:p.s+n], eol && p.out == p.r)
+		if !ok {
+			return nil
+		}
+		p.put(v, e, eol)
 	}
-	return &Block{Vals: vals, Rows: n}
+	if last { // the last cell of a last line without a newline
+		if p.out-p.r != p.lastOff {
+			return nil
+		}
+		n := len(data) - p.s
+		if n > 0 && data[len(data)-1] == '\r' {
+			n--
+		}
+		v, ok := generalCell(data[p.s:p.s+n], p.out == p.r)
+		if !ok {
+			return nil
+		}
+		p.put(v, len(data)-1, true)
+	}
+	if p.r != rows {
+		return nil
+	}
+	return &Block{Vals: vals, Rows: rows}
+}
+
+// cells is parseBlock's position in a chunk.
+type cells struct {
+	data    []byte
+	vals    []float32
+	rows    int
+	lastOff int    // offset in vals of a line's last cell from its first
+	dm      uint64 // the delimiter in every byte
+	base    int    // start of the 64-byte window of mask
+	mask    uint64 // the window's separators not yet consumed
+	final   bool   // the window is the last, partial one
+	s       int    // start of the current cell
+	r, out  int    // its row, and its index in vals (column * rows + row)
+}
+
+const (
+	endWindows = -1 // fast: every whole window is done
+	errFields  = -2 // fast: a line with too few or too many fields
+)
+
+func (p *cells) put(v float32, e int, eol bool) {
+	p.vals[p.out] = v
+	p.s = e + 1
+	if eol {
+		p.r++
+		p.out = p.r
+	} else {
+		p.out += p.rows
+	}
+}
+
+// fast parses cells of the common spelling until one needs the general path
+// (it returns that cell's end, the cell not consumed), or the whole windows
+// are done (endWindows), or a line has the wrong number of fields
+// (errFields). It makes no calls, so its state stays in registers.
+func (p *cells) fast() int {
+	data, vals, rows, lastOff, dm := p.data, p.vals, p.rows, p.lastOff, p.dm
+	base, mask, s, r, out := p.base, p.mask, p.s, p.r, p.out
+	e := endWindows
+	for {
+		if mask == 0 {
+			if p.final || base+128 > len(data) {
+				break
+			}
+			base += 64
+			b := data[base : base+64]
+			for i := 0; i < 64; i += 8 {
+				w := binary.LittleEndian.Uint64(b[i:])
+				z := zeroBytes(w^dm) | zeroBytes(w^('\n'*ones))
+				mask |= (z >> 7 * 0x0002040810204081 >> 49 & 0xFF) << i
+			}
+			continue
+		}
+		end := base + bits.TrailingZeros64(mask)
+		mask &= mask - 1
+		eol := data[end] == '\n'
+		if eol != (out-r == lastOff) {
+			e = errFields
+			break
+		}
+		n := end - s
+		if eol && n > 0 && data[end-1] == '\r' {
+			n--
+		}
+		if s+9 > len(data) {
+			e = end
+			break
+		}
+		// sh is 1 after a minus sign (computed without a branch: signs
+		// are random, a branch would often be mispredicted).
+		sh := int((uint64(data[s]^'-') - 1) >> 63)
+		l := n - sh // characters after the sign
+		if uint(l-1) >= 8 {
+			e = end
+			break
+		}
+		w := binary.LittleEndian.Uint64(data[s+sh:])
+		nd := nonDigits(w) & (^uint64(0) >> ((64 - 8*uint(l)) & 63))
+		frac := 0
+		if nd != 0 { // one non-digit, a dot, and at least one digit
+			if nd&(nd-1) != 0 || zeroBytes(w^('.'*ones))&nd == 0 || l == 1 {
+				e = end
+				break
+			}
+			l--
+			frac = l - bits.TrailingZeros64(nd)>>3
+		}
+		// Drop the dot (without one, low is all ones), then right-align
+		// the l digits so that the bytes below them are leading zeros.
+		low := nd>>7 - 1
+		x := w & 0x0F0F0F0F0F0F0F0F
+		x = x&low | (x>>8)&^low
+		x <<= (64 - 8*uint(l)) & 63
+		vals[out] = toFloat32(eightDigits(x), uint(frac), uint64(sh))
+		s = end + 1
+		if eol {
+			r++
+			out = r
+		} else {
+			out += rows
+		}
+	}
+	p.base, p.mask, p.s, p.r, p.out = base, mask, s, r, out
+	return e
+}
+
+// negPow10 holds the float64 nearest to 10^-i.
+var negPow10 = [16]float64{1, 1e-1, 1e-2, 1e-3, 1e-4, 1e-5, 1e-6, 1e-7, 1e-8}
+
+// toFloat32 is float32(±mant / 10^frac) with the quotient first rounded to
+// float64, as float32(ParseNumber(...)) computes it, for mant < 10^8 and
+// frac <= 8, without a division (a division costs as much as the rest of a
+// cell). The product mant * 10^-frac (10^-frac rounded to float64) is
+// within a few float64 units of the correctly rounded quotient, so both round
+// to the same float32 unless they lie within a few units of a float32
+// rounding midpoint (the bits below float32 precision are then close to
+// 1000...0): in that rare case the exact division decides.
+func toFloat32(mant uint64, frac uint, neg uint64) float32 {
+	f := float64(mant) * negPow10[frac&15]
+	if d := math.Float64bits(f)&(1<<29-1) - 1<<28; d+64 <= 128 {
+		f = float64(mant) / pow10[frac&15]
+	}
+	return float32(math.Float64frombits(math.Float64bits(f) | neg<<63))
+}
+
+// generalCell parses a cell as the row-by-row reader does: missing, or a
+// finite float32. A line that is empty (first reports a line's only cell) is
+// refused: the block's rows would no longer match the file's lines.
+func generalCell(field []byte, first bool) (float32, bool) {
+	if first && len(field) == 0 {
+		return 0, false
+	}
+	if IsMissingText(field) {
+		return float32(math.NaN()), true
+	}
+	if f, ok := ParseNumber(field); ok && !math.IsInf(float64(float32(f)), 0) {
+		return float32(f), true
+	}
+	return 0, false
+}
+
+// separators returns a mask with bit i set when b[i] (of 64) is the
+// delimiter (dm: the delimiter in every byte) or a line feed.
+func separators(b []byte, dm uint64) uint64 {
+	_ = b[63]
+	var mask uint64
+	for i := 0; i < 64; i += 8 {
+		w := binary.LittleEndian.Uint64(b[i:])
+		z := zeroBytes(w^dm) | zeroBytes(w^('\n'*ones))
+		mask |= ((z >> 7) * 0x0002040810204081 >> 49 & 0xFF) << i
+	}
+	return mask
+}
+
+// zeroBytes sets the high bit of each zero byte of w, and only those.
+func zeroBytes(w uint64) uint64 {
+	t := (w & (0x7F * ones)) + 0x7F*ones
+	return ^(t | w | 0x7F*ones)
+}
+
+const ones = 0x0101010101010101
+
+// nonDigits sets the high bit of each byte of w that is not an ASCII digit
+// (no carries cross bytes).
+func nonDigits(w uint64) uint64 {
+	ge0 := (w | 0x80*ones) - 0x30*ones      // high bit: byte&0x7f >= '0'
+	gt9 := (w &^ (0x80 * ones)) + 0x46*ones // high bit: byte&0x7f > '9'
+	return ^(ge0 &^ gt9 &^ w) & (0x80 * ones)
+}
+
+// eightDigits is the value of eight decimal digits, one a byte (0-9), the
+// most significant in the lowest byte.
+func eightDigits(x uint64) uint64 {
+	x = (x * (10<<8 + 1)) >> 8
+	x = ((x & 0x00FF00FF00FF00FF) * (100<<16 + 1)) >> 16
+	return ((x & 0x0000FFFF0000FFFF) * (10000<<32 + 1)) >> 32
 }
 
 func (c *csvReader) Blocks() bool { return c.par != nil && c.slow == nil }
