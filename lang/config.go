@@ -123,6 +123,7 @@ type cachedRefs struct {
 	once    sync.Once
 	decoded cty.Value
 	ddiags  hcl.Diagnostics
+	marked  bool // decoded contains marks
 }
 
 // Lifecycle holds the lifecycle meta-arguments.
@@ -210,7 +211,7 @@ func LoadSources(dir string, names []string, srcs map[string][]byte) (*Config, h
 		return cfg, diags
 	}
 	for _, name := range names {
-		f, d := hclsyntax.ParseConfig(srcs[name], name, hcl.InitialPos)
+		f, d := parseFile(srcs[name], name)
 		diags = append(diags, d...)
 		if f == nil {
 			continue
@@ -218,6 +219,12 @@ func LoadSources(dir string, names []string, srcs map[string][]byte) (*Config, h
 		cfg.Files[name] = f
 		diags = append(diags, cfg.addFile(f)...)
 	}
+	// Each resource's references, found once here, on every core.
+	parallelFor(len(cfg.Resources), func(i int) {
+		r := cfg.Resources[i]
+		refs, d, static := resourceRefs(r)
+		r.refs = &cachedRefs{refs: refs, diags: d, static: static}
+	})
 	diags = append(diags, cfg.checkReferences()...)
 	// Bodies are checked even when something else failed, so that every
 	// error is reported at once; an error at a place already reported (an
@@ -557,8 +564,6 @@ func (c *Config) addResource(b *hcl.Block) hcl.Diagnostics {
 		}
 		diags = append(diags, decodeLifecycle(lb, r)...)
 	}
-	refs, d, static := resourceRefs(r)
-	r.refs = &cachedRefs{refs: refs, diags: d, static: static}
 	c.byAddr[addr] = r
 	c.Resources = append(c.Resources, r)
 	return diags

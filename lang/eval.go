@@ -3,10 +3,12 @@ package lang
 import (
 	"fmt"
 	"path/filepath"
+	"runtime"
 	"sort"
+	"sync"
+	"sync/atomic"
 
 	"github.com/hashicorp/hcl/v2"
-	"github.com/hashicorp/hcl/v2/hcldec"
 	"github.com/zclconf/go-cty/cty"
 	"github.com/zclconf/go-cty/cty/convert"
 	"github.com/zclconf/go-cty/cty/function"
@@ -191,14 +193,29 @@ func (s *Scope) Expand(r *ResourceBlock, ctx *hcl.EvalContext) ([]Key, []*KeyDat
 // kind's ConfigType; reference arguments become the referenced resource's id.
 func (s *Scope) DecodeResource(r *ResourceBlock, ctx *hcl.EvalContext) (cty.Value, hcl.Diagnostics) {
 	if c := r.refs; c != nil && c.static {
-		c.once.Do(func() { c.decoded, c.ddiags = s.decodeResource(r, ctx) })
+		c.once.Do(func() {
+			c.decoded, c.ddiags = s.decodeResource(r, ctx)
+			c.marked = !c.ddiags.HasErrors() && c.decoded.ContainsMarked()
+		})
 		return c.decoded, c.ddiags[:len(c.ddiags):len(c.ddiags)]
 	}
 	return s.decodeResource(r, ctx)
 }
 
+// MayBeMarked is false when DecodeResource's value for r is known to carry no
+// marks (a body that refers to nothing, already decoded without sensitive
+// values): the planner then need not take marks off it for every instance.
+func (r *ResourceBlock) MayBeMarked() bool {
+	c := r.refs
+	if c == nil || !c.static {
+		return true
+	}
+	c.once.Do(func() {}) // wait for a decode in progress; never decode here
+	return c.ddiags.HasErrors() || c.marked
+}
+
 func (s *Scope) decodeResource(r *ResourceBlock, ctx *hcl.EvalContext) (cty.Value, hcl.Diagnostics) {
-	v, diags := hcldec.Decode(r.Body, r.Schema.Config, ctx)
+	v, diags := r.Schema.decode(r.Body, ctx)
 	if diags.HasErrors() {
 		return cty.NilVal, diags
 	}
@@ -248,36 +265,73 @@ func refKind(attr string) string {
 	return "dataset"
 }
 
+func (s *Scope) validateResource(r *ResourceBlock) hcl.Diagnostics {
+	unknown := func(Reference) cty.Value { return cty.DynamicVal }
+	refs, _ := s.Config.ResourceRefs(r)
+	key := &KeyData{}
+	if r.Count != nil {
+		key.CountIndex = cty.UnknownVal(cty.Number)
+	}
+	if r.ForEach != nil {
+		key.EachKey, key.EachValue = cty.UnknownVal(cty.String), cty.DynamicVal
+	}
+	ctx := s.EvalContext(refs, unknown, key)
+	_, diags := s.DecodeResource(r, ctx)
+	// A count or for_each known without state or variables (a literal,
+	// a local of literals) is checked now: validate catches `for_each = 5`.
+	for _, e := range []hcl.Expression{r.Count, r.ForEach} {
+		if e == nil {
+			continue
+		}
+		if v, d := e.Value(ctx); !d.HasErrors() && v.IsWhollyKnown() && !v.IsMarked() {
+			_, _, d := s.Expand(r, ctx)
+			diags = append(diags, d...)
+		}
+	}
+	return append(diags, validateKind(r)...)
+}
+
+// parallelFor calls f(0) ... f(n-1) on GOMAXPROCS goroutines.
+func parallelFor(n int, f func(i int)) {
+	workers := min(runtime.GOMAXPROCS(0), n)
+	if workers <= 1 {
+		for i := 0; i < n; i++ {
+			f(i)
+		}
+		return
+	}
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= n {
+					return
+				}
+				f(i)
+			}
+		}()
+	}
+	wg.Wait()
+}
+
 // validateBodies decodes every resource, local and output with every reference
 // unknown, so structure and literal type errors show before any work starts.
 func (c *Config) validateBodies() hcl.Diagnostics {
 	s := NewScope(c, nil)
-	unknown := func(Reference) cty.Value { return cty.DynamicVal }
+	// Resources are independent here; decoding 10,000 of them is most of a
+	// large configuration's load, so it is spread over the cores. Each
+	// resource's diagnostics keep their place in the order.
+	perResource := make([]hcl.Diagnostics, len(c.Resources))
+	parallelFor(len(c.Resources), func(i int) {
+		perResource[i] = s.validateResource(c.Resources[i])
+	})
 	var diags hcl.Diagnostics
-	for _, r := range c.Resources {
-		refs, _ := c.ResourceRefs(r)
-		key := &KeyData{}
-		if r.Count != nil {
-			key.CountIndex = cty.UnknownVal(cty.Number)
-		}
-		if r.ForEach != nil {
-			key.EachKey, key.EachValue = cty.UnknownVal(cty.String), cty.DynamicVal
-		}
-		ctx := s.EvalContext(refs, unknown, key)
-		_, d := s.DecodeResource(r, ctx)
+	for _, d := range perResource {
 		diags = append(diags, d...)
-		// A count or for_each known without state or variables (a literal,
-		// a local of literals) is checked now: validate catches `for_each = 5`.
-		for _, e := range []hcl.Expression{r.Count, r.ForEach} {
-			if e == nil {
-				continue
-			}
-			if v, d := e.Value(ctx); !d.HasErrors() && v.IsWhollyKnown() && !v.IsMarked() {
-				_, _, d := s.Expand(r, ctx)
-				diags = append(diags, d...)
-			}
-		}
-		diags = append(diags, validateKind(r)...)
 	}
 	for _, p := range c.SortedProviders() {
 		diags = append(diags, validateProvider(p)...)

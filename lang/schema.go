@@ -3,6 +3,7 @@ package lang
 import (
 	"sync"
 
+	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hcldec"
 	"github.com/zclconf/go-cty/cty"
 )
@@ -30,14 +31,26 @@ type KindSchema struct {
 type kindTypes struct {
 	once              sync.Once
 	config, stateType cty.Type
+	decoder           *objectDecoder // nil: the spec needs hcldec.Decode
 }
 
 func (s *KindSchema) cachedTypes() *kindTypes {
 	s.types.once.Do(func() {
 		s.types.config = s.impliedConfigType()
 		s.types.stateType = s.stateTypeFrom(s.types.config)
+		s.types.decoder = newObjectDecoder(s.Config)
 	})
 	return s.types
+}
+
+// decode evaluates a resource body by the kind's spec.
+func (s *KindSchema) decode(body hcl.Body, ctx *hcl.EvalContext) (cty.Value, hcl.Diagnostics) {
+	if s.types != nil {
+		if d := s.cachedTypes().decoder; d != nil {
+			return d.decode(body, ctx)
+		}
+	}
+	return hcldec.Decode(body, s.Config, ctx)
 }
 
 func attr(name string, t cty.Type) *hcldec.AttrSpec {

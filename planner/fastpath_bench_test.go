@@ -2,7 +2,6 @@ package planner
 
 import (
 	"fmt"
-	"math/big"
 	"testing"
 
 	"github.com/leptonml/lepton/lang"
@@ -10,66 +9,6 @@ import (
 	"github.com/zclconf/go-cty/cty"
 	ctyjson "github.com/zclconf/go-cty/cty/json"
 )
-
-// Tests of the shortcuts taken for speed: each must agree with the slow path.
-
-func TestProvablyEqualAgreesWithEquals(t *testing.T) {
-	fromJSON := func(s string) cty.Value {
-		v, err := ctyjson.Unmarshal([]byte(s), cty.Number)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return v
-	}
-	obj := func(m map[string]cty.Value) cty.Value { return cty.ObjectVal(m) }
-	stats := func(mean cty.Value) cty.Value {
-		return cty.MapVal(map[string]cty.Value{"x": cty.MapVal(map[string]cty.Value{"mean": mean, "count": cty.NumberIntVal(3)})})
-	}
-	cases := []struct {
-		name string
-		a, b cty.Value
-		want bool // what valuesEqual must say
-	}{
-		{"same strings", cty.StringVal("a"), cty.StringVal("a"), true},
-		{"different strings", cty.StringVal("a"), cty.StringVal("b"), false},
-		{"bools", cty.True, cty.False, false},
-		{"512-bit numbers from state", fromJSON("0.8164966"), fromJSON("0.8164966"), true},
-		{"different numbers", fromJSON("0.8164966"), fromJSON("0.8164967"), false},
-		{"same decimal, different precision", cty.NumberFloatVal(0.1), fromJSON("0.1"), true},
-		{"integers", cty.NumberIntVal(3), cty.NumberVal(big.NewFloat(3)), true},
-		{"zero signs", cty.NumberFloatVal(0), cty.NumberFloatVal(-0.0), true},
-		{"nested maps equal", stats(fromJSON("1.5")), stats(cty.NumberFloatVal(1.5)), true},
-		{"nested maps differ", stats(fromJSON("1.5")), stats(cty.NumberFloatVal(1.25)), false},
-		{"map keys differ", cty.MapVal(map[string]cty.Value{"a": cty.True}), cty.MapVal(map[string]cty.Value{"b": cty.True}), false},
-		{"list lengths", cty.ListVal([]cty.Value{cty.True}), cty.ListVal([]cty.Value{cty.True, cty.True}), false},
-		{"tuples", cty.TupleVal([]cty.Value{cty.StringVal("a"), cty.NumberIntVal(1)}), cty.TupleVal([]cty.Value{cty.StringVal("a"), cty.NumberIntVal(1)}), true},
-		{"nested null equal", obj(map[string]cty.Value{"a": cty.NullVal(cty.String)}), obj(map[string]cty.Value{"a": cty.NullVal(cty.String)}), true},
-		{"nested null differs", obj(map[string]cty.Value{"a": cty.NullVal(cty.String)}), obj(map[string]cty.Value{"a": cty.StringVal("")}), false},
-		{"object types differ", obj(map[string]cty.Value{"a": cty.True}), obj(map[string]cty.Value{"b": cty.True}), false},
-		{"sets go to Equals", cty.SetVal([]cty.Value{cty.StringVal("a")}), cty.SetVal([]cty.Value{cty.StringVal("a")}), true},
-		{"unknown is not equal", obj(map[string]cty.Value{"a": cty.UnknownVal(cty.String)}), obj(map[string]cty.Value{"a": cty.StringVal("x")}), false},
-		{"marks ignored", obj(map[string]cty.Value{"a": cty.StringVal("s").Mark("sensitive")}), obj(map[string]cty.Value{"a": cty.StringVal("s")}), true},
-	}
-	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			if got := valuesEqual(c.a, c.b); got != c.want {
-				t.Errorf("valuesEqual = %v, want %v", got, c.want)
-			}
-			if got := valuesEqual(c.b, c.a); got != c.want {
-				t.Errorf("valuesEqual reversed = %v, want %v", got, c.want)
-			}
-			// Where the shortcut says equal, cty agrees (or the numbers are
-			// numerically identical, which cty may tell apart by precision).
-			ua, _ := c.a.UnmarkDeep()
-			ub, _ := c.b.UnmarkDeep()
-			if provablyEqual(ua, ub) && c.name != "same decimal, different precision" {
-				if eq := ua.Equals(ub); !eq.IsKnown() || !eq.True() {
-					t.Errorf("provablyEqual says equal, cty says %#v", eq)
-				}
-			}
-		})
-	}
-}
 
 // decodeTypes are the types the cty JSON decoder is compared on: every kind's
 // state type and a few shapes they do not use.

@@ -3,9 +3,11 @@ package planner
 import (
 	"context"
 	"fmt"
+	"runtime"
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/leptonml/lepton/internal/state"
@@ -51,32 +53,72 @@ func indexState(cfg *lang.Config, st *state.State) (*priorIndex, hcl.Diagnostics
 		return idx, nil
 	}
 	schemas := lang.Schemas()
-	types := map[string]cty.Type{}
+	// Decoding is most of a large state's cost, and instances are
+	// independent: each worker decodes a share, with its own type cache.
+	decoded := make([]*instance, len(st.Resources))
+	errs := make([]*hcl.Diagnostic, len(st.Resources))
+	parallelChunks(len(st.Resources), func(lo, hi int) {
+		types := map[string]cty.Type{}
+		for i := lo; i < hi; i++ {
+			decoded[i], errs[i] = decodeStateInstance(st.Resources[i], schemas, types)
+		}
+	})
 	var diags hcl.Diagnostics
-	for _, r := range st.Resources {
-		schema := schemas[r.Kind]
-		if schema == nil {
-			diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Unknown resource kind in state", Detail: fmt.Sprintf("%s has kind %q, which this lepton does not know.", r.Address, r.Kind)})
+	for i, in := range decoded {
+		if errs[i] != nil {
+			diags = append(diags, errs[i])
 			continue
 		}
-		addr, err := lang.ParseInstance(r.Address)
-		if err != nil {
-			diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Invalid address in state", Detail: err.Error()})
-			continue
+		if _, ok := idx.byRes[in.addr.Resource]; !ok {
+			idx.order = append(idx.order, in.addr.Resource)
 		}
-		v, err := decodeInstanceWith(r, schema.StateType(), types)
-		if err != nil {
-			diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Invalid resource in state", Detail: err.Error()})
-			continue
-		}
-		in := &instance{res: r, addr: addr, value: v}
-		if _, ok := idx.byRes[addr.Resource]; !ok {
-			idx.order = append(idx.order, addr.Resource)
-		}
-		idx.byRes[addr.Resource] = append(idx.byRes[addr.Resource], in)
-		idx.byAddr[r.Address] = in
+		idx.byRes[in.addr.Resource] = append(idx.byRes[in.addr.Resource], in)
+		idx.byAddr[in.res.Address] = in
 	}
 	return idx, diags
+}
+
+func decodeStateInstance(r *state.Resource, schemas map[string]*lang.KindSchema, types map[string]cty.Type) (*instance, *hcl.Diagnostic) {
+	schema := schemas[r.Kind]
+	if schema == nil {
+		return nil, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Unknown resource kind in state", Detail: fmt.Sprintf("%s has kind %q, which this lepton does not know.", r.Address, r.Kind)}
+	}
+	addr, err := lang.ParseInstance(r.Address)
+	if err != nil {
+		return nil, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Invalid address in state", Detail: err.Error()}
+	}
+	v, err := decodeInstanceWith(r, schema.StateType(), types)
+	if err != nil {
+		return nil, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Invalid resource in state", Detail: err.Error()}
+	}
+	return &instance{res: r, addr: addr, value: v}, nil
+}
+
+// parallelChunks calls f on consecutive ranges covering [0, n), on
+// GOMAXPROCS goroutines.
+func parallelChunks(n int, f func(lo, hi int)) {
+	const chunk = 256
+	workers := min(runtime.GOMAXPROCS(0), (n+chunk-1)/chunk)
+	if workers <= 1 {
+		f(0, n)
+		return
+	}
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				lo := int(next.Add(chunk)) - chunk
+				if lo >= n {
+					return
+				}
+				f(lo, min(lo+chunk, n))
+			}
+		}()
+	}
+	wg.Wait()
 }
 
 // resourceValue builds what a reference to a whole resource evaluates to.
@@ -419,6 +461,9 @@ func (r *run) refresh(ctx context.Context, in *instance) (cty.Value, error) {
 		return in.value, err
 	}
 	_ = name
+	if cr, ok := res.(providers.CurrentReader); ok && cr.ReadsCurrent() {
+		return in.value, nil
+	}
 	// Only the paths state lists as sensitive carry marks (decodeInstance);
 	// UnmarkDeepWithPaths rebuilds the whole value, so skip it without them.
 	unmarked, pvm := in.value, []cty.PathValueMarks(nil)
@@ -622,10 +667,14 @@ func (r *run) planInstance(ctx context.Context, rb *lang.ResourceBlock, addr lan
 	if err != nil {
 		return fail(err)
 	}
-	if !prior.IsNull() {
+	ignoring := !prior.IsNull() && (rb.Lifecycle.IgnoreAll || len(rb.Lifecycle.IgnoreChanges) > 0)
+	if ignoring {
 		cfgVal = ignoreChanges(cfgVal, prior, rb.Lifecycle)
 	}
-	cfgUnmarked, cfgMarks := cfgVal.UnmarkDeepWithPaths()
+	cfgUnmarked, cfgMarks := cfgVal, []cty.PathValueMarks(nil)
+	if ignoring || rb.MayBeMarked() {
+		cfgUnmarked, cfgMarks = cfgVal.UnmarkDeepWithPaths()
+	}
 	// The refreshed prior carries marks only where state lists sensitive paths.
 	priorUnmarked, priorMarks := prior, []cty.PathValueMarks(nil)
 	if in != nil && len(in.res.SensitiveAttributes) > 0 {
@@ -646,6 +695,14 @@ func (r *run) planInstance(ctx context.Context, rb *lang.ResourceBlock, addr lan
 	resp, err := res.Plan(ctx, providers.PlanRequest{Address: address, Prior: planPrior, Config: cfgUnmarked, Env: r.env()})
 	if err != nil {
 		return fail(err)
+	}
+	if resp.Unchanged && !planPrior.IsNull() && len(cfgMarks) == 0 && len(resp.RequiresReplace) == 0 {
+		// Up to date: the prior stays, with its marks, as the planned value.
+		r.record(&ResourceChange{
+			Addr: addr, Provider: name, Before: prior, After: prior, Type: ty, Dependencies: deps,
+			PricePerHour: resp.PricePerHour, PriorPrice: priceOf(prior), Detail: resp.Detail, Status: status, Action: NoOp,
+		})
+		return prior, nil
 	}
 	planned := resp.Planned
 	if planned.IsNull() || !conforms(planned, ty) {

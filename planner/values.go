@@ -7,6 +7,7 @@ import (
 
 	"github.com/leptonml/lepton/internal/state"
 	"github.com/leptonml/lepton/lang"
+	"github.com/leptonml/lepton/providers/ctyval"
 	"github.com/zclconf/go-cty/cty"
 	ctyjson "github.com/zclconf/go-cty/cty/json"
 )
@@ -145,74 +146,7 @@ func decodeValue(val, typ json.RawMessage) (cty.Value, error) {
 }
 
 // valuesEqual reports whether two values are known to be equal, marks ignored.
-func valuesEqual(a, b cty.Value) bool {
-	// The shortcut first: UnmarkDeep rebuilds both values, marked or not.
-	if provablyEqual(a, b) {
-		return true
-	}
-	a, _ = a.UnmarkDeep()
-	b, _ = b.UnmarkDeep()
-	if a.IsNull() || b.IsNull() {
-		return a.IsNull() && b.IsNull()
-	}
-	eq := a.Equals(b)
-	return eq.IsKnown() && eq.True()
-}
-
-// provablyEqual is a fast path for valuesEqual: true when a and b are known
-// and equal, marks ignored, compared without cty's Equals, which formats every
-// non-integer number as decimal text to compare it (very slow on the 512-bit
-// numbers read from state, and a no-op plan compares every attribute of every
-// instance). Numbers are equal here when numerically identical. false means
-// "not proven" and the caller falls back to Equals (sets, unknowns, types
-// that differ only in dynamic parts).
-func provablyEqual(a, b cty.Value) bool {
-	a, _ = a.Unmark()
-	b, _ = b.Unmark()
-	if !a.IsKnown() || !b.IsKnown() {
-		return false
-	}
-	if a.IsNull() || b.IsNull() {
-		return a.IsNull() && b.IsNull()
-	}
-	ty := a.Type()
-	if !ty.Equals(b.Type()) {
-		return false
-	}
-	switch {
-	case ty == cty.String:
-		return a.AsString() == b.AsString()
-	case ty == cty.Bool:
-		return a.True() == b.True()
-	case ty == cty.Number:
-		return a.AsBigFloat().Cmp(b.AsBigFloat()) == 0
-	case ty.IsObjectType():
-		for name := range ty.AttributeTypes() {
-			if !provablyEqual(a.GetAttr(name), b.GetAttr(name)) {
-				return false
-			}
-		}
-		return true
-	case ty.IsListType() || ty.IsTupleType() || ty.IsMapType():
-		// Maps iterate in key order, so equal maps pair up key by key.
-		if a.LengthInt() != b.LengthInt() {
-			return false
-		}
-		ia, ib := a.ElementIterator(), b.ElementIterator()
-		for ia.Next() && ib.Next() {
-			ka, va := ia.Element()
-			kb, vb := ib.Element()
-			if ty.IsMapType() && ka.AsString() != kb.AsString() {
-				return false
-			}
-			if !provablyEqual(va, vb) {
-				return false
-			}
-		}
-		return true
-	}
-	return false
-}
+func valuesEqual(a, b cty.Value) bool { return ctyval.Equal(a, b) }
 
 // conforms reports whether v fits ty (dynamic attributes, like a dataset's
 // inline source, take any type).

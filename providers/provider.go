@@ -55,6 +55,9 @@ type PlanResponse struct {
 	PricePerHour float64
 	// Detail lines shown with the plan (chosen offer, fallbacks).
 	Detail []string
+	// Unchanged says Planned is the request's Prior as given: the object is
+	// up to date, and the planner need not compare the two.
+	Unchanged bool
 }
 
 // ApplyRequest asks to create or update an instance.
@@ -77,6 +80,13 @@ type DeleteRequest struct {
 	Address string
 	Current cty.Value
 	Env     Env
+}
+
+// CurrentReader is implemented by a resource whose Read returns the current
+// value as given (a local dataset is checked at plan time instead, by its
+// digest): the planner then skips the read and the comparison with state.
+type CurrentReader interface {
+	ReadsCurrent() bool
 }
 
 // Resource manages one kind of resource in one place.

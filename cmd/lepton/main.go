@@ -7,12 +7,36 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime"
+	"runtime/pprof"
 	"sort"
 	"strings"
 )
 
 func main() {
-	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr, os.Environ()))
+	os.Exit(profiled(func() int { return run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr, os.Environ()) }))
+}
+
+// profiled runs f with a CPU profile written to $LEPTON_CPU_PROFILE and a heap
+// profile to $LEPTON_MEM_PROFILE when they are set: how the figures in
+// docs/benchmarks are explained on the real binary path.
+func profiled(f func() int) int {
+	if p := os.Getenv("LEPTON_CPU_PROFILE"); p != "" {
+		if out, err := os.Create(p); err == nil {
+			if err := pprof.StartCPUProfile(out); err == nil {
+				defer func() { pprof.StopCPUProfile(); out.Close() }()
+			}
+		}
+	}
+	code := f()
+	if p := os.Getenv("LEPTON_MEM_PROFILE"); p != "" {
+		if out, err := os.Create(p); err == nil {
+			runtime.GC() // the in-use figures are those of the last collection
+			pprof.Lookup("allocs").WriteTo(out, 0)
+			out.Close()
+		}
+	}
+	return code
 }
 
 // command is one subcommand.

@@ -157,7 +157,7 @@ func changedArgs(prior, cfg cty.Value) []string {
 			out = append(out, name)
 			continue
 		}
-		if eq := a.Equals(b); !eq.IsKnown() || !eq.True() {
+		if !ctyval.Equal(a, b) {
 			out = append(out, name)
 		}
 	}

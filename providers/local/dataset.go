@@ -163,7 +163,7 @@ func (d *Dataset) Plan(ctx context.Context, req providers.PlanRequest) (provider
 	}
 	digest = sub.digest(digest)
 	if !req.Prior.IsNull() && sameArgs(req.Prior, req.Config) && str(req.Prior.GetAttr("digest")) == digest {
-		return providers.PlanResponse{Planned: req.Prior}, nil
+		return providers.PlanResponse{Planned: req.Prior, Unchanged: true}, nil
 	}
 	planned := withSchema(d.kindSchema(), req.Config, map[string]cty.Value{"digest": cty.StringVal(digest)})
 	resp := providers.PlanResponse{Planned: planned}
@@ -296,6 +296,9 @@ const cacheMinValues = 1 << 16
 func (d *Dataset) Read(_ context.Context, req providers.ReadRequest) (cty.Value, error) {
 	return req.Current, nil
 }
+
+// ReadsCurrent: a dataset's drift is a changed digest, found by Plan.
+func (d *Dataset) ReadsCurrent() bool { return true }
 
 // Delete removes the dataset's report; the source itself is the user's.
 func (d *Dataset) Delete(_ context.Context, req providers.DeleteRequest) error {

@@ -83,7 +83,7 @@ func changedArgs(prior, cfg cty.Value) []string {
 			out = append(out, name)
 			continue
 		}
-		if eq := a.Equals(b); !eq.IsKnown() || !eq.True() {
+		if !ctyval.Equal(a, b) {
 			out = append(out, name)
 		}
 	}
