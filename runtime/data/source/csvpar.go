@@ -11,6 +11,7 @@ import (
 	"runtime"
 	"sync"
 	"sync/atomic"
+	"unsafe"
 )
 
 // Block is a run of CSV rows whose every cell is a number or missing,
@@ -271,51 +272,39 @@ func parseBlock(data []byte, ncols int, delim byte, dst []float32) *Block {
 		vals = make([]float32, rows*ncols)
 	}
 	vals = vals[:rows*ncols]
-	p := cells{data: data, vals: vals, rows: rows, lastOff: (ncols - 1) * rows, dm: uint64(delim) * ones, base: -64}
+	lastOff := (ncols - 1) * rows
+	p := cells{data: data, vals: vals, rows: rows, lastOff: lastOff, lineEnd: lastOff, dm: uint64(delim) * ones, base: -64}
 	for {
 		e := p.fast()
 		if e == errFields {
 			return nil
 		}
 		if e == endWindows {
-			// The last, partial window (padded with zeros, which are no
-			// separators), then the end.
-			next := p.base + 64
-			if p.final || next >= len(data) {
-				break
-			}
-			var pad [64]byte
-			copy(pad[:], data[next:])
-			p.base, p.mask, p.final = next, separators(pad[:], p.dm), true
-			continue
+			break
 		}
-		// A cell for the general path.
-		eol := data[e] == '\n'
-		n := e - p.s
-		if eol && n > 0 && data[e-1] == '\r' {
-			n--
-		}
-		v, ok := generalCell(data[p.s:p.s+n], eol && p.out == p.r)
-		if !ok {
+		if !p.general(e, data[e] == '\n') { // fast checked the field count
 			return nil
 		}
-		p.put(v, e, eol)
+	}
+	// The last windows (fast leaves the last 16 to 80 bytes), padded with
+	// zeros, which are no separators: through the general path.
+	for base := p.base + 64; base < len(data); base += 64 {
+		var pad [64]byte
+		copy(pad[:], data[base:])
+		for mask := separators(pad[:], p.dm); mask != 0; mask &= mask - 1 {
+			e := base + bits.TrailingZeros64(mask)
+			eol := data[e] == '\n'
+			if eol != (p.out == p.lineEnd) || !p.general(e, eol) {
+				return nil
+			}
+		}
 	}
 	if last { // the last cell of a last line without a newline
-		if p.out-p.r != p.lastOff {
+		if p.out != p.lineEnd || !p.general(len(data), true) {
 			return nil
 		}
-		n := len(data) - p.s
-		if n > 0 && data[len(data)-1] == '\r' {
-			n--
-		}
-		v, ok := generalCell(data[p.s:p.s+n], p.out == p.r)
-		if !ok {
-			return nil
-		}
-		p.put(v, len(data)-1, true)
 	}
-	if p.r != rows {
+	if p.lineEnd-lastOff != rows {
 		return nil
 	}
 	return &Block{Vals: vals, Rows: rows}
@@ -330,119 +319,150 @@ type cells struct {
 	dm      uint64 // the delimiter in every byte
 	base    int    // start of the 64-byte window of mask
 	mask    uint64 // the window's separators not yet consumed
-	final   bool   // the window is the last, partial one
 	s       int    // start of the current cell
-	r, out  int    // its row, and its index in vals (column * rows + row)
+	out     int    // its index in vals: column * rows + row
+	lineEnd int    // the index in vals of its line's last cell
 }
 
 const (
-	endWindows = -1 // fast: every whole window is done
+	endWindows = -1 // fast: every window it may read is done
 	errFields  = -2 // fast: a line with too few or too many fields
 )
 
-func (p *cells) put(v float32, e int, eol bool) {
+// general parses the cell that ends at e (a separator, or the end of the
+// data) through the general path, and moves on.
+func (p *cells) general(e int, eol bool) bool {
+	n := e - p.s
+	if eol && n > 0 && p.data[p.s+n-1] == '\r' {
+		n--
+	}
+	v, ok := generalCell(p.data[p.s:p.s+n], eol && p.out == p.lineEnd-p.lastOff)
+	if !ok {
+		return false
+	}
 	p.vals[p.out] = v
 	p.s = e + 1
 	if eol {
-		p.r++
-		p.out = p.r
+		p.out = p.lineEnd - p.lastOff + 1
+		p.lineEnd++
 	} else {
 		p.out += p.rows
 	}
+	return true
 }
 
 // fast parses cells of the common spelling until one needs the general path
-// (it returns that cell's end, the cell not consumed), or the whole windows
-// are done (endWindows), or a line has the wrong number of fields
-// (errFields). It makes no calls, so its state stays in registers.
+// (it returns that cell's end, the cell not consumed), or it reaches the last
+// 16 to 80 bytes (endWindows: every cell it reads has 16 bytes after its
+// end, so no length check is needed per cell), or a line has the wrong
+// number of fields (errFields). It makes no calls, and keeps little state,
+// so that state stays in registers.
 func (p *cells) fast() int {
-	data, vals, rows, lastOff, dm := p.data, p.vals, p.rows, p.lastOff, p.dm
-	base, mask, s, r, out := p.base, p.mask, p.s, p.r, p.out
+	data, vals, rows := p.data, p.vals, p.rows
+	base, mask, s, out, lineEnd := p.base, p.mask, p.s, p.out, p.lineEnd
+	lim := len(data) - 64 - 16 // the last start of a window
+	if lim < 0 {
+		return endWindows
+	}
+	// Reads go through a pointer: the windows fast reads end 16 bytes
+	// before the data does, and a cell ends within its window, so every
+	// read below (at most 9 bytes from a cell's start) is inside data.
+	// Writes to vals stay checked.
+	dp := unsafe.Pointer(unsafe.SliceData(data))
+	at := func(i int) byte { return *(*byte)(unsafe.Add(dp, i)) }
+	word := func(i int) uint64 { return binary.LittleEndian.Uint64((*[8]byte)(unsafe.Add(dp, i))[:]) }
+	dm := p.dm
 	e := endWindows
+loop:
 	for {
-		if mask == 0 {
-			if p.final || base+128 > len(data) {
-				break
+		for mask == 0 {
+			if base+64 > lim {
+				break loop
 			}
 			base += 64
-			b := data[base : base+64]
 			for i := 0; i < 64; i += 8 {
-				w := binary.LittleEndian.Uint64(b[i:])
+				w := word(base + i)
 				z := zeroBytes(w^dm) | zeroBytes(w^('\n'*ones))
 				mask |= (z >> 7 * 0x0002040810204081 >> 49 & 0xFF) << i
 			}
-			continue
 		}
 		end := base + bits.TrailingZeros64(mask)
 		mask &= mask - 1
-		eol := data[end] == '\n'
-		if eol != (out-r == lastOff) {
+		eol := at(end) == '\n'
+		if eol != (out == lineEnd) {
 			e = errFields
 			break
 		}
 		n := end - s
-		if eol && n > 0 && data[end-1] == '\r' {
+		if eol && n > 0 && at(end-1) == '\r' {
 			n--
-		}
-		if s+9 > len(data) {
-			e = end
-			break
 		}
 		// sh is 1 after a minus sign (computed without a branch: signs
 		// are random, a branch would often be mispredicted).
-		sh := int((uint64(data[s]^'-') - 1) >> 63)
+		sh := int((uint64(at(s)^'-') - 1) >> 63)
 		l := n - sh // characters after the sign
 		if uint(l-1) >= 8 {
 			e = end
 			break
 		}
-		w := binary.LittleEndian.Uint64(data[s+sh:])
-		nd := nonDigits(w) & (^uint64(0) >> ((64 - 8*uint(l)) & 63))
+		w := word(s + sh)
+		y := w ^ '0'*ones // digits become 0-9
+		// nd: the high bit of each of the l bytes that is not a digit.
+		nd := (y&(0x7F*ones) + 0x76*ones | y) & (0x80 * ones) & (^uint64(0) >> ((64 - 8*uint(l)) & 63))
 		frac := 0
 		if nd != 0 { // one non-digit, a dot, and at least one digit
-			if nd&(nd-1) != 0 || zeroBytes(w^('.'*ones))&nd == 0 || l == 1 {
+			t := bits.TrailingZeros64(nd) // the dot is byte t>>3
+			if nd&(nd-1) != 0 || byte(w>>((t-7)&63)) != '.' || l == 1 {
 				e = end
 				break
 			}
 			l--
-			frac = l - bits.TrailingZeros64(nd)>>3
+			frac = l - t>>3
 		}
 		// Drop the dot (without one, low is all ones), then right-align
 		// the l digits so that the bytes below them are leading zeros.
 		low := nd>>7 - 1
-		x := w & 0x0F0F0F0F0F0F0F0F
-		x = x&low | (x>>8)&^low
-		x <<= (64 - 8*uint(l)) & 63
-		vals[out] = toFloat32(eightDigits(x), uint(frac), uint64(sh))
+		y = y&low | (y>>8)&^low
+		y <<= (64 - 8*uint(l)) & 63
+		vals[out] = toFloat32(eightDigits(y), uint(frac+16*sh))
 		s = end + 1
 		if eol {
-			r++
-			out = r
+			out = lineEnd - p.lastOff + 1
+			lineEnd++
 		} else {
 			out += rows
 		}
 	}
-	p.base, p.mask, p.s, p.r, p.out = base, mask, s, r, out
+	p.base, p.mask, p.s, p.out, p.lineEnd = base, mask, s, out, lineEnd
 	return e
 }
 
-// negPow10 holds the float64 nearest to 10^-i.
-var negPow10 = [16]float64{1, 1e-1, 1e-2, 1e-3, 1e-4, 1e-5, 1e-6, 1e-7, 1e-8}
+// pow10s[i] is 10^i and pow10s[16+i] is -10^i; negPow10s likewise holds the
+// float64 nearest to ±10^-i. A sign in the table costs nothing, and is exact:
+// rounding is symmetric.
+var pow10s, negPow10s [32]float64
+
+func init() {
+	for i := 0; i <= 8; i++ {
+		pow10s[i], pow10s[16+i] = pow10[i], -pow10[i]
+		negPow10s[i], negPow10s[16+i] = 1/pow10[i], -1/pow10[i]
+	}
+}
 
 // toFloat32 is float32(±mant / 10^frac) with the quotient first rounded to
-// float64, as float32(ParseNumber(...)) computes it, for mant < 10^8 and
-// frac <= 8, without a division (a division costs as much as the rest of a
-// cell). The product mant * 10^-frac (10^-frac rounded to float64) is
-// within a few float64 units of the correctly rounded quotient, so both round
-// to the same float32 unless they lie within a few units of a float32
-// rounding midpoint (the bits below float32 precision are then close to
-// 1000...0): in that rare case the exact division decides.
-func toFloat32(mant uint64, frac uint, neg uint64) float32 {
-	f := float64(mant) * negPow10[frac&15]
+// float64, as float32(ParseNumber(...)) computes it, for mant < 10^8; i is
+// frac, plus 16 for a minus sign. It needs no division (a division costs as
+// much as the rest of a cell): the product mant * 10^-frac (10^-frac rounded
+// to float64) is within a few float64 units of the correctly rounded
+// quotient, so both round to the same float32 unless they lie within a few
+// units of a float32 rounding midpoint (the bits below float32 precision are
+// then close to 1000...0): in that rare case the exact division decides.
+func toFloat32(mant uint64, i uint) float32 {
+	f := float64(mant) * negPow10s[i&31]
 	if d := math.Float64bits(f)&(1<<29-1) - 1<<28; d+64 <= 128 {
-		f = float64(mant) / pow10[frac&15]
+		f = float64(mant) / pow10s[i&31]
 	}
-	return float32(math.Float64frombits(math.Float64bits(f) | neg<<63))
+	return float32(f)
 }
 
 // generalCell parses a cell as the row-by-row reader does: missing, or a
@@ -481,14 +501,6 @@ func zeroBytes(w uint64) uint64 {
 }
 
 const ones = 0x0101010101010101
-
-// nonDigits sets the high bit of each byte of w that is not an ASCII digit
-// (no carries cross bytes).
-func nonDigits(w uint64) uint64 {
-	ge0 := (w | 0x80*ones) - 0x30*ones      // high bit: byte&0x7f >= '0'
-	gt9 := (w &^ (0x80 * ones)) + 0x46*ones // high bit: byte&0x7f > '9'
-	return ^(ge0 &^ gt9 &^ w) & (0x80 * ones)
-}
 
 // eightDigits is the value of eight decimal digits, one a byte (0-9), the
 // most significant in the lowest byte.
