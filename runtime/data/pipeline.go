@@ -912,6 +912,13 @@ func (p *pipeline) build(train, val, test []int32) {
 		for lo := 0; lo < n; lo += step {
 			hi := min(lo+step, n)
 			idx, x := part.idx[lo:hi], part.m.X[lo*d:hi*d]
+			var y, target []float32
+			if p.label != nil {
+				y = part.m.Y[lo:hi]
+				if p.numeric {
+					target = part.m.Target[lo:hi]
+				}
+			}
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
@@ -930,6 +937,14 @@ func (p *pipeline) build(train, val, test []int32) {
 					}
 					t = e
 				}
+				for r, i := range idx { // the labels of the same rows
+					if y != nil {
+						y[r] = p.yIndex(int(i))
+					}
+					if target != nil {
+						target[r] = p.label.num.at(int(i))
+					}
+				}
 			}()
 		}
 	}
@@ -937,16 +952,6 @@ func (p *pipeline) build(train, val, test []int32) {
 	for _, o := range p.outs { // the raw columns are no longer needed
 		if o.src != nil && o.src != p.label {
 			o.src.num, o.src.code = f32s{}, i32s{}
-		}
-	}
-	if p.label != nil {
-		for _, part := range parts {
-			for r, i := range part.idx {
-				part.m.Y[r] = p.yIndex(int(i))
-				if p.numeric {
-					part.m.Target[r] = p.label.num.at(int(i))
-				}
-			}
 		}
 	}
 	if copies > 0 {
