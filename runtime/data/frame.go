@@ -5,6 +5,7 @@ import (
 	"math"
 	"strconv"
 
+	"github.com/leptonml/lepton/runtime/data/prep"
 	"github.com/leptonml/lepton/runtime/data/source"
 )
 
@@ -29,9 +30,19 @@ func firstChunkCap(chunks int) int {
 type f32s struct {
 	chunks [][]float32
 	n      int
+	// dirty: a number was added other than by appendSlice (which is how
+	// numeric blocks arrive); see column.sums.
+	dirty bool
 }
 
 func (c *f32s) add(v float32) {
+	if v == v {
+		c.dirty = true
+	}
+	c.push(v)
+}
+
+func (c *f32s) push(v float32) {
 	if c.n&chunkMask == 0 {
 		c.chunks = append(c.chunks, make([]float32, 0, firstChunkCap(len(c.chunks))))
 	}
@@ -50,14 +61,14 @@ func (c *f32s) add(v float32) {
 func (c *f32s) appendSlice(vs []float32) {
 	for len(vs) > 0 {
 		if c.n&chunkMask == 0 || len(c.chunks) == 0 {
-			c.add(vs[0]) // a new chunk (or the first one's growth)
+			c.push(vs[0]) // a new chunk (or the first one's growth)
 			vs = vs[1:]
 			continue
 		}
 		last := len(c.chunks) - 1
 		ch := c.chunks[last]
 		if len(ch) == cap(ch) {
-			c.add(vs[0])
+			c.push(vs[0])
 			vs = vs[1:]
 			continue
 		}
@@ -126,6 +137,11 @@ type column struct {
 	cats    []string
 	pending int // leading missing rows while the type is still unknown
 	typedAt source.Position
+	// sums is the first pass of the column statistics over the numeric
+	// blocks, taken while they are copied in (the values are in cache
+	// then). It covers every number of the column unless num.dirty.
+	sums    prep.Sums
+	hasSums bool
 }
 
 func (c *column) rows() int {
@@ -404,6 +420,10 @@ func (f *frame) addBlock(readerCols []string, b *source.Block) bool {
 			}
 		}
 		c.num.appendSlice(col[r:])
+		if !c.hasSums {
+			c.sums, c.hasSums = prep.NewSums(), true
+		}
+		c.sums.Add(col[r:])
 	}
 	f.n += b.Rows
 	return true

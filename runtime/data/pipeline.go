@@ -183,7 +183,12 @@ func columnStats(c *column) ColumnStats {
 		s.Distinct = len(c.cats)
 		return s
 	}
-	st := prep.ChunkStats(c.num.chunks)
+	var st prep.Stats
+	if c.hasSums && !c.num.dirty {
+		st = prep.ChunkStatsWith(c.num.chunks, c.sums) // read as numeric blocks only
+	} else {
+		st = prep.ChunkStats(c.num.chunks)
+	}
 	s.Count, s.Missing = st.N, c.num.n-st.N
 	if st.N > 0 {
 		s.Mean, s.Std, s.Min, s.Max = st.Mean, st.Std, st.Min, st.Max
