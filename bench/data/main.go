@@ -7,8 +7,11 @@
 // an integer label), warms the page cache, then alternates a bufio line scan
 // and a full data.Load (missing = mean, normalize = zscore, an 80/10/10
 // split) in child processes, so each one's peak RSS is its own. It prints the
-// medians, the throughput ratio and peak memory against the size of the
-// float32 output.
+// medians, the throughput ratio (wall clock and CPU seconds) and peak memory
+// against the size of the float32 output, and the load average (the figures
+// of a shared machine are inflated). LEPTON_BENCH_CPUPROFILE and
+// LEPTON_BENCH_TRACE name files for a CPU profile or an execution trace of
+// each load.
 package main
 
 import (
@@ -23,6 +26,7 @@ import (
 	"runtime"
 	"runtime/metrics"
 	"runtime/pprof"
+	"runtime/trace"
 	"slices"
 	"strconv"
 	"strings"
@@ -68,7 +72,7 @@ func run(rows, cols, reps int, dir string) error {
 	if err != nil {
 		return err
 	}
-	fmt.Printf("file: %d rows x %d columns, %.1f MB; GOMAXPROCS %d, %s\n", rows, cols, float64(size)/1e6, runtime.GOMAXPROCS(0), runtime.Version())
+	fmt.Printf("file: %d rows x %d columns, %.1f MB; GOMAXPROCS %d, %s; load average %s\n", rows, cols, float64(size)/1e6, runtime.GOMAXPROCS(0), runtime.Version(), loadavg())
 	self, err := os.Executable()
 	if err != nil {
 		return err
@@ -77,7 +81,7 @@ func run(rows, cols, reps int, dir string) error {
 		return err
 	}
 	var scan, load, scanCPU, loadCPU []float64
-	var scanRSS, loadRSS []float64
+	var scanRSS, loadRSS, outMBs []float64
 	var last string
 	for i := 0; i < reps; i++ {
 		s, rss, cpu, err := measureCPU(self, "scan", path)
@@ -97,7 +101,7 @@ func run(rows, cols, reps int, dir string) error {
 		if _, err := fmt.Sscanf(string(out), "%f %f %f %f %d", &secs, &peakHeap, &rssMB, &outMB, &n); err != nil {
 			return fmt.Errorf("child output %q: %w", out, err)
 		}
-		load, loadRSS = append(load, secs), append(loadRSS, rssMB)
+		load, loadRSS, outMBs = append(load, secs), append(loadRSS, rssMB), append(outMBs, outMB)
 		last = fmt.Sprintf("peak heap %.0f MB, peak RSS %.0f MB = %.2fx the float32 output of %.0f MB, %d rows", peakHeap, rssMB, rssMB/outMB, outMB, n)
 	}
 	ms, ml := median(scan), median(load)
@@ -107,7 +111,23 @@ func run(rows, cols, reps int, dir string) error {
 	fmt.Printf("CPU seconds (user+system, all threads): scan median %.3f (runs: %s), load median %.3f (runs: %s); ratio %.2f\n",
 		median(scanCPU), list(scanCPU), median(loadCPU), list(loadCPU), median(scanCPU)/median(loadCPU))
 	fmt.Printf("memory of the last load: %s; median peak RSS %.0f MB (scan: %.0f MB)\n", last, median(loadRSS), median(scanRSS))
+	fmt.Printf("summary: ratio wall %.3f, ratio CPU %.3f (goal >= 0.3); peak RSS %.2fx the float32 output (goal < 3); load average after the run %s\n",
+		ms/ml, median(scanCPU)/median(loadCPU), median(loadRSS)/median(outMBs), loadavg())
 	return nil
+}
+
+// loadavg is the 1, 5 and 15 minute load averages (the machine may be
+// shared: figures taken under load are inflated), or "?".
+func loadavg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "?"
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return "?"
+	}
+	return strings.Join(f[:3], " ")
 }
 
 func list(xs []float64) string {
@@ -227,6 +247,14 @@ func runChild(mode, path string) error {
 			}
 			pprof.StartCPUProfile(pf)
 			defer pprof.StopCPUProfile()
+		}
+		if tf := os.Getenv("LEPTON_BENCH_TRACE"); tf != "" {
+			f, err := os.Create(tf)
+			if err != nil {
+				return err
+			}
+			trace.Start(f)
+			defer trace.Stop()
 		}
 		start := time.Now()
 		ds, err := data.Load(context.Background(), data.Spec{
