@@ -367,11 +367,19 @@ func (a *applyRun) apply(ctx context.Context, c *ResourceChange) error {
 	if act == Update {
 		prior = c.Before
 	}
-	if !prior.IsNull() {
+	ignoring := !prior.IsNull() && (rb.Lifecycle.IgnoreAll || len(rb.Lifecycle.IgnoreChanges) > 0)
+	if ignoring {
 		cfgVal = ignoreChanges(cfgVal, prior, rb.Lifecycle)
 	}
-	cfgUnmarked, cfgMarks := cfgVal.UnmarkDeepWithPaths()
-	priorUnmarked, priorMarks := prior.UnmarkDeepWithPaths()
+	// UnmarkDeepWithPaths rebuilds a value: only where marks can be.
+	cfgUnmarked, cfgMarks := cfgVal, []cty.PathValueMarks(nil)
+	if ignoring || rb.MayBeMarked() {
+		cfgUnmarked, cfgMarks = cfgVal.UnmarkDeepWithPaths()
+	}
+	priorUnmarked, priorMarks := prior, []cty.PathValueMarks(nil)
+	if !prior.IsNull() {
+		priorUnmarked, priorMarks = prior.UnmarkDeepWithPaths()
+	}
 	env := a.env()
 	env.Log = func(format string, args ...any) { a.hooks.Log(c.Address(), fmt.Sprintf(format, args...)) }
 	if env.Progress != nil && !env.ProgressTTY {

@@ -2,6 +2,9 @@ package planner
 
 import (
 	"fmt"
+	"math"
+	"math/big"
+	"math/rand/v2"
 	"testing"
 
 	"github.com/leptonml/lepton/lang"
@@ -139,4 +142,122 @@ func FuzzUnmarshalCty(f *testing.F) {
 		}
 		sameValue(t, got, want)
 	})
+}
+
+// sameJSON checks marshalCty against ctyjson.Marshal on v.
+func sameJSON(t *testing.T, v cty.Value, ty cty.Type) {
+	t.Helper()
+	want, werr := ctyjson.Marshal(v, ty)
+	got, ok, _ := marshalCty(v, ty)
+	if !ok {
+		return // left to ctyjson: nothing to compare
+	}
+	if werr != nil {
+		t.Fatalf("marshalCty rendered %s, ctyjson fails: %v", got, werr)
+	}
+	if string(got) != string(want) {
+		t.Fatalf("marshalCty rendered\n%s\nctyjson\n%s", got, want)
+	}
+}
+
+func TestMarshalCtyMatchesCtyjson(t *testing.T) {
+	floats := []float64{0, 1, -1, 0.1, 0.2 + 0.1, 1.0 / 3, 2.5e-7, 1e21, 1e22, 123456789.125, 5e-324, 1.7976931348623157e308, -2.2250738585072014e-308, 4503599627370497, 9007199254740993, 0.8164966, 1.666667}
+	var nums []cty.Value
+	for _, f := range floats {
+		nums = append(nums, cty.NumberFloatVal(f), cty.NumberFloatVal(-f))
+	}
+	nums = append(nums, cty.NumberIntVal(3), cty.NumberIntVal(-1<<62), cty.MustParseNumberVal("123456789012345678901234567890"), cty.MustParseNumberVal("0.1"), cty.MustParseNumberVal("-0"), cty.NumberVal(new(big.Float).SetPrec(20).SetFloat64(0.1)))
+	strs := []cty.Value{cty.StringVal(""), cty.StringVal("plain"), cty.StringVal(`<a href="x">&</a>`), cty.StringVal("tab\there\nnew \u2028 \x01"), cty.StringVal("héllo 😀"), cty.StringVal("\\ \" /")}
+	values := []struct {
+		v  cty.Value
+		ty cty.Type
+	}{
+		{cty.NullVal(cty.String), cty.String},
+		{cty.NullVal(cty.String), cty.DynamicPseudoType},
+		{cty.NullVal(cty.DynamicPseudoType), cty.DynamicPseudoType},
+		{cty.True, cty.Bool},
+		{cty.ListVal(nums), cty.List(cty.Number)},
+		{cty.TupleVal(strs), cty.Tuple([]cty.Type{cty.String, cty.String, cty.String, cty.String, cty.String, cty.String})},
+		{cty.SetVal(strs), cty.Set(cty.String)},
+		{cty.MapVal(map[string]cty.Value{"b": cty.NumberFloatVal(0.5), "a&<": cty.NumberIntVal(1)}), cty.Map(cty.Number)},
+		{cty.ObjectVal(map[string]cty.Value{"z": cty.ListValEmpty(cty.String), "a": cty.TupleVal(nums[:4]), "m": cty.NullVal(cty.Map(cty.String))}), cty.DynamicPseudoType},
+		{cty.ObjectVal(map[string]cty.Value{"x": cty.StringVal("s").Mark("sensitive")}), cty.Object(map[string]cty.Type{"x": cty.String})},
+		{cty.ObjectVal(map[string]cty.Value{"x": cty.UnknownVal(cty.String)}), cty.Object(map[string]cty.Type{"x": cty.String})},
+		{cty.StringVal("x"), cty.Number},
+	}
+	for _, s := range strs {
+		values = append(values, struct {
+			v  cty.Value
+			ty cty.Type
+		}{s, cty.String})
+	}
+	for _, n := range nums {
+		values = append(values, struct {
+			v  cty.Value
+			ty cty.Type
+		}{n, cty.Number})
+	}
+	for i, c := range values {
+		t.Run(fmt.Sprint(i), func(t *testing.T) { sameJSON(t, c.v, c.ty) })
+	}
+	// Whole state documents, decoded as ctyjson does (512-bit numbers).
+	for _, ty := range decodeTypes() {
+		if v, err := ctyjson.Unmarshal([]byte(`null`), ty); err == nil {
+			sameJSON(t, v, ty)
+		}
+	}
+	dataset := lang.Schemas()["dataset"].StateType()
+	doc := `{"id":"dataset.a","digest":"sha256:ab","rows":3,"dropped_rows":0,"columns":["x","y"],"classes":[],
+		  "schema":{"x":"number"},"stats":{"x":{"count":3,"mean":0.8164966,"max":3,"min":-1e-7}},
+		  "source":{"inline":{"value":{"x":[1,2,3],"y":["a","b",null]},"type":["object",{"x":["tuple",["number","number","number"]],"y":["tuple",["string","string","string"]]}]},"file":null},
+		  "label":null,"features":null,"format":"","split":null,"preprocess":null}`
+	v, err := ctyjson.Unmarshal([]byte(doc), dataset)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sameJSON(t, v, dataset)
+}
+
+// FuzzMarshalCty: numbers from float64 and documents decoded by ctyjson
+// render as ctyjson renders them.
+func FuzzMarshalCty(f *testing.F) {
+	f.Add(0.1, `{"x":[1,"a",null]}`, uint8(3))
+	f.Add(-0.0, `{"value":{"a":1.5},"type":["object",{"a":"number"}]}`, uint8(3))
+	f.Add(1e21, `["<&>",1e400]`, uint8(0))
+	tys := decodeTypes()
+	f.Fuzz(func(t *testing.T, x float64, doc string, which uint8) {
+		if !math.IsInf(x, 0) && !math.IsNaN(x) {
+			sameJSON(t, cty.NumberFloatVal(x), cty.Number)
+		}
+		ty := tys[int(which)%len(tys)]
+		if v, err := ctyjson.Unmarshal([]byte(doc), ty); err == nil {
+			sameJSON(t, v, ty)
+		}
+	})
+}
+
+// TestNumberFormatAgreesWithBig: the strconv shortcut gives big.Float's
+// digits on many random float64s of every magnitude.
+func TestNumberFormatAgreesWithBig(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	for i := 0; i < 200000; i++ {
+		var x float64
+		switch i % 3 {
+		case 0:
+			x = math.Float64frombits(rng.Uint64())
+		case 1:
+			x = rng.Float64() * math.Pow(10, float64(rng.IntN(40)-20))
+		default:
+			x = math.Round(rng.Float64()*1e7) / math.Pow(10, float64(rng.IntN(8)))
+		}
+		if math.IsNaN(x) || math.IsInf(x, 0) {
+			continue
+		}
+		f := big.NewFloat(x)
+		var e ctyEncoder
+		e.number(f)
+		if want := f.Text('f', -1); string(e.buf) != want {
+			t.Fatalf("%v: %s, big.Float gives %s", x, e.buf, want)
+		}
+	}
 }

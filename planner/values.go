@@ -38,6 +38,9 @@ func decodeInstanceWith(r *state.Resource, ty cty.Type, types map[string]cty.Typ
 // encodeInstance is the reverse: JSON attributes and the sensitive paths.
 // Unknown values (a failed create) are stored as null.
 func encodeInstance(v cty.Value, ty cty.Type) (json.RawMessage, [][]any, error) {
+	if b, ok, _ := marshalCty(v, ty); ok {
+		return b, nil, nil // no marks, nothing unknown
+	}
 	unmarked, pvm := v.UnmarkDeepWithPaths()
 	unmarked = unknownAsNull(unmarked)
 	b, err := ctyjson.Marshal(unmarked, ty)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	iofs "io/fs"
@@ -149,19 +150,23 @@ func showResource(m *meta, addr string) int {
 		}
 	}
 	if r.Kind == "dataset" {
-		var attrs struct {
-			Digest string `json:"digest"`
-		}
-		json.Unmarshal(r.Attributes, &attrs)
 		switch {
 		case len(r.SensitiveAttributes) > 0:
 			// The report lists column names and statistics of the data,
 			// which would show the sensitive values it was read from.
 			fmt.Fprintf(m.stdout, "\nProcessing report: hidden, because the dataset is built from sensitive values.\n")
-		case attrs.Digest != "":
+		default:
 			abs, _ := filepath.Abs(m.dir)
-			if b, err := os.ReadFile(local.ReportPath(filepath.Join(abs, ".lepton"), attrs.Digest)); err == nil {
-				fmt.Fprintf(m.stdout, "\nProcessing report:\n\n%s", b)
+			attrs, err := ctyjson.Unmarshal(r.Attributes, lang.Schemas()["dataset"].StateType())
+			if err != nil {
+				return m.errorf("reading %s from the state: %v", r.Address, err)
+			}
+			report, ok, err := local.Report(context.Background(), abs, filepath.Join(abs, ".lepton"), attrs)
+			if err != nil {
+				return m.errorf("rebuilding the processing report of %s: %v", r.Address, err)
+			}
+			if ok {
+				fmt.Fprintf(m.stdout, "\nProcessing report:\n\n%s", report)
 			}
 		}
 	}

@@ -84,6 +84,12 @@ func TestLifecycle(t *testing.T) {
 	contains(t, r.stdout, "Apply complete! Resources: 0 added, 1 changed, 0 destroyed.")
 	r = ok(t, dir, "state", "show", "dataset.f")
 	contains(t, r.stdout, "rows", "4")
+	// The processing report: written at apply for a file source, rebuilt
+	// from the state for an inline one.
+	r = ok(t, dir, "show", "dataset.f")
+	contains(t, r.stdout, "Processing report:", "rows:    4 kept, 0 dropped", "steps:", "columns: 2: x, y")
+	r = ok(t, dir, "show", "dataset.a")
+	contains(t, r.stdout, "Processing report:", "rows:    5 kept, 0 dropped", "steps:")
 
 	// count 2 -> 3 and a for_each key less.
 	edit(t, dir, "main.lep.hcl", "count = 2", "count = 3")
