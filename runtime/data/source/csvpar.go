@@ -45,6 +45,7 @@ type parJob struct {
 	seq       int
 	data      []byte
 	firstLine int64
+	newlines  int // line feeds in data
 }
 
 type parResult struct {
@@ -130,7 +131,7 @@ func (c *csvReader) startParallel() {
 					case dst = <-p.vals:
 					default:
 					}
-					r.block = parseBlock(j.data, len(c.header), c.delim, dst)
+					r.block = parseLines(j.data, j.newlines, len(c.header), c.delim, dst)
 					if r.block != nil {
 						r.block.First = Position{c.name, "line", j.firstLine}
 					}
@@ -177,12 +178,13 @@ func (p *parallel) produce(r io.Reader, line int64) {
 			data, carry = buf[:k+1], append([]byte(nil), buf[k+1:]...)
 		}
 		if len(data) > 0 {
+			n := bytes.Count(data, []byte{'\n'})
 			select {
-			case p.jobs <- parJob{seq: seq, data: data, firstLine: line}:
+			case p.jobs <- parJob{seq: seq, data: data, firstLine: line, newlines: n}:
 			case <-p.done:
 				return
 			}
-			line += int64(bytes.Count(data, []byte{'\n'}))
+			line += int64(n)
 		} else {
 			seq--
 		}
@@ -259,10 +261,15 @@ func (o *orderedRest) Read(b []byte) (int, error) {
 // takes the general path: IsMissingText, then ParseNumber, as the row-by-row
 // reader does, so the values are bit for bit those of the sequential path.
 func parseBlock(data []byte, ncols int, delim byte, dst []float32) *Block {
+	return parseLines(data, bytes.Count(data, []byte{'\n'}), ncols, delim, dst)
+}
+
+// parseLines is parseBlock when the caller has counted the line feeds.
+func parseLines(data []byte, newlines, ncols int, delim byte, dst []float32) *Block {
 	if ncols <= 0 || bytes.IndexByte(data, '"') >= 0 {
 		return nil
 	}
-	rows := bytes.Count(data, []byte{'\n'})
+	rows := newlines
 	last := len(data) > 0 && data[len(data)-1] != '\n' // a last line without a newline
 	if last {
 		rows++
