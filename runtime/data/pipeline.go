@@ -761,8 +761,10 @@ func (o *outCol) fill(c int, idx []int32, x []float32, d, j int) {
 }
 
 // trainStats summarises a normalised column over the training rows, read
-// from the raw columns in index order.
-func (o *outCol) trainStats(train []int32) (mean, std, lo, hi float64) {
+// from the raw columns in index order: the mean and standard deviation when
+// moments is set, the minimum and maximum when extent is (each is computed
+// as if alone; the others are returned as 0).
+func (o *outCol) trainStats(train []int32, moments, extent bool) (mean, std, lo, hi float64) {
 	if len(train) == 0 {
 		return 0, 0, 0, 0
 	}
@@ -791,22 +793,35 @@ func (o *outCol) trainStats(train []int32) (mean, std, lo, hi float64) {
 		if b == 0 {
 			k = float64(vals[0])
 		}
-		for _, v := range vals {
-			dv := float64(v) - k
-			s += dv
-			ss += dv * dv
-			if v < l {
-				l = v
+		// Only what the method needs: a loop with both the sums and the
+		// range takes several times as long as either.
+		if moments {
+			for _, v := range vals {
+				dv := float64(v) - k
+				s += dv
+				ss += dv * dv
 			}
-			if v > h {
-				h = v
+		}
+		if extent {
+			for _, v := range vals {
+				if v < l {
+					l = v
+				}
+				if v > h {
+					h = v
+				}
 			}
 		}
 	}
-	n := float64(len(train))
-	mean = k + s/n
-	variance := (ss - s*s/n) / n
-	return mean, math.Sqrt(max(variance, 0)), float64(l), float64(h)
+	if moments {
+		n := float64(len(train))
+		mean = k + s/n
+		std = math.Sqrt(max((ss-s*s/n)/n, 0))
+	}
+	if extent {
+		lo, hi = float64(l), float64(h)
+	}
+	return mean, std, lo, hi
 }
 
 // statsBatch is how many values trainStats gathers at a time.
@@ -837,7 +852,7 @@ func (p *pipeline) normalize(train []int32) {
 		parallelFor(len(p.outs), func(j int) {
 			if o := p.outs[j]; o.normalised() {
 				s := &stats[j]
-				s.mean, s.sd, s.lo, s.hi = o.trainStats(train)
+				s.mean, s.sd, s.lo, s.hi = o.trainStats(train, method == "zscore", method != "zscore")
 			}
 		})
 	}
