@@ -61,6 +61,7 @@ type applyNode struct {
 // Apply carries out a plan, writing state through pers as each instance
 // finishes. Every error is reported; independent branches complete.
 func (p *Planner) Apply(ctx context.Context, plan *Plan, pers *state.Persister, opts ApplyOptions) (ApplyResult, hcl.Diagnostics) {
+	plan.LoadValues()
 	if opts.Parallelism < 1 {
 		opts.Parallelism = 10
 	}
@@ -72,7 +73,7 @@ func (p *Planner) Apply(ctx context.Context, plan *Plan, pers *state.Persister, 
 	pers.View(func(st *state.State) {
 		lineage = st.Lineage
 		schemas := lang.Schemas()
-		types := map[string]cty.Type{}
+		types := newTypeCache()
 		for _, r := range st.Resources {
 			schema := schemas[r.Kind]
 			addr, err := lang.ParseInstance(r.Address)

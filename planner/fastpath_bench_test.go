@@ -86,7 +86,7 @@ func TestUnmarshalCtyMatchesCtyjson(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.doc, func(t *testing.T) {
 			want, werr := ctyjson.Unmarshal([]byte(c.doc), c.ty)
-			got, gerr := unmarshalCty([]byte(c.doc), c.ty, map[string]cty.Type{})
+			got, gerr := unmarshalCty([]byte(c.doc), c.ty, newTypeCache())
 			if (werr == nil) != (gerr == nil) {
 				t.Fatalf("error %v, ctyjson's %v", gerr, werr)
 			}
@@ -111,7 +111,7 @@ func FuzzUnmarshalCty(f *testing.F) {
 	tys := decodeTypes()
 	f.Fuzz(func(t *testing.T, doc string, which uint8) {
 		ty := tys[int(which)%len(tys)]
-		d := ctyDecoder{b: []byte(doc), types: map[string]cty.Type{}}
+		d := ctyDecoder{b: []byte(doc), types: newTypeCache()}
 		got, err := func() (v cty.Value, err error) {
 			defer func() {
 				if r := recover(); r != nil {

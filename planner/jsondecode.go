@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
+	"sync"
 	"unicode/utf8"
 
 	"github.com/zclconf/go-cty/cty"
@@ -19,7 +20,7 @@ import (
 // way was most of a no-op plan. On any error, or input this decoder does not
 // handle (capsule types), it returns ctyjson.Unmarshal's result, so errors
 // and odd inputs behave exactly as before.
-func unmarshalCty(b []byte, ty cty.Type, types map[string]cty.Type) (cty.Value, error) {
+func unmarshalCty(b []byte, ty cty.Type, types *typeCache) (cty.Value, error) {
 	d := ctyDecoder{b: b, types: types}
 	v, err := d.value(ty)
 	if err == nil {
@@ -39,7 +40,35 @@ func unmarshalCty(b []byte, ty cty.Type, types map[string]cty.Type) (cty.Value, 
 type ctyDecoder struct {
 	b     []byte
 	i     int
-	types map[string]cty.Type
+	types *typeCache
+}
+
+// typeCache holds the type descriptors of dynamic values already parsed,
+// by their JSON text; safe for concurrent use, and a nil cache keeps nothing.
+type typeCache struct {
+	mu sync.RWMutex
+	m  map[string]cty.Type
+}
+
+func newTypeCache() *typeCache { return &typeCache{m: map[string]cty.Type{}} }
+
+func (c *typeCache) get(raw []byte) (cty.Type, bool) {
+	if c == nil {
+		return cty.NilType, false
+	}
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	t, ok := c.m[string(raw)]
+	return t, ok
+}
+
+func (c *typeCache) put(raw []byte, t cty.Type) {
+	if c == nil {
+		return
+	}
+	c.mu.Lock()
+	c.m[string(raw)] = t
+	c.mu.Unlock()
 }
 
 var errSyntax = errors.New("invalid JSON")
@@ -286,16 +315,14 @@ func (d *ctyDecoder) dynamic() (cty.Value, error) {
 }
 
 func (d *ctyDecoder) typ(raw []byte) (cty.Type, error) {
-	if t, ok := d.types[string(raw)]; ok {
+	if t, ok := d.types.get(raw); ok {
 		return t, nil
 	}
 	var t cty.Type
 	if err := json.Unmarshal(raw, &t); err != nil {
 		return cty.NilType, err
 	}
-	if d.types != nil {
-		d.types[string(raw)] = t
-	}
+	d.types.put(raw, t)
 	return t, nil
 }
 

@@ -41,7 +41,7 @@ func (r *run) findOrphans(ctx context.Context) hcl.Diagnostics {
 				continue
 			}
 			for _, in := range r.prior.byRes[rs] {
-				v, _ := in.value.UnmarkDeep()
+				v, _ := in.mustValue().UnmarkDeep()
 				inst[in.res.Address] = v
 			}
 		}

@@ -32,6 +32,8 @@ type ResourceChange struct {
 	Action   Action
 	// Before is the refreshed prior value (null when creating); After the
 	// planned value (null when deleting), with unknowns and sensitive marks.
+	// For an instance left as it is, both are cty.NilVal until
+	// Plan.LoadValues decodes them from state (see lazy).
 	Before, After cty.Value
 	Type          cty.Type
 	// RequiresReplace are the attribute paths forcing replacement.
@@ -43,6 +45,22 @@ type ResourceChange struct {
 	PriorPrice      float64 // before
 	Detail          []string
 	Status          string // prior status in state (tainted, running)
+	// lazy is the state instance of a no-op change whose values are not
+	// kept: a plan that only prints what changes need not hold thousands
+	// of decoded, unchanged instances.
+	lazy *instance
+}
+
+// LoadValues fills in Before and After of the no-op changes that were
+// planned without keeping them. The JSON rendering, saved plans and apply
+// call it; the human and Markdown renderings show no no-op values.
+func (p *Plan) LoadValues() {
+	for _, c := range p.Changes {
+		if c.lazy != nil {
+			v := c.lazy.mustValue()
+			c.Before, c.After, c.lazy = v, v, nil
+		}
+	}
 }
 
 // Address returns the instance address as a string.

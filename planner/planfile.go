@@ -184,6 +184,7 @@ func loadChange(sc savedChange) (*ResourceChange, error) {
 // Encode serialises the plan for `plan -out`. The file holds variable values
 // (sensitive ones too, as Terraform's plan files do): it is written 0600.
 func (p *Plan) Encode(version string) ([]byte, error) {
+	p.LoadValues()
 	pf := planFile{Format: planFileFormat, LeptonVersion: version, Mode: p.Mode.String(), Refresh: p.Refresh,
 		ConfigHash: p.ConfigHash, Lineage: p.Lineage, Serial: p.Serial, Variables: map[string]savedValue{},
 		Prior: p.Prior, Refreshed: p.Refreshed, Errored: p.Errored}

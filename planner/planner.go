@@ -3,11 +3,9 @@ package planner
 import (
 	"context"
 	"fmt"
-	"runtime"
 	"sort"
 	"strings"
 	"sync"
-	"sync/atomic"
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/leptonml/lepton/internal/state"
@@ -33,14 +31,62 @@ type Options struct {
 	Parallelism int
 }
 
-// instance is a prior state instance, decoded.
+// instance is a prior state instance. Its value is decoded when first
+// needed: a no-op plan of a large state decodes each instance once, in the
+// parallel walk, and need not keep it (see transient).
 type instance struct {
 	res   *state.Resource
 	addr  lang.Instance
-	value cty.Value
+	ty    cty.Type
+	types *typeCache
+
+	mu      sync.Mutex
+	decoded bool
+	v       cty.Value
+	err     error
 }
 
-// priorIndex groups decoded state instances by resource.
+// value is the decoded instance, decoded once and kept.
+func (in *instance) value() (cty.Value, error) {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	if !in.decoded {
+		in.v, in.err = in.decode()
+		in.decoded = true
+	}
+	return in.v, in.err
+}
+
+// transient is the decoded instance, not kept unless it already was: for an
+// instance the plan leaves as it is, whose decoded value (many kilobytes of
+// cty maps) is not needed again unless something asks for it, when value
+// decodes it again.
+func (in *instance) transient() (cty.Value, error) {
+	in.mu.Lock()
+	if in.decoded {
+		defer in.mu.Unlock()
+		return in.v, in.err
+	}
+	in.mu.Unlock()
+	return in.decode()
+}
+
+func (in *instance) decode() (cty.Value, error) {
+	v, err := decodeInstanceWith(in.res, in.ty, in.types)
+	if err != nil {
+		return cty.UnknownVal(in.ty), fmt.Errorf("invalid resource in state: %w", err)
+	}
+	return v, nil
+}
+
+// mustValue is value for the places that cannot fail: a state instance that
+// does not decode was reported when the walk reached it.
+func (in *instance) mustValue() cty.Value {
+	v, _ := in.value()
+	return v
+}
+
+// priorIndex groups state instances by resource.
 type priorIndex struct {
 	byRes  map[lang.Resource][]*instance
 	byAddr map[string]*instance
@@ -53,72 +99,27 @@ func indexState(cfg *lang.Config, st *state.State) (*priorIndex, hcl.Diagnostics
 		return idx, nil
 	}
 	schemas := lang.Schemas()
-	// Decoding is most of a large state's cost, and instances are
-	// independent: each worker decodes a share, with its own type cache.
-	decoded := make([]*instance, len(st.Resources))
-	errs := make([]*hcl.Diagnostic, len(st.Resources))
-	parallelChunks(len(st.Resources), func(lo, hi int) {
-		types := map[string]cty.Type{}
-		for i := lo; i < hi; i++ {
-			decoded[i], errs[i] = decodeStateInstance(st.Resources[i], schemas, types)
-		}
-	})
+	types := newTypeCache()
 	var diags hcl.Diagnostics
-	for i, in := range decoded {
-		if errs[i] != nil {
-			diags = append(diags, errs[i])
+	for _, r := range st.Resources {
+		schema := schemas[r.Kind]
+		if schema == nil {
+			diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Unknown resource kind in state", Detail: fmt.Sprintf("%s has kind %q, which this lepton does not know.", r.Address, r.Kind)})
 			continue
 		}
-		if _, ok := idx.byRes[in.addr.Resource]; !ok {
-			idx.order = append(idx.order, in.addr.Resource)
+		addr, err := lang.ParseInstance(r.Address)
+		if err != nil {
+			diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Invalid address in state", Detail: err.Error()})
+			continue
 		}
-		idx.byRes[in.addr.Resource] = append(idx.byRes[in.addr.Resource], in)
-		idx.byAddr[in.res.Address] = in
+		in := &instance{res: r, addr: addr, ty: schema.StateType(), types: types}
+		if _, ok := idx.byRes[addr.Resource]; !ok {
+			idx.order = append(idx.order, addr.Resource)
+		}
+		idx.byRes[addr.Resource] = append(idx.byRes[addr.Resource], in)
+		idx.byAddr[r.Address] = in
 	}
 	return idx, diags
-}
-
-func decodeStateInstance(r *state.Resource, schemas map[string]*lang.KindSchema, types map[string]cty.Type) (*instance, *hcl.Diagnostic) {
-	schema := schemas[r.Kind]
-	if schema == nil {
-		return nil, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Unknown resource kind in state", Detail: fmt.Sprintf("%s has kind %q, which this lepton does not know.", r.Address, r.Kind)}
-	}
-	addr, err := lang.ParseInstance(r.Address)
-	if err != nil {
-		return nil, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Invalid address in state", Detail: err.Error()}
-	}
-	v, err := decodeInstanceWith(r, schema.StateType(), types)
-	if err != nil {
-		return nil, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Invalid resource in state", Detail: err.Error()}
-	}
-	return &instance{res: r, addr: addr, value: v}, nil
-}
-
-// parallelChunks calls f on consecutive ranges covering [0, n), on
-// GOMAXPROCS goroutines.
-func parallelChunks(n int, f func(lo, hi int)) {
-	const chunk = 256
-	workers := min(runtime.GOMAXPROCS(0), (n+chunk-1)/chunk)
-	if workers <= 1 {
-		f(0, n)
-		return
-	}
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	for w := 0; w < workers; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				lo := int(next.Add(chunk)) - chunk
-				if lo >= n {
-					return
-				}
-				f(lo, min(lo+chunk, n))
-			}
-		}()
-	}
-	wg.Wait()
 }
 
 // resourceValue builds what a reference to a whole resource evaluates to.
@@ -149,6 +150,7 @@ type run struct {
 	prior  *priorIndex
 	mu     sync.Mutex
 	values map[string]cty.Value // "local.x", "dataset.a" -> value for references
+	lazy   map[string]*instance // resources left as they are, decoded on reference
 	// changes by instance address
 	changes map[string]*ResourceChange
 	drift   []*ResourceChange
@@ -161,6 +163,11 @@ func (r *run) lookup(ref lang.Reference) cty.Value {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if v, ok := r.values[ref.Key()]; ok {
+		return v
+	}
+	if in, ok := r.lazy[ref.Key()]; ok {
+		v := in.mustValue()
+		r.values[ref.Key()] = v
 		return v
 	}
 	return cty.DynamicVal
@@ -314,7 +321,7 @@ func (p *Planner) Plan(ctx context.Context, prior *state.State, opts Options) (*
 	if diags.HasErrors() {
 		return nil, diags
 	}
-	r := &run{p: p, opts: opts, prior: idx, values: map[string]cty.Value{}, changes: map[string]*ResourceChange{}, st: prior}
+	r := &run{p: p, opts: opts, prior: idx, values: map[string]cty.Value{}, lazy: map[string]*instance{}, changes: map[string]*ResourceChange{}, st: prior}
 	plan := &Plan{Mode: opts.Mode, Targets: opts.Targets, Replace: opts.Replace, Refresh: opts.Refresh, Variables: p.Scope.Vars, Prior: prior}
 	if prior != nil {
 		plan.Lineage, plan.Serial = prior.Lineage, prior.Serial
@@ -438,7 +445,7 @@ func (r *run) usePrior(rb *lang.ResourceBlock) {
 	keys := make([]lang.Key, len(ins))
 	vals := make([]cty.Value, len(ins))
 	for i, in := range ins {
-		keys[i], vals[i] = in.addr.Key, in.value
+		keys[i], vals[i] = in.addr.Key, in.mustValue()
 	}
 	r.mu.Lock()
 	r.values[rb.Addr.String()] = resourceValue(rb, keys, vals)
@@ -451,35 +458,50 @@ func (r *run) record(c *ResourceChange) {
 	r.mu.Unlock()
 }
 
-// refresh reads the real object behind a prior instance; a difference is drift.
+// refresh reads the real object behind a prior instance; a difference is
+// drift. The instance is decoded and kept (see refreshTransient).
 func (r *run) refresh(ctx context.Context, in *instance) (cty.Value, error) {
+	return r.refreshFrom(ctx, in, in.value)
+}
+
+// refreshTransient is refresh for planInstance: an instance whose resource
+// only reads its current value is decoded without being kept.
+func (r *run) refreshTransient(ctx context.Context, in *instance) (cty.Value, error) {
+	return r.refreshFrom(ctx, in, in.transient)
+}
+
+func (r *run) refreshFrom(ctx context.Context, in *instance, decoded func() (cty.Value, error)) (cty.Value, error) {
 	if !r.opts.Refresh || in.res.Status == state.StatusRunning {
-		return in.value, nil
+		return decoded()
 	}
-	name, res, err := r.p.Providers.For(in.addr.Resource.Kind, in.res.Provider)
+	_, res, err := r.p.Providers.For(in.addr.Resource.Kind, in.res.Provider)
 	if err != nil {
-		return in.value, err
+		v, _ := in.value()
+		return v, err
 	}
-	_ = name
 	if cr, ok := res.(providers.CurrentReader); ok && cr.ReadsCurrent() {
-		return in.value, nil
+		return decoded()
+	}
+	cur, err := in.value()
+	if err != nil {
+		return cur, err
 	}
 	// Only the paths state lists as sensitive carry marks (decodeInstance);
 	// UnmarkDeepWithPaths rebuilds the whole value, so skip it without them.
-	unmarked, pvm := in.value, []cty.PathValueMarks(nil)
+	unmarked, pvm := cur, []cty.PathValueMarks(nil)
 	if len(in.res.SensitiveAttributes) > 0 {
-		unmarked, pvm = in.value.UnmarkDeepWithPaths()
+		unmarked, pvm = cur.UnmarkDeepWithPaths()
 	}
 	got, err := res.Read(ctx, providers.ReadRequest{Address: in.res.Address, Current: unmarked, Env: r.env()})
 	if err != nil {
-		return in.value, fmt.Errorf("%s: refreshing: %w", in.res.Address, err)
+		return cur, fmt.Errorf("%s: refreshing: %w", in.res.Address, err)
 	}
 	if !got.IsNull() {
 		got = got.MarkWithPaths(pvm)
 	}
-	if !valuesEqual(got, in.value) {
+	if !valuesEqual(got, cur) {
 		ty := lang.Schemas()[in.addr.Resource.Kind].StateType()
-		c := &ResourceChange{Addr: in.addr, Provider: in.res.Provider, Action: Update, Before: in.value, After: got, Type: ty}
+		c := &ResourceChange{Addr: in.addr, Provider: in.res.Provider, Action: Update, Before: cur, After: got, Type: ty}
 		if got.IsNull() {
 			c.Action = Delete
 			c.After = cty.NullVal(ty)
@@ -499,12 +521,12 @@ func (r *run) env() providers.Env {
 	e.Lookup = func(addr string) (cty.Value, bool) {
 		r.mu.Lock()
 		defer r.mu.Unlock()
-		if c, ok := r.changes[addr]; ok && !c.After.IsNull() {
+		if c, ok := r.changes[addr]; ok && c.lazy == nil && !c.After.IsNull() {
 			v, _ := c.After.UnmarkDeep()
 			return v, true
 		}
 		if in, ok := r.prior.byAddr[addr]; ok {
-			v, _ := in.value.UnmarkDeep()
+			v, _ := in.mustValue().UnmarkDeep()
 			return v, true
 		}
 		return cty.NilVal, false
@@ -526,6 +548,7 @@ func (r *run) planResource(ctx context.Context, rb *lang.ResourceBlock) error {
 	deps := resourceDeps(refs)
 	vals := make([]cty.Value, len(keys))
 	var failed error
+	var single *instance // a lone instance left as it is, not kept decoded
 	present := map[string]bool{}
 	for i, key := range keys {
 		addr := rb.Addr.Instance(key)
@@ -535,11 +558,19 @@ func (r *run) planResource(ctx context.Context, rb *lang.ResourceBlock) error {
 			// keeps its state (or stays absent).
 			vals[i] = cty.DynamicVal
 			if in := r.prior.byAddr[addr.String()]; in != nil {
-				vals[i] = in.value
+				vals[i] = in.mustValue()
 			}
 			continue
 		}
-		v, err := r.planInstance(ctx, rb, addr, refs, kds[i], deps)
+		v, lazy, err := r.planInstance(ctx, rb, addr, refs, kds[i], deps)
+		if lazy != nil {
+			if len(keys) == 1 && rb.Count == nil && rb.ForEach == nil {
+				// Decoded again only if something refers to it.
+				single = lazy
+			} else {
+				v = lazy.mustValue()
+			}
+		}
 		if err != nil {
 			failed = err
 		}
@@ -567,10 +598,20 @@ func (r *run) planResource(ctx context.Context, rb *lang.ResourceBlock) error {
 		if !r.selected(in.addr) {
 			continue
 		}
-		r.record(r.deleteChange(in, reason))
+		cur, err := in.value()
+		if err != nil {
+			r.addDiags(hcl.Diagnostics{{Severity: hcl.DiagError, Summary: "Invalid resource in state", Detail: err.Error()}})
+			failed = err
+			continue
+		}
+		r.record(r.deleteChange(in, cur, reason))
 	}
 	r.mu.Lock()
-	r.values[rb.Addr.String()] = resourceValue(rb, keys, vals)
+	if single != nil {
+		r.lazy[rb.Addr.String()] = single
+	} else {
+		r.values[rb.Addr.String()] = resourceValue(rb, keys, vals)
+	}
 	r.mu.Unlock()
 	return failed
 }
@@ -617,11 +658,12 @@ func resourceDeps(refs []lang.Reference) []string {
 	return out
 }
 
-func (r *run) deleteChange(in *instance, reason string) *ResourceChange {
+// deleteChange deletes in, whose current value is cur.
+func (r *run) deleteChange(in *instance, cur cty.Value, reason string) *ResourceChange {
 	ty := lang.Schemas()[in.addr.Resource.Kind].StateType()
 	return &ResourceChange{
-		Addr: in.addr, Provider: in.res.Provider, Action: Delete, Before: in.value, After: cty.NullVal(ty), Type: ty,
-		ActionReason: reason, Dependencies: in.res.Dependencies, PriorPrice: priceOf(in.value), Status: in.res.Status,
+		Addr: in.addr, Provider: in.res.Provider, Action: Delete, Before: cur, After: cty.NullVal(ty), Type: ty,
+		ActionReason: reason, Dependencies: in.res.Dependencies, PriorPrice: priceOf(cur), Status: in.res.Status,
 	}
 }
 
@@ -637,18 +679,21 @@ func priceOf(v cty.Value) float64 {
 	return f
 }
 
-func (r *run) planInstance(ctx context.Context, rb *lang.ResourceBlock, addr lang.Instance, refs []lang.Reference, kd *lang.KeyData, deps []string) (cty.Value, error) {
+//
+// lazy is set, and the value is not, for an instance left as it is whose
+// value was not kept (see instance.transient).
+func (r *run) planInstance(ctx context.Context, rb *lang.ResourceBlock, addr lang.Instance, refs []lang.Reference, kd *lang.KeyData, deps []string) (v cty.Value, lazy *instance, err error) {
 	schema := rb.Schema
 	ty := schema.StateType()
 	address := addr.String()
-	fail := func(err error) (cty.Value, error) {
+	fail := func(err error) (cty.Value, *instance, error) {
 		r.addDiags(hcl.Diagnostics{{Severity: hcl.DiagError, Summary: "Planning " + address + " failed", Detail: err.Error(), Subject: rb.DeclRange.Ptr()}})
-		return cty.UnknownVal(ty), err
+		return cty.UnknownVal(ty), nil, err
 	}
 	cfgVal, d := r.p.Scope.DecodeResource(rb, r.p.Scope.EvalContext(refs, r.lookup, kd))
 	r.addDiags(d)
 	if d.HasErrors() {
-		return cty.UnknownVal(ty), fmt.Errorf("%s: invalid arguments", address)
+		return cty.UnknownVal(ty), nil, fmt.Errorf("%s: invalid arguments", address)
 	}
 	in := r.prior.byAddr[address]
 	prior := cty.NullVal(ty)
@@ -657,15 +702,25 @@ func (r *run) planInstance(ctx context.Context, rb *lang.ResourceBlock, addr lan
 	if in != nil {
 		status = in.res.Status
 		provName = in.res.Provider
-		v, err := r.refresh(ctx, in)
-		if err != nil {
-			return fail(err)
-		}
-		prior = v
 	}
 	name, res, err := r.p.Providers.For(rb.Addr.Kind, provName)
 	if err != nil {
 		return fail(err)
+	}
+	// fromState: the prior is the state's value as stored (nothing to read),
+	// decoded here without being kept.
+	fromState := false
+	if in != nil {
+		cr, reads := res.(providers.CurrentReader)
+		fromState = !r.opts.Refresh || status == state.StatusRunning || (reads && cr.ReadsCurrent())
+		if fromState {
+			prior, err = in.transient()
+		} else {
+			prior, err = r.refresh(ctx, in)
+		}
+		if err != nil {
+			return fail(err)
+		}
 	}
 	ignoring := !prior.IsNull() && (rb.Lifecycle.IgnoreAll || len(rb.Lifecycle.IgnoreChanges) > 0)
 	if ignoring {
@@ -698,11 +753,17 @@ func (r *run) planInstance(ctx context.Context, rb *lang.ResourceBlock, addr lan
 	}
 	if resp.Unchanged && !planPrior.IsNull() && len(cfgMarks) == 0 && len(resp.RequiresReplace) == 0 {
 		// Up to date: the prior stays, with its marks, as the planned value.
-		r.record(&ResourceChange{
+		c := &ResourceChange{
 			Addr: addr, Provider: name, Before: prior, After: prior, Type: ty, Dependencies: deps,
 			PricePerHour: resp.PricePerHour, PriorPrice: priceOf(prior), Detail: resp.Detail, Status: status, Action: NoOp,
-		})
-		return prior, nil
+		}
+		if fromState {
+			c.Before, c.After, c.lazy = cty.NilVal, cty.NilVal, in
+			r.record(c)
+			return cty.NilVal, in, nil
+		}
+		r.record(c)
+		return prior, nil, nil
 	}
 	planned := resp.Planned
 	if planned.IsNull() || !conforms(planned, ty) {
@@ -750,13 +811,13 @@ func (r *run) planInstance(ctx context.Context, rb *lang.ResourceBlock, addr lan
 			Subject:  rb.DeclRange.Ptr(),
 		}})
 		r.record(c)
-		return planned, fmt.Errorf("%s: prevent_destroy", address)
+		return planned, nil, fmt.Errorf("%s: prevent_destroy", address)
 	}
 	r.record(c)
 	if c.Action == NoOp {
-		return prior, nil
+		return prior, nil, nil
 	}
-	return planned, nil
+	return planned, nil, nil
 }
 
 func (r *run) replaceAction(rb *lang.ResourceBlock) Action {
@@ -861,9 +922,7 @@ func (r *run) planOrphan(ctx context.Context, res lang.Resource) error {
 		if v.IsNull() {
 			continue // already gone: the refreshed state drops it
 		}
-		in2 := *in
-		in2.value = v
-		r.record(r.deleteChange(&in2, ReasonNoResourceConfig))
+		r.record(r.deleteChange(in, v, ReasonNoResourceConfig))
 	}
 	return failed
 }
@@ -948,9 +1007,7 @@ func (r *run) planWithoutConfig(ctx context.Context, plan *Plan) {
 			return err
 		}
 		if r.opts.Mode == DestroyMode && selected[in.res.Address] && !v.IsNull() {
-			in2 := *in
-			in2.value = v
-			r.record(r.deleteChange(&in2, ""))
+			r.record(r.deleteChange(in, v, ""))
 		}
 		return nil
 	})

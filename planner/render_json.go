@@ -145,6 +145,7 @@ type jsonCost struct {
 // RenderJSON writes the plan in the shape of Terraform's JSON plan format, so
 // terraform-json, OPA and conftest read it. Sensitive values never appear.
 func RenderJSON(w io.Writer, p *Plan, cfg *lang.Config, version string) error {
+	p.LoadValues()
 	jp := jsonPlan{
 		FormatVersion:    JSONFormatVersion,
 		TerraformVersion: version,

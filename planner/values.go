@@ -20,7 +20,7 @@ func decodeInstance(r *state.Resource, ty cty.Type) (cty.Value, error) {
 
 // decodeInstanceWith is decodeInstance with a cache of the dynamic values'
 // type descriptors, for callers that decode a whole state.
-func decodeInstanceWith(r *state.Resource, ty cty.Type, types map[string]cty.Type) (cty.Value, error) {
+func decodeInstanceWith(r *state.Resource, ty cty.Type, types *typeCache) (cty.Value, error) {
 	v, err := unmarshalCty(r.Attributes, ty, types)
 	if err != nil {
 		return cty.NilVal, fmt.Errorf("state of %s: %w", r.Address, err)
