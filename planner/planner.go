@@ -679,7 +679,6 @@ func priceOf(v cty.Value) float64 {
 	return f
 }
 
-//
 // lazy is set, and the value is not, for an instance left as it is whose
 // value was not kept (see instance.transient).
 func (r *run) planInstance(ctx context.Context, rb *lang.ResourceBlock, addr lang.Instance, refs []lang.Reference, kd *lang.KeyData, deps []string) (v cty.Value, lazy *instance, err error) {
