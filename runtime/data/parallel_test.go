@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -56,6 +57,30 @@ func TestParallelCSVMatchesSequential(t *testing.T) {
 			}
 		}),
 		"empty lines": strings.Replace(bigCSV(rows, nil), "\n", "\n\n", 100),
+		// Every spelling the chunk parser reads itself or hands to the
+		// general path, with CRLF line ends.
+		"varied numbers, CRLF": strings.ReplaceAll(bigCSV(rows, func(i int, c []string) {
+			v := float64(i%1000)*1.37 - 600
+			switch i % 9 {
+			case 0:
+				c[0] = strconv.FormatFloat(v, 'f', 4, 64)
+			case 1:
+				c[0] = strconv.FormatFloat(v*1e6, 'f', 3, 64) // longer than 8 characters
+			case 2:
+				c[0] = strconv.FormatFloat(v, 'e', 3, 64)
+			case 3:
+				c[0] = "-0"
+			case 4:
+				c[0] = "." + strconv.Itoa(i%97)
+			case 5:
+				c[0] = strconv.Itoa(i%97) + "."
+			case 6:
+				c[0] = "NA"
+			case 7:
+				c[0] = "00" + strconv.Itoa(i%13) + ".50"
+			}
+			c[2] = strconv.FormatFloat(-v/7, 'f', i%8, 64)
+		}), "\n", "\r\n"),
 	}
 	for name, content := range cases {
 		t.Run(name, func(t *testing.T) {
