@@ -176,6 +176,10 @@ type operation struct {
 }
 
 func (m *meta) prepare(ctx context.Context, o *opFlags, opName string) (*operation, bool) {
+	// The default state file is parsed while the configuration loads; the
+	// parse is used only if the backend is that file and it is unchanged
+	// once locked.
+	pf := state.PrefetchLocal(m.path(defaultStatePath))
 	cfg, ok := m.loadConfig()
 	if !ok {
 		return nil, false
@@ -193,7 +197,7 @@ func (m *meta) prepare(ctx context.Context, o *opFlags, opName string) (*operati
 	if !ok {
 		return nil, false
 	}
-	prior, err := be.Read()
+	prior, err := be.ReadPrefetched(pf)
 	if err != nil {
 		unlock()
 		m.errorf("%v", err)

@@ -14,6 +14,7 @@ import (
 )
 
 func main() {
+	tuneGC(os.Getenv)
 	os.Exit(profiled(func() int { return run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr, os.Environ()) }))
 }
 

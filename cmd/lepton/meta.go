@@ -238,8 +238,11 @@ func (m *meta) readLine() (string, error) {
 }
 
 // backend returns the state backend the configuration names.
+// defaultStatePath is where the local backend keeps state unless configured.
+const defaultStatePath = "lepton.state.json"
+
 func (m *meta) backend(cfg *lang.Config) (*state.Local, error) {
-	path := "lepton.state.json"
+	path := defaultStatePath
 	if cfg != nil && cfg.Lepton != nil && cfg.Lepton.Backend != nil {
 		be := cfg.Lepton.Backend
 		if be.Type != "local" {

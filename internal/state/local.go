@@ -70,6 +70,10 @@ func (l *Local) Read() (*State, error) {
 	if err != nil {
 		return nil, fmt.Errorf("reading state: %w", err)
 	}
+	return l.parse(b)
+}
+
+func (l *Local) parse(b []byte) (*State, error) {
 	s, err := Parse(b)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", l.Path, err)
