@@ -679,8 +679,9 @@ func priceOf(v cty.Value) float64 {
 	return f
 }
 
-// lazy is set, and the value is not, for an instance left as it is whose
-// value was not kept (see instance.transient).
+// planInstance plans one instance and returns its planned value, for
+// references. lazy is set instead, and the value is not, for an instance left
+// as it is whose decoded value was not kept (see instance.transient).
 func (r *run) planInstance(ctx context.Context, rb *lang.ResourceBlock, addr lang.Instance, refs []lang.Reference, kd *lang.KeyData, deps []string) (v cty.Value, lazy *instance, err error) {
 	schema := rb.Schema
 	ty := schema.StateType()
