@@ -146,7 +146,7 @@ func (d *ctyDecoder) value(ty cty.Type) (cty.Value, error) {
 		}
 		return cty.TupleVal(vals), nil
 	case ty.IsMapType():
-		vals, err := d.object(func(string) (cty.Type, bool) { return ty.ElementType(), true })
+		vals, err := d.object(0, func(string) (cty.Type, bool) { return ty.ElementType(), true })
 		if err != nil {
 			return cty.NilVal, err
 		}
@@ -156,7 +156,7 @@ func (d *ctyDecoder) value(ty cty.Type) (cty.Value, error) {
 		return cty.MapVal(vals), nil
 	case ty.IsObjectType():
 		atys := ty.AttributeTypes()
-		vals, err := d.object(func(k string) (cty.Type, bool) { t, ok := atys[k]; return t, ok })
+		vals, err := d.object(len(atys), func(k string) (cty.Type, bool) { t, ok := atys[k]; return t, ok })
 		if err != nil {
 			return cty.NilVal, err
 		}
@@ -206,12 +206,13 @@ func (d *ctyDecoder) array(elem func(i int) (cty.Type, error)) ([]cty.Value, err
 }
 
 // object reads an object whose member types attr gives (false: not allowed).
-func (d *ctyDecoder) object(attr func(string) (cty.Type, bool)) (map[string]cty.Value, error) {
+// size is the expected number of members (0: unknown).
+func (d *ctyDecoder) object(size int, attr func(string) (cty.Type, bool)) (map[string]cty.Value, error) {
 	if d.peek() != '{' {
 		return nil, errSyntax
 	}
 	d.i++
-	vals := map[string]cty.Value{}
+	vals := make(map[string]cty.Value, size)
 	if d.peek() == '}' {
 		d.i++
 		return vals, nil
@@ -425,6 +426,14 @@ func (d *ctyDecoder) primitive(ty cty.Type) (cty.Value, error) {
 		lit, err := d.number()
 		if err != nil {
 			return cty.NilVal, err
+		}
+		if ty == cty.Number {
+			// The common case, without making the literal a cty string
+			// (which normalises its Unicode) first.
+			if v, ok := smallInt(lit); ok {
+				return v, nil
+			}
+			return cty.ParseNumberVal(lit)
 		}
 		isNum = true
 		tok = cty.StringVal(lit)
