@@ -14,8 +14,9 @@ func TestMemoryLimit(t *testing.T) {
 	}{
 		{0, heapFloor},
 		{50 << 20, heapFloor},
-		{100 << 20, heapFloor},
-		{120 << 20, 240 << 20},
+		{140 << 20, heapFloor},
+		{heapFloor / 4 * 3, 2 * heapFloor / 4 * 3},
+		{200 << 20, 400 << 20},
 		{2 << 30, 4 << 30},
 	}
 	for _, c := range cases {
@@ -41,6 +42,8 @@ func TestGCHookRunsAfterEachCollection(t *testing.T) {
 func TestTuneGCLeavesUserSettings(t *testing.T) {
 	before := debug.SetMemoryLimit(-1)
 	defer debug.SetMemoryLimit(before)
+	percent := debug.SetGCPercent(100)
+	defer debug.SetGCPercent(percent)
 	tuneGC(func(k string) string {
 		if k == "GOMEMLIMIT" {
 			return "1GiB"
@@ -49,5 +52,8 @@ func TestTuneGCLeavesUserSettings(t *testing.T) {
 	})
 	if got := debug.SetMemoryLimit(-1); got != before {
 		t.Fatalf("limit changed to %d with GOMEMLIMIT set", got)
+	}
+	if got := debug.SetGCPercent(100); got != 100 {
+		t.Fatalf("GOGC changed to %d with GOMEMLIMIT set", got)
 	}
 }
