@@ -148,3 +148,26 @@ func (b *blockDecoder) decode(content *hcl.BodyContent, ctx *hcl.EvalContext) (c
 	v, cd := b.nested.decode(child.Body, ctx)
 	return v, append(diags, cd...)
 }
+
+// variables is hcldec.Variables for the compiled spec, in the order of the
+// spec's sorted keys (hcldec's follows map order).
+func (d *objectDecoder) variables(body hcl.Body) []hcl.Traversal {
+	content, _, _ := body.PartialContent(d.schema)
+	var vars []hcl.Traversal
+	for _, k := range d.keys {
+		if a := d.attrs[k]; a != nil {
+			if attr, ok := content.Attributes[a.spec.Name]; ok {
+				vars = append(vars, attr.Expr.Variables()...)
+			}
+			continue
+		}
+		b := d.blocks[k]
+		for _, c := range content.Blocks {
+			if c.Type == b.spec.TypeName {
+				vars = append(vars, b.nested.variables(c.Body)...)
+				break
+			}
+		}
+	}
+	return vars
+}

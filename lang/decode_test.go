@@ -45,6 +45,21 @@ var decodeCases = []string{
   count_gpus = 1
 }`,
 	`batch_inference "b" {}`,
+	`training "t" {
+  dataset = dataset.a
+  model {
+    kind   = var.kind
+    hidden = [for i in range(local.n) : i * 2]
+  }
+  epochs = count.index + each.value
+}`,
+	`dataset "d" {
+  source {
+    inline = { x = [path.module, var.x] }
+    sql { driver = "postgres" dsn = var.dsn query = "select 1" }
+  }
+  label = local.label
+}`,
 }
 
 func TestDecoderMatchesHcldec(t *testing.T) {
@@ -86,7 +101,20 @@ func checkDecoder(t *testing.T, src string) {
 		if g, w := diagStrings(gotDiags), diagStrings(wantDiags); fmt.Sprint(g) != fmt.Sprint(w) {
 			t.Fatalf("%s %s: diagnostics differ:\n got %q\nwant %q", b.Type, b.Labels[0], g, w)
 		}
+		if g, w := traversalStrings(s.variables(body)), traversalStrings(hcldec.Variables(body, s.Config)); fmt.Sprint(g) != fmt.Sprint(w) {
+			t.Fatalf("%s %s: variables differ:\n got %q\nwant %q", b.Type, b.Labels[0], g, w)
+		}
 	}
+}
+
+// traversalStrings are the traversals with their ranges, sorted.
+func traversalStrings(ts []hcl.Traversal) []string {
+	var out []string
+	for _, t := range ts {
+		out = append(out, fmt.Sprintf("%s %v", t.RootName(), t.SourceRange()))
+	}
+	sort.Strings(out)
+	return out
 }
 
 // diagStrings are the diagnostics sorted (hcldec reports in map order).

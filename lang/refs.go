@@ -5,7 +5,6 @@ import (
 	"sort"
 
 	"github.com/hashicorp/hcl/v2"
-	"github.com/hashicorp/hcl/v2/hcldec"
 )
 
 // RefKind says what a reference points at.
@@ -129,7 +128,7 @@ func (c *Config) ResourceRefs(r *ResourceBlock) ([]Reference, hcl.Diagnostics) {
 // resourceRefs computes ResourceRefs, and whether the body refers to nothing
 // (its arguments then have the same value in every context).
 func resourceRefs(r *ResourceBlock) ([]Reference, hcl.Diagnostics, bool) {
-	ts := hcldec.Variables(r.Body, r.Schema.Config)
+	ts := r.Schema.variables(r.Body)
 	static := len(ts) == 0
 	if r.Count != nil {
 		ts = append(ts, r.Count.Variables()...)

@@ -53,6 +53,16 @@ func (s *KindSchema) decode(body hcl.Body, ctx *hcl.EvalContext) (cty.Value, hcl
 	return hcldec.Decode(body, s.Config, ctx)
 }
 
+// variables are the traversals a resource body refers to.
+func (s *KindSchema) variables(body hcl.Body) []hcl.Traversal {
+	if s.types != nil {
+		if d := s.cachedTypes().decoder; d != nil {
+			return d.variables(body)
+		}
+	}
+	return hcldec.Variables(body, s.Config)
+}
+
 func attr(name string, t cty.Type) *hcldec.AttrSpec {
 	return &hcldec.AttrSpec{Name: name, Type: t}
 }
