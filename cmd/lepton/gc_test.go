@@ -14,9 +14,8 @@ func TestMemoryLimit(t *testing.T) {
 	}{
 		{0, heapFloor},
 		{50 << 20, heapFloor},
-		{140 << 20, heapFloor},
-		{heapFloor / 4 * 3, 2 * heapFloor / 4 * 3},
-		{200 << 20, 400 << 20},
+		{heapFloor / 2, heapFloor},
+		{120 << 20, 240 << 20},
 		{2 << 30, 4 << 30},
 	}
 	for _, c := range cases {
