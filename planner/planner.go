@@ -713,6 +713,10 @@ func (r *run) planInstance(ctx context.Context, rb *lang.ResourceBlock, addr lan
 	if in != nil {
 		cr, reads := res.(providers.CurrentReader)
 		fromState = !r.opts.Refresh || status == state.StatusRunning || (reads && cr.ReadsCurrent())
+		if fromState && r.argsUpToDate(rb, res, in, addr, cfgVal) {
+			r.record(&ResourceChange{Addr: addr, Provider: name, Type: ty, Dependencies: deps, Status: status, Action: NoOp, lazy: in})
+			return cty.NilVal, in, nil
+		}
 		if fromState {
 			prior, err = in.transient()
 		} else {
@@ -818,6 +822,21 @@ func (r *run) planInstance(ctx context.Context, rb *lang.ResourceBlock, addr lan
 		return prior, nil, nil
 	}
 	return planned, nil, nil
+}
+
+// argsUpToDate: the instance is up to date, shown without decoding its state,
+// because its resource is determined by its arguments (ArgsDetermined) and
+// they are the stored ones, and nothing else asks for a change.
+func (r *run) argsUpToDate(rb *lang.ResourceBlock, res providers.Resource, in *instance, addr lang.Instance, cfg cty.Value) bool {
+	ad, ok := res.(providers.ArgsDetermined)
+	switch {
+	case !ok, in.res.Status != state.StatusReady, len(in.res.SensitiveAttributes) > 0,
+		rb.MayBeMarked(), rb.Lifecycle.IgnoreAll, len(rb.Lifecycle.IgnoreChanges) > 0,
+		r.forcedReplace(addr), !cfg.IsWhollyKnown(), !ad.DeterminedByArgs(cfg),
+		r.consumedChange(rb.Schema, cfg) != "":
+		return false
+	}
+	return argsMatchState(cfg, rb.Schema.ConfigType(), in.res)
 }
 
 func (r *run) replaceAction(rb *lang.ResourceBlock) Action {

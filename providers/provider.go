@@ -89,6 +89,15 @@ type CurrentReader interface {
 	ReadsCurrent() bool
 }
 
+// ArgsDetermined is implemented by a resource whose planned value depends on
+// nothing but its arguments for the given configuration (an inline dataset:
+// its content is an argument), and which has no price. When the arguments
+// equal those in state, the instance is up to date: the planner then neither
+// decodes the state nor calls Plan.
+type ArgsDetermined interface {
+	DeterminedByArgs(config cty.Value) bool
+}
+
 // Resource manages one kind of resource in one place.
 type Resource interface {
 	Plan(ctx context.Context, req PlanRequest) (PlanResponse, error)

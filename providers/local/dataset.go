@@ -342,6 +342,11 @@ func (d *Dataset) Read(_ context.Context, req providers.ReadRequest) (cty.Value,
 	return req.Current, nil
 }
 
+// DeterminedByArgs: an inline dataset's content is its source argument.
+func (d *Dataset) DeterminedByArgs(config cty.Value) bool {
+	return !attr(attr(config, "source"), "inline").IsNull()
+}
+
 // ReadsCurrent: a dataset's drift is a changed digest, found by Plan.
 func (d *Dataset) ReadsCurrent() bool { return true }
 
