@@ -35,6 +35,32 @@ const minNormal = 2.2250738585072014e-308 // the smallest normal float64
 
 type ctyEncoder struct {
 	buf []byte
+	// types remembers the JSON of the last few dynamic types seen: the
+	// inline data of thousands of datasets has one or two types, and
+	// ctyjson.MarshalType goes through encoding/json's reflection.
+	types []typeJSON
+}
+
+type typeJSON struct {
+	ty cty.Type
+	b  []byte
+}
+
+func (e *ctyEncoder) typeJSON(ty cty.Type) ([]byte, error) {
+	for _, t := range e.types {
+		if t.ty.Equals(ty) {
+			return t.b, nil
+		}
+	}
+	b, err := ctyjson.MarshalType(ty)
+	if err != nil {
+		return nil, err
+	}
+	if len(e.types) == 8 {
+		e.types = e.types[1:]
+	}
+	e.types = append(e.types, typeJSON{ty, b})
+	return b, nil
 }
 
 // value appends v as type t; false on a mark or an unknown value (or
@@ -44,7 +70,7 @@ func (e *ctyEncoder) value(v cty.Value, t cty.Type) bool {
 		return false
 	}
 	if t == cty.DynamicPseudoType && v.Type() != cty.DynamicPseudoType {
-		typ, err := ctyjson.MarshalType(v.Type())
+		typ, err := e.typeJSON(v.Type())
 		if err != nil {
 			return false
 		}

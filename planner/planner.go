@@ -151,6 +151,8 @@ type run struct {
 	mu     sync.Mutex
 	values map[string]cty.Value // "local.x", "dataset.a" -> value for references
 	lazy   map[string]*instance // resources left as they are, decoded on reference
+	// encoders are argsUpToDate's scratch space.
+	encoders sync.Pool
 	// changes by instance address
 	changes map[string]*ResourceChange
 	drift   []*ResourceChange
@@ -321,7 +323,7 @@ func (p *Planner) Plan(ctx context.Context, prior *state.State, opts Options) (*
 	if diags.HasErrors() {
 		return nil, diags
 	}
-	r := &run{p: p, opts: opts, prior: idx, values: map[string]cty.Value{}, lazy: map[string]*instance{}, changes: map[string]*ResourceChange{}, st: prior}
+	r := &run{p: p, opts: opts, prior: idx, values: map[string]cty.Value{}, lazy: map[string]*instance{}, encoders: sync.Pool{New: func() any { return &ctyEncoder{} }}, changes: map[string]*ResourceChange{}, st: prior}
 	plan := &Plan{Mode: opts.Mode, Targets: opts.Targets, Replace: opts.Replace, Refresh: opts.Refresh, Variables: p.Scope.Vars, Prior: prior}
 	if prior != nil {
 		plan.Lineage, plan.Serial = prior.Lineage, prior.Serial
@@ -836,7 +838,9 @@ func (r *run) argsUpToDate(rb *lang.ResourceBlock, res providers.Resource, in *i
 		r.consumedChange(rb.Schema, cfg) != "":
 		return false
 	}
-	return argsMatchState(cfg, rb.Schema.ConfigType(), in.res)
+	e := r.encoders.Get().(*ctyEncoder)
+	defer r.encoders.Put(e)
+	return argsMatchState(e, cfg, rb.Schema.ConfigType(), in.res)
 }
 
 func (r *run) replaceAction(rb *lang.ResourceBlock) Action {

@@ -14,7 +14,7 @@ import (
 )
 
 func main() {
-	tuneGC(os.Getenv)
+	tuneGC(os.Getenv, headroomFor(os.Args[1:]))
 	os.Exit(profiled(func() int { return run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr, os.Environ()) }))
 }
 
