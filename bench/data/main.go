@@ -4,7 +4,8 @@
 //	go run ./bench/data -rows 1000000 -cols 20 -reps 5
 //
 // It writes a numeric CSV (cols-1 features with about 0.5% missing cells, and
-// an integer label), warms the page cache, then alternates a bufio line scan
+// an integer label), warms the page cache (or, with -cold, empties it before
+// every measurement), then alternates a bufio line scan
 // and a full data.Load (missing = mean, normalize = zscore, an 80/10/10
 // split) in child processes, so each one's peak RSS is its own. It prints the
 // medians, the throughput ratio (wall clock and CPU seconds) and peak memory
@@ -42,6 +43,7 @@ func main() {
 	cols := flag.Int("cols", 20, "columns, the label included")
 	reps := flag.Int("reps", 5, "repetitions of each measurement")
 	dir := flag.String("dir", "", "where to write the CSV (default: a temporary directory)")
+	cold := flag.Bool("cold", false, "drop the page cache before every measurement (Linux, root), so both read the file from storage instead of memory")
 	child := flag.String("child", "", "internal: run one measurement (scan|load) on -file")
 	file := flag.String("file", "", "internal: the CSV")
 	flag.Parse()
@@ -52,13 +54,13 @@ func main() {
 		}
 		return
 	}
-	if err := run(*rows, *cols, *reps, *dir); err != nil {
+	if err := run(*rows, *cols, *reps, *dir, *cold); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
 }
 
-func run(rows, cols, reps int, dir string) error {
+func run(rows, cols, reps int, dir string, cold bool) error {
 	if dir == "" {
 		d, err := os.MkdirTemp("", "lepton-bench-data")
 		if err != nil {
@@ -80,15 +82,26 @@ func run(rows, cols, reps int, dir string) error {
 	if _, _, err := measure(self, "scan", path); err != nil { // warm the page cache
 		return err
 	}
+	prepare := func() error { return nil }
+	if cold {
+		prepare = dropCaches
+		fmt.Println("cold: the page cache is dropped before each measurement; both read the file from storage")
+	}
 	var scan, load, scanCPU, loadCPU []float64
 	var scanRSS, loadRSS, outMBs []float64
 	var last string
 	for i := 0; i < reps; i++ {
+		if err := prepare(); err != nil {
+			return err
+		}
 		s, rss, cpu, err := measureCPU(self, "scan", path)
 		if err != nil {
 			return err
 		}
 		scan, scanRSS, scanCPU = append(scan, s), append(scanRSS, rss), append(scanCPU, cpu)
+		if err := prepare(); err != nil {
+			return err
+		}
 		cmd := exec.Command(self, "-child", "load", "-file", path)
 		out, err := cmd.Output()
 		if err != nil {
@@ -113,6 +126,15 @@ func run(rows, cols, reps int, dir string) error {
 	fmt.Printf("memory of the last load: %s; median peak RSS %.0f MB (scan: %.0f MB)\n", last, median(loadRSS), median(scanRSS))
 	fmt.Printf("summary: ratio wall %.3f, ratio CPU %.3f (goal >= 0.3); peak RSS %.2fx the float32 output (goal < 3); load average after the run %s\n",
 		ms/ml, median(scanCPU)/median(loadCPU), median(loadRSS)/median(outMBs), loadavg())
+	return nil
+}
+
+// dropCaches writes dirty pages out and empties the page cache.
+func dropCaches() error {
+	syscall.Sync()
+	if err := os.WriteFile("/proc/sys/vm/drop_caches", []byte("3\n"), 0o200); err != nil {
+		return fmt.Errorf("-cold needs Linux and root to drop the page cache: %w", err)
+	}
 	return nil
 }
 
