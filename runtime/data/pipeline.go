@@ -856,6 +856,35 @@ func (p *pipeline) normalize(train []int32) {
 			}
 		})
 	}
+	// Image datasets are normalised with statistics pooled over every pixel,
+	// as is customary, not per pixel column: a border pixel that is almost
+	// always 0 would otherwise be blown up into noise. Every column has the
+	// same training rows, so the columns' moments combine exactly.
+	pooled := false
+	if method != "none" && len(p.ds.ImageShape) > 0 {
+		var n, sum, sumSq float64
+		all := st{lo: math.Inf(1), hi: math.Inf(-1)}
+		for j, o := range p.outs {
+			if !o.normalised() {
+				continue
+			}
+			c := stats[j]
+			n++
+			sum += c.mean
+			sumSq += c.sd*c.sd + c.mean*c.mean
+			all.lo, all.hi = math.Min(all.lo, c.lo), math.Max(all.hi, c.hi)
+		}
+		if n > 0 {
+			all.mean = sum / n
+			all.sd = math.Sqrt(max(sumSq/n-all.mean*all.mean, 0))
+			for j, o := range p.outs {
+				if o.normalised() {
+					stats[j] = all
+				}
+			}
+			pooled = true
+		}
+	}
 	for j, o := range p.outs {
 		t.Features = append(t.Features, o.name)
 		o.scale, o.shift = 1, 0
@@ -884,7 +913,11 @@ func (p *pipeline) normalize(train []int32) {
 	p.ds.Columns = t.Features
 	p.ds.Transform = t.JSON()
 	if method != "none" {
-		p.step("normalize ("+method+")", p.nAlive, nil, fmt.Sprintf("statistics from the %d training rows", len(train)))
+		detail := fmt.Sprintf("statistics from the %d training rows", len(train))
+		if pooled {
+			detail += ", pooled over every pixel (an image dataset)"
+		}
+		p.step("normalize ("+method+")", p.nAlive, nil, detail)
 	}
 }
 
