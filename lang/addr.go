@@ -171,6 +171,11 @@ func ParseTarget(s string) (Target, error) {
 
 // ParseInstance parses an instance address (as state list prints them).
 func ParseInstance(s string) (Instance, error) {
+	// The common KIND.NAME without an index, without HCL's traversal parser
+	// (a state of 10,000 resources parses 10,000 addresses).
+	if kind, name, ok := strings.Cut(s, "."); ok && IsKind(kind) && hclsyntax.ValidIdentifier(name) {
+		return Resource{Kind: kind, Name: name}.Instance(NoKey), nil
+	}
 	t, err := ParseTarget(s)
 	if err != nil {
 		return Instance{}, err

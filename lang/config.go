@@ -115,6 +115,7 @@ type ResourceBlock struct {
 
 type cachedRefs struct {
 	refs  []Reference
+	eval  []Reference // refs without depends_on's
 	diags hcl.Diagnostics
 	// static: the body refers to nothing (no variable, local, resource,
 	// count, each or path), so DecodeResource decodes it once, at validation,
@@ -222,8 +223,8 @@ func LoadSources(dir string, names []string, srcs map[string][]byte) (*Config, h
 	// Each resource's references, found once here, on every core.
 	parallelFor(len(cfg.Resources), func(i int) {
 		r := cfg.Resources[i]
-		refs, d, static := resourceRefs(r)
-		r.refs = &cachedRefs{refs: refs, diags: d, static: static}
+		refs, d, static, eval := resourceRefsEval(r)
+		r.refs = &cachedRefs{refs: refs, diags: d, static: static, eval: eval}
 	})
 	diags = append(diags, cfg.checkReferences()...)
 	// Bodies are checked even when something else failed, so that every

@@ -128,17 +128,36 @@ func (c *Config) ResourceRefs(r *ResourceBlock) ([]Reference, hcl.Diagnostics) {
 // resourceRefs computes ResourceRefs, and whether the body refers to nothing
 // (its arguments then have the same value in every context).
 func resourceRefs(r *ResourceBlock) ([]Reference, hcl.Diagnostics, bool) {
+	refs, diags, static, _ := resourceRefsEval(r)
+	return refs, diags, static
+}
+
+// resourceRefsEval is resourceRefs, and also the references whose values
+// evaluating the block needs: all but depends_on's, which only order.
+func resourceRefsEval(r *ResourceBlock) (refs []Reference, diags hcl.Diagnostics, static bool, eval []Reference) {
 	ts := r.Schema.variables(r.Body)
-	static := len(ts) == 0
+	static = len(ts) == 0
 	if r.Count != nil {
 		ts = append(ts, r.Count.Variables()...)
 	}
 	if r.ForEach != nil {
 		ts = append(ts, r.ForEach.Variables()...)
 	}
+	eval, _ = refsOf(ts)
 	ts = append(ts, r.DependsOn...)
-	refs, diags := refsOf(ts)
-	return refs, diags, static
+	refs, diags = refsOf(ts)
+	return refs, diags, static, eval
+}
+
+// ResourceEvalRefs are the references whose values evaluating a resource
+// block needs: ResourceRefs without depends_on's, which only order the graph
+// (a plan need not look up, or decode, what a resource merely waits for).
+func (c *Config) ResourceEvalRefs(r *ResourceBlock) []Reference {
+	if r.refs != nil {
+		return r.refs.eval[:len(r.refs.eval):len(r.refs.eval)]
+	}
+	_, _, _, eval := resourceRefsEval(r)
+	return eval
 }
 
 // ExprRefs are the references of one expression.

@@ -351,7 +351,7 @@ func (a *applyRun) apply(ctx context.Context, c *ResourceChange) error {
 		return a.fail(c, act, fmt.Errorf("%s is no longer in the configuration", c.Addr.Resource))
 	}
 	// Evaluate the arguments again: values unknown at plan time are known now.
-	refs, _ := a.p.Config.ResourceRefs(rb)
+	refs := a.p.Config.ResourceEvalRefs(rb)
 	kd := keyData(rb, c.Addr.Key, a.p.Scope, refs, a.lookup)
 	cfgVal, d := a.p.Scope.DecodeResource(rb, a.p.Scope.EvalContext(refs, a.lookup, kd))
 	if d.HasErrors() {

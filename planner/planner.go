@@ -539,7 +539,8 @@ func (r *run) env() providers.Env {
 func (r *run) planResource(ctx context.Context, rb *lang.ResourceBlock) error {
 	cfg := r.p.Config
 	refs, _ := cfg.ResourceRefs(rb)
-	keys, kds, d := r.p.Scope.Expand(rb, r.p.Scope.EvalContext(refs, r.lookup, nil))
+	evalRefs := cfg.ResourceEvalRefs(rb)
+	keys, kds, d := r.p.Scope.Expand(rb, r.p.Scope.EvalContext(evalRefs, r.lookup, nil))
 	r.addDiags(d)
 	if d.HasErrors() {
 		r.mu.Lock()
@@ -564,7 +565,7 @@ func (r *run) planResource(ctx context.Context, rb *lang.ResourceBlock) error {
 			}
 			continue
 		}
-		v, lazy, err := r.planInstance(ctx, rb, addr, refs, kds[i], deps)
+		v, lazy, err := r.planInstance(ctx, rb, addr, evalRefs, kds[i], deps)
 		if lazy != nil {
 			if len(keys) == 1 && rb.Count == nil && rb.ForEach == nil {
 				// Decoded again only if something refers to it.
