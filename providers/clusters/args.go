@@ -144,24 +144,7 @@ func argNames() []string {
 // changedArgs lists the arguments that differ between prior and cfg. A null
 // instance_type argument is not a change: the prior holds the computed one.
 func changedArgs(prior, cfg cty.Value) []string {
-	var out []string
-	for _, name := range argNames() {
-		a, b := attr(prior, name), attr(cfg, name)
-		if name == "instance_type" && b.IsNull() {
-			continue
-		}
-		if a.IsNull() && b.IsNull() {
-			continue
-		}
-		if a.IsNull() != b.IsNull() {
-			out = append(out, name)
-			continue
-		}
-		if !ctyval.Equal(a, b) {
-			out = append(out, name)
-		}
-	}
-	return out
+	return ctyval.ChangedArgs(prior, cfg, argNames(), func(name string) bool { return name == "instance_type" })
 }
 
 func numVal(f float64) cty.Value { return cty.NumberVal(new(big.Float).SetFloat64(roundCents(f))) }

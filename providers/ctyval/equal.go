@@ -82,3 +82,21 @@ func fastEqual(a, b cty.Value) (equal, sure bool) {
 	}
 	return false, false
 }
+
+// ChangedArgs lists, in the order of names, the arguments whose values
+// differ between prior and cfg. An argument that is unset in cfg and for
+// which keepsComputed is true (endpoint.port, cluster.instance_type: an
+// argument the provider also computes) keeps the prior's value: no change.
+func ChangedArgs(prior, cfg cty.Value, names []string, keepsComputed func(name string) bool) []string {
+	var out []string
+	for _, name := range names {
+		a, b := Attr(prior, name), Attr(cfg, name)
+		if b.IsNull() && (a.IsNull() || keepsComputed(name)) {
+			continue
+		}
+		if !Equal(a, b) {
+			out = append(out, name)
+		}
+	}
+	return out
+}

@@ -1,6 +1,7 @@
 package ctyval
 
 import (
+	"fmt"
 	"math/big"
 	"testing"
 
@@ -69,6 +70,32 @@ func TestEqualAgreesWithCty(t *testing.T) {
 				if ceq.IsKnown() && ceq.True() != eq {
 					t.Errorf("fastEqual says %v for sure, cty says %#v", eq, ceq)
 				}
+			}
+		})
+	}
+}
+
+func TestChangedArgs(t *testing.T) {
+	obj := func(m map[string]cty.Value) cty.Value { return cty.ObjectVal(m) }
+	prior := obj(map[string]cty.Value{"a": cty.StringVal("x"), "b": cty.NumberIntVal(1), "port": cty.NumberIntVal(8080), "c": cty.NullVal(cty.String)})
+	keepsPort := func(name string) bool { return name == "port" }
+	names := []string{"a", "b", "c", "port"}
+	cases := []struct {
+		name string
+		cfg  cty.Value
+		want []string
+	}{
+		{"same", obj(map[string]cty.Value{"a": cty.StringVal("x"), "b": cty.NumberIntVal(1), "c": cty.NullVal(cty.String), "port": cty.NumberIntVal(8080)}), nil},
+		{"computed argument unset", obj(map[string]cty.Value{"a": cty.StringVal("x"), "b": cty.NumberIntVal(1), "c": cty.NullVal(cty.String), "port": cty.NullVal(cty.Number)}), nil},
+		{"computed argument set to another value", obj(map[string]cty.Value{"a": cty.StringVal("x"), "b": cty.NumberIntVal(1), "c": cty.NullVal(cty.String), "port": cty.NumberIntVal(9090)}), []string{"port"}},
+		{"argument unset", obj(map[string]cty.Value{"a": cty.NullVal(cty.String), "b": cty.NumberIntVal(1), "c": cty.NullVal(cty.String), "port": cty.NullVal(cty.Number)}), []string{"a"}},
+		{"argument set", obj(map[string]cty.Value{"a": cty.StringVal("x"), "b": cty.NumberIntVal(2), "c": cty.StringVal("new"), "port": cty.NullVal(cty.Number)}), []string{"b", "c"}},
+		{"argument missing from cfg", obj(map[string]cty.Value{"b": cty.NumberIntVal(1)}), []string{"a"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			if got := ChangedArgs(prior, c.cfg, names, keepsPort); fmt.Sprint(got) != fmt.Sprint(c.want) {
+				t.Errorf("ChangedArgs = %v, want %v", got, c.want)
 			}
 		})
 	}

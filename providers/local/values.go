@@ -45,17 +45,22 @@ func sameArgs(prior, cfg cty.Value) bool {
 	return len(changedArgs(prior, cfg)) == 0
 }
 
-// changedArgs lists the arguments that differ between prior and cfg. An
-// argument that is also computed (endpoint.port, cluster.instance_type) and
-// left unset keeps whatever value was computed for it.
+// changedArgs lists the arguments that differ between prior and cfg, sorted.
+// An argument that is also computed (endpoint.port) and left unset keeps
+// whatever value was computed for it.
 func changedArgs(prior, cfg cty.Value) []string {
 	if prior.IsNull() {
 		return nil
 	}
+	names := make([]string, 0, len(cfg.Type().AttributeTypes()))
+	for name := range cfg.Type().AttributeTypes() {
+		names = append(names, name)
+	}
+	sort.Strings(names)
 	// The kind's computed attributes, looked up only when an argument is
 	// unset (lang.Schemas builds every kind's schema: this runs per instance).
 	var computed map[string]cty.Type
-	computedOf := func() map[string]cty.Type {
+	return ctyval.ChangedArgs(prior, cfg, names, func(name string) bool {
 		if computed == nil {
 			kind := ""
 			if id := str(attr(prior, "id")); id != "" {
@@ -66,29 +71,9 @@ func changedArgs(prior, cfg cty.Value) []string {
 				computed = s.Computed
 			}
 		}
-		return computed
-	}
-	var out []string
-	for name := range cfg.Type().AttributeTypes() {
-		a, b := prior.GetAttr(name), cfg.GetAttr(name)
-		if a.IsNull() && b.IsNull() {
-			continue
-		}
-		if b.IsNull() {
-			if _, ok := computedOf()[name]; ok {
-				continue
-			}
-		}
-		if a.IsNull() != b.IsNull() {
-			out = append(out, name)
-			continue
-		}
-		if !ctyval.Equal(a, b) {
-			out = append(out, name)
-		}
-	}
-	sort.Strings(out)
-	return out
+		_, ok := computed[name]
+		return ok
+	})
 }
 
 func numVal(f float64) cty.Value { return cty.NumberVal(big.NewFloat(f)) }
