@@ -461,20 +461,10 @@ func (r *run) record(c *ResourceChange) {
 }
 
 // refresh reads the real object behind a prior instance; a difference is
-// drift. The instance is decoded and kept (see refreshTransient).
+// drift. The instance is decoded and kept.
 func (r *run) refresh(ctx context.Context, in *instance) (cty.Value, error) {
-	return r.refreshFrom(ctx, in, in.value)
-}
-
-// refreshTransient is refresh for planInstance: an instance whose resource
-// only reads its current value is decoded without being kept.
-func (r *run) refreshTransient(ctx context.Context, in *instance) (cty.Value, error) {
-	return r.refreshFrom(ctx, in, in.transient)
-}
-
-func (r *run) refreshFrom(ctx context.Context, in *instance, decoded func() (cty.Value, error)) (cty.Value, error) {
 	if !r.opts.Refresh || in.res.Status == state.StatusRunning {
-		return decoded()
+		return in.value()
 	}
 	_, res, err := r.p.Providers.For(in.addr.Resource.Kind, in.res.Provider)
 	if err != nil {
@@ -482,7 +472,7 @@ func (r *run) refreshFrom(ctx context.Context, in *instance, decoded func() (cty
 		return v, err
 	}
 	if cr, ok := res.(providers.CurrentReader); ok && cr.ReadsCurrent() {
-		return decoded()
+		return in.value()
 	}
 	cur, err := in.value()
 	if err != nil {

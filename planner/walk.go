@@ -2,7 +2,6 @@ package planner
 
 import (
 	"context"
-	"fmt"
 	"strings"
 	"sync"
 )
@@ -215,5 +214,3 @@ func (g *graph) walk(ctx context.Context, stop <-chan struct{}, parallelism int,
 	}
 	return errs
 }
-
-func joinNames(names []string) string { return fmt.Sprint(strings.Join(names, ", ")) }
