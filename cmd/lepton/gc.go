@@ -8,7 +8,7 @@ import (
 )
 
 // heapFloor is the smallest memory limit lepton sets for itself.
-const heapFloor = 200 << 20
+const heapFloor = 225 << 20
 
 // gcPercent is lepton's GOGC: a run is short, and most of what it allocates
 // dies young, so collecting at three times the live heap rather than twice
