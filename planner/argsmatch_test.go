@@ -104,3 +104,54 @@ func TestArgsMatchState(t *testing.T) {
 		t.Error("matches a state without the label argument")
 	}
 }
+
+// FuzzEqualIgnoringSpace: a JSON text equals its compact form, and two texts
+// are equal ignoring space exactly when their compact forms are the same.
+func FuzzEqualIgnoringSpace(f *testing.F) {
+	f.Add(`{ "a" : [1, 2], "b": "x y" }`, `{"a":[1,2],"b":"x y"}`)
+	f.Add(`["a\" b", "\\"]`, `["a\" b","\\"]`)
+	f.Add("{\n  \"k\": {\"v\": null}\n}", `{"k":{"v":0}}`)
+	f.Fuzz(func(t *testing.T, a, b string) {
+		var ca, cb bytes.Buffer
+		if json.Compact(&ca, []byte(a)) != nil {
+			return
+		}
+		if !equalIgnoringSpace([]byte(a), ca.Bytes()) {
+			t.Fatalf("%q does not equal its compact form %q", a, ca.Bytes())
+		}
+		if json.Compact(&cb, []byte(b)) != nil {
+			return
+		}
+		if got, want := equalIgnoringSpace([]byte(a), cb.Bytes()), bytes.Equal(ca.Bytes(), cb.Bytes()); got != want {
+			t.Fatalf("equalIgnoringSpace(%q, %q) = %v, compact forms equal: %v", a, cb.Bytes(), got, want)
+		}
+	})
+}
+
+// FuzzTopMembers: the members topMembers finds are those encoding/json finds.
+func FuzzTopMembers(f *testing.F) {
+	f.Add(`{"a": 1, "b": {"c": [1, "x"]}, "d": null}`)
+	f.Add(`{}`)
+	f.Add(`{"a":"\u00e9"}`)
+	f.Fuzz(func(t *testing.T, doc string) {
+		got, ok := topMembers([]byte(doc))
+		var want map[string]json.RawMessage
+		if json.Unmarshal([]byte(doc), &want) != nil || want == nil {
+			return // topMembers may accept or refuse what encoding/json refuses
+		}
+		if !ok {
+			return // refusing is always safe: the caller takes the full path
+		}
+		if len(got) != len(want) {
+			t.Fatalf("%d members, encoding/json finds %d", len(got), len(want))
+		}
+		for k, w := range want {
+			var cg, cw bytes.Buffer
+			json.Compact(&cg, got[k])
+			json.Compact(&cw, w)
+			if !bytes.Equal(cg.Bytes(), cw.Bytes()) {
+				t.Fatalf("member %q: %s, encoding/json: %s", k, got[k], w)
+			}
+		}
+	})
+}
