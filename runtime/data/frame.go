@@ -335,17 +335,7 @@ func newFrame(keep func(string) bool) *frame {
 
 // add appends one row; readerCols is the reader's column list after Next.
 func (f *frame) add(readerCols []string, vals []source.Value, pos source.Position) error {
-	for len(f.mapping) < len(readerCols) {
-		name := readerCols[len(f.mapping)]
-		f.all = append(f.all, name)
-		if f.keep != nil && !f.keep(name) {
-			f.mapping = append(f.mapping, -1)
-			continue
-		}
-		f.byName[name] = len(f.cols)
-		f.mapping = append(f.mapping, len(f.cols))
-		f.cols = append(f.cols, &column{name: name, pending: f.n})
-	}
+	f.mapColumns(readerCols)
 	var null source.Value
 	for i, ci := range f.mapping {
 		if ci < 0 {
@@ -371,6 +361,22 @@ func (f *frame) add(readerCols []string, vals []source.Value, pos source.Positio
 	return nil
 }
 
+// mapColumns maps the reader's columns not seen yet to frame columns (or to
+// -1 when not kept); a new column starts with the rows already read pending.
+func (f *frame) mapColumns(readerCols []string) {
+	for len(f.mapping) < len(readerCols) {
+		name := readerCols[len(f.mapping)]
+		f.all = append(f.all, name)
+		if f.keep != nil && !f.keep(name) {
+			f.mapping = append(f.mapping, -1)
+			continue
+		}
+		f.byName[name] = len(f.cols)
+		f.mapping = append(f.mapping, len(f.cols))
+		f.cols = append(f.cols, &column{name: name, pending: f.n})
+	}
+}
+
 func (f *frame) col(name string) *column {
 	if i, ok := f.byName[name]; ok {
 		return f.cols[i]
@@ -382,20 +388,7 @@ func (f *frame) col(name string) *column {
 // nothing, when a kept column already holds strings or bools: the caller then
 // reads the block's rows one by one so their text is kept as written.
 func (f *frame) addBlock(readerCols []string, b *source.Block) bool {
-	if len(f.mapping) < len(readerCols) {
-		// First rows of the source: set up the mapping with an empty row.
-		for len(f.mapping) < len(readerCols) {
-			name := readerCols[len(f.mapping)]
-			f.all = append(f.all, name)
-			if f.keep != nil && !f.keep(name) {
-				f.mapping = append(f.mapping, -1)
-				continue
-			}
-			f.byName[name] = len(f.cols)
-			f.mapping = append(f.mapping, len(f.cols))
-			f.cols = append(f.cols, &column{name: name, pending: f.n})
-		}
-	}
+	f.mapColumns(readerCols)
 	for _, ci := range f.mapping {
 		if ci >= 0 && f.cols[ci].typ != tNumber && f.cols[ci].typ != tUnknown {
 			return false
