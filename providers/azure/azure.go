@@ -24,8 +24,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"net"
-	"net/url"
 	"sort"
 	"strconv"
 	"strings"
@@ -142,7 +140,7 @@ func New(ctx context.Context, cfg Config) (*Provisioner, error) {
 		opts.Cloud = c
 	}
 	cred := cfg.Credential
-	if cfg.Endpoint != "" && isLoopback(cfg.Endpoint) {
+	if cfg.Endpoint != "" && cloud.IsLoopback(cfg.Endpoint) {
 		// A test server or emulator on this machine: no Azure AD sign-in, and a
 		// placeholder bearer token may travel over plain HTTP to it.
 		opts.InsecureAllowCredentialWithHTTP = true
@@ -184,19 +182,6 @@ func New(ctx context.Context, cfg Config) (*Provisioner, error) {
 	return p, nil
 }
 
-// isLoopback reports whether endpoint's host is 127.0.0.0/8, ::1 or localhost.
-func isLoopback(endpoint string) bool {
-	u, err := url.Parse(endpoint)
-	if err != nil {
-		return false
-	}
-	host := u.Hostname()
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
-}
 
 // staticToken is the credential used with a loopback endpoint.
 type staticToken struct{}

@@ -6,6 +6,8 @@ package cloud
 import (
 	"context"
 	"errors"
+	"net"
+	"net/url"
 )
 
 // ErrCapacity marks errors after which the next offer should be tried: no capacity
@@ -59,4 +61,20 @@ type Provisioner interface {
 	Delete(ctx context.Context, node Node) error
 	// ListByLineage returns instances tagged with this state lineage.
 	ListByLineage(ctx context.Context, lineage string, regions []string) ([]Node, error)
+}
+
+// IsLoopback reports whether endpoint's host is 127.0.0.0/8, ::1 or
+// localhost: a fake or emulator on this machine, which gets no real
+// credentials and may be spoken to over plain HTTP.
+func IsLoopback(endpoint string) bool {
+	u, err := url.Parse(endpoint)
+	if err != nil {
+		return false
+	}
+	host := u.Hostname()
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }

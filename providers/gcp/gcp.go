@@ -13,8 +13,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
-	"net/url"
 	"sort"
 	"strconv"
 	"strings"
@@ -112,7 +110,7 @@ func New(ctx context.Context, cfg Config) (*Provisioner, error) {
 	if cfg.RetryDelay <= 0 {
 		cfg.RetryDelay = 2 * time.Second
 	}
-	if cfg.Endpoint != "" && isLoopback(cfg.Endpoint) {
+	if cfg.Endpoint != "" && cloud.IsLoopback(cfg.Endpoint) {
 		// A fake or emulator on this machine: never send it Google credentials.
 		cfg.NoAuth = true
 	}
@@ -152,19 +150,6 @@ func (p *Provisioner) Close() error {
 	return errors.Join(p.instances.Close(), p.images.Close())
 }
 
-// isLoopback reports whether endpoint's host is 127.0.0.0/8, ::1 or localhost.
-func isLoopback(endpoint string) bool {
-	u, err := url.Parse(endpoint)
-	if err != nil {
-		return false
-	}
-	host := u.Hostname()
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
-}
 
 // retry runs call until it succeeds, fails with a non-transient error, or the
 // retries are used up. Every attempt sends the same request (same requestId).
