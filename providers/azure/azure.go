@@ -182,7 +182,6 @@ func New(ctx context.Context, cfg Config) (*Provisioner, error) {
 	return p, nil
 }
 
-
 // staticToken is the credential used with a loopback endpoint.
 type staticToken struct{}
 

@@ -150,7 +150,6 @@ func (p *Provisioner) Close() error {
 	return errors.Join(p.instances.Close(), p.images.Close())
 }
 
-
 // retry runs call until it succeeds, fails with a non-transient error, or the
 // retries are used up. Every attempt sends the same request (same requestId).
 func (p *Provisioner) retry(ctx context.Context, call func() error) error {
