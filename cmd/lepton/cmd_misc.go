@@ -402,7 +402,9 @@ func cmdFmt(m *meta, args []string) int {
 			files = append(files, p)
 			continue
 		}
-		filepath.WalkDir(p, func(path string, d iofs.DirEntry, err error) error {
+		// A directory that cannot be read is an error, not a silently
+		// skipped part of the tree: -check must not pass on what it missed.
+		err = filepath.WalkDir(p, func(path string, d iofs.DirEntry, err error) error {
 			if err != nil {
 				return err
 			}
@@ -417,6 +419,9 @@ func cmdFmt(m *meta, args []string) int {
 			}
 			return nil
 		})
+		if err != nil {
+			return m.errorf("%v", err)
+		}
 	}
 	sort.Strings(files)
 	unformatted := 0
