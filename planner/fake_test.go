@@ -311,8 +311,33 @@ func (r *fakeResource) Plan(ctx context.Context, req providers.PlanRequest) (pro
 	if fl != nil {
 		return providers.PlanResponse{}, fl.err
 	}
-	ty, computed := fakeSchema(r.kind)
-	cfg := req.Config.AsValueMap()
+	planned := fakePlanned(r.kind, req.Config, req.Prior)
+	resp := providers.PlanResponse{Planned: planned, PricePerHour: r.f.price[r.kind]}
+	if !req.Prior.IsNull() {
+		for _, name := range r.f.forceNew[r.kind] {
+			if !planned.GetAttr(name).RawEquals(req.Prior.GetAttr(name)) {
+				resp.RequiresReplace = append(resp.RequiresReplace, cty.GetAttrPath(name))
+			}
+		}
+		resp.Unchanged = planned.RawEquals(req.Prior)
+		if len(resp.RequiresReplace) > 0 {
+			// A replacement is a new object: as real providers do, plan it
+			// as one (computed attributes unknown again).
+			ty, _ := fakeSchema(r.kind)
+			resp.Planned = fakePlanned(r.kind, req.Config, cty.NullVal(ty))
+		}
+	}
+	if r.kind == "cluster" {
+		resp.Detail = []string{"offer: fake/" + req.Address}
+	}
+	return resp, nil
+}
+
+// fakePlanned is the planned value: arguments as configured, computed
+// attributes kept from the prior object or unknown for a new one.
+func fakePlanned(kind string, config, prior cty.Value) cty.Value {
+	ty, computed := fakeSchema(kind)
+	cfg := config.AsValueMap()
 	out := map[string]cty.Value{}
 	for name, aty := range ty.AttributeTypes() {
 		cv, isArg := cfg[name]
@@ -325,26 +350,13 @@ func (r *fakeResource) Plan(ctx context.Context, req providers.PlanRequest) (pro
 			if isArg {
 				out[name] = cty.NullVal(cv.Type())
 			}
-		case !req.Prior.IsNull():
-			out[name] = req.Prior.GetAttr(name)
+		case !prior.IsNull():
+			out[name] = prior.GetAttr(name)
 		default:
 			out[name] = cty.UnknownVal(aty)
 		}
 	}
-	planned := cty.ObjectVal(out)
-	resp := providers.PlanResponse{Planned: planned, PricePerHour: r.f.price[r.kind]}
-	if !req.Prior.IsNull() {
-		for _, name := range r.f.forceNew[r.kind] {
-			if !planned.GetAttr(name).RawEquals(req.Prior.GetAttr(name)) {
-				resp.RequiresReplace = append(resp.RequiresReplace, cty.GetAttrPath(name))
-			}
-		}
-		resp.Unchanged = planned.RawEquals(req.Prior)
-	}
-	if r.kind == "cluster" {
-		resp.Detail = []string{"offer: fake/" + req.Address}
-	}
-	return resp, nil
+	return cty.ObjectVal(out)
 }
 
 func (r *fakeResource) Apply(ctx context.Context, req providers.ApplyRequest) (cty.Value, error) {
