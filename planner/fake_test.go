@@ -386,6 +386,8 @@ func (r *fakeResource) Apply(ctx context.Context, req providers.ApplyRequest) (c
 		case name == fakeIDAttr[r.kind]:
 			m[name] = cty.StringVal(id)
 		case v.IsKnown():
+		case name == "price_per_hour":
+			m[name] = cty.NumberFloatVal(r.f.price[r.kind])
 		case v.Type() == cty.String:
 			m[name] = cty.StringVal("fake-" + name)
 		case v.Type() == cty.Number:
