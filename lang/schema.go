@@ -23,6 +23,11 @@ type KindSchema struct {
 	Refs []string
 	// Sensitive computed attributes, never shown.
 	Sensitive []string
+	// Defaults are the values the provider uses for arguments left unset.
+	// Plans show them as Terraform shows a provider's defaults (auth = true
+	// in a planned endpoint), so a reviewer or a policy sees what will run;
+	// the stored arguments stay as written.
+	Defaults map[string]cty.Value
 	// types caches ConfigType and StateType: the planner asks for them for
 	// every instance, and hcldec.ImpliedType walks the whole spec.
 	types *kindTypes
@@ -259,12 +264,48 @@ func Schemas() map[string]*KindSchema {
 			},
 			Refs:      []string{"cluster"},
 			Sensitive: []string{"token"},
+			// As providers/local/endpoint.go applies them.
+			Defaults: map[string]cty.Value{
+				"replicas":       cty.NumberIntVal(1),
+				"auth":           cty.True,
+				"max_batch_size": cty.NumberIntVal(256),
+			},
 		},
 	}
 	for _, s := range m {
 		s.types = &kindTypes{}
 	}
 	return m
+}
+
+// WithDefaults returns v, an instance's value (arguments or full state),
+// with its unset arguments that have a default set to it. Unknown, null and
+// non-object values are returned as they are, and so are marks.
+func (s *KindSchema) WithDefaults(v cty.Value) cty.Value {
+	if len(s.Defaults) == 0 || v == cty.NilVal || !v.IsKnown() || v.IsNull() {
+		return v
+	}
+	uv, marks := v.Unmark()
+	ty := uv.Type()
+	if !ty.IsObjectType() {
+		return v
+	}
+	var attrs map[string]cty.Value
+	for name, def := range s.Defaults {
+		if !ty.HasAttribute(name) || !ty.AttributeType(name).Equals(def.Type()) {
+			continue
+		}
+		if av := uv.GetAttr(name); av.IsKnown() && av.IsNull() && !av.IsMarked() {
+			if attrs == nil {
+				attrs = uv.AsValueMap()
+			}
+			attrs[name] = def
+		}
+	}
+	if attrs == nil {
+		return v
+	}
+	return cty.ObjectVal(attrs).WithMarks(marks)
 }
 
 // ConfigType is the cty type of a kind's decoded arguments, with reference

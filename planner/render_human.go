@@ -168,7 +168,10 @@ func renderChange(b *strings.Builder, c *ResourceChange, col Colors, drift bool)
 	}
 	act := c.Action
 	fmt.Fprintf(b, "%s %s %q {\n", padSym(col, act), c.Addr.Resource.Kind, c.Addr.Resource.Name)
-	renderBody(b, c.Before, c.After, act, 6, col, replacePaths(c.RequiresReplace), nil)
+	// Unset arguments show their default, on both sides, as Terraform shows
+	// a provider's defaults: "+ auth = true" for a new endpoint.
+	defs, kind := kindDefaults(), c.Addr.Resource.Kind
+	renderBody(b, defs.apply(kind, c.Before), defs.apply(kind, c.After), act, 6, col, replacePaths(c.RequiresReplace), nil)
 	b.WriteString("    }\n")
 }
 

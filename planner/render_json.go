@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"io"
 	"sort"
+	"sync"
 
 	"github.com/leptonml/lepton/internal/state"
 	"github.com/leptonml/lepton/lang"
@@ -98,8 +99,9 @@ type jsonConfig struct {
 }
 
 type jsonProviderConfig struct {
-	Name     string `json:"name"`
-	FullName string `json:"full_name"`
+	Name        string         `json:"name"`
+	FullName    string         `json:"full_name"`
+	Expressions map[string]any `json:"expressions,omitempty"`
 }
 
 type jsonConfigModule struct {
@@ -109,19 +111,23 @@ type jsonConfigModule struct {
 }
 
 type jsonConfigOutput struct {
+	Expression  jsonExpr `json:"expression"`
 	Sensitive   bool     `json:"sensitive,omitempty"`
 	DependsOn   []string `json:"depends_on,omitempty"`
 	Description string   `json:"description,omitempty"`
 }
 
 type jsonConfigResource struct {
-	Address           string   `json:"address"`
-	Mode              string   `json:"mode"`
-	Type              string   `json:"type"`
-	Name              string   `json:"name"`
-	ProviderConfigKey string   `json:"provider_config_key"`
-	SchemaVersion     int      `json:"schema_version"`
-	DependsOn         []string `json:"depends_on,omitempty"`
+	Address           string         `json:"address"`
+	Mode              string         `json:"mode"`
+	Type              string         `json:"type"`
+	Name              string         `json:"name"`
+	ProviderConfigKey string         `json:"provider_config_key"`
+	Expressions       map[string]any `json:"expressions,omitempty"`
+	SchemaVersion     int            `json:"schema_version"`
+	CountExpression   *jsonExpr      `json:"count_expression,omitempty"`
+	ForEachExpression *jsonExpr      `json:"for_each_expression,omitempty"`
+	DependsOn         []string       `json:"depends_on,omitempty"`
 }
 
 type jsonConfigVariable struct {
@@ -143,9 +149,14 @@ type jsonCost struct {
 }
 
 // RenderJSON writes the plan in the shape of Terraform's JSON plan format, so
-// terraform-json, OPA and conftest read it. Sensitive values never appear.
+// terraform-json, OPA and conftest read it. As Terraform does, unknown values
+// are left out of before, after and planned values (after_unknown lists
+// them) and arguments left unset show their default; unlike Terraform,
+// sensitive values are left out too (*_sensitive marks them), so they never
+// appear.
 func RenderJSON(w io.Writer, p *Plan, cfg *lang.Config, version string) error {
 	p.LoadValues()
+	defs := kindDefaults()
 	jp := jsonPlan{
 		FormatVersion:    JSONFormatVersion,
 		TerraformVersion: version,
@@ -158,14 +169,14 @@ func RenderJSON(w io.Writer, p *Plan, cfg *lang.Config, version string) error {
 		jp.Variables[name] = jsonVariable{Value: plainJSON(v)}
 	}
 	for _, c := range p.Changes {
-		jp.ResourceChanges = append(jp.ResourceChanges, changeJSON(c))
+		jp.ResourceChanges = append(jp.ResourceChanges, changeJSON(c, defs))
 		if c.Action == Delete {
 			continue
 		}
-		jp.PlannedValues.RootModule.Resources = append(jp.PlannedValues.RootModule.Resources, resourceJSON(c.Addr, c.Provider, c.After, c.Dependencies, false))
+		jp.PlannedValues.RootModule.Resources = append(jp.PlannedValues.RootModule.Resources, resourceJSON(c.Addr, c.Provider, defs.apply(c.Addr.Resource.Kind, c.After), c.Dependencies, false))
 	}
 	for _, c := range p.Drift {
-		jp.ResourceDrift = append(jp.ResourceDrift, changeJSON(c))
+		jp.ResourceDrift = append(jp.ResourceDrift, changeJSON(c, defs))
 	}
 	if len(p.Outputs) > 0 {
 		jp.OutputChanges = map[string]jsonChange{}
@@ -177,15 +188,23 @@ func RenderJSON(w io.Writer, p *Plan, cfg *lang.Config, version string) error {
 			before, after = before.Mark(lang.Sensitive), after.Mark(lang.Sensitive)
 		}
 		jp.OutputChanges[o.Name] = jsonChange{
-			Actions: o.Action.JSONActions(), Before: plainJSON(before), After: plainJSON(after),
+			Actions: o.Action.JSONActions(), Before: knownJSON(before), After: knownJSON(after),
 			AfterUnknown: !after.IsWhollyKnown(), BeforeSensitive: o.Sensitive, AfterSensitive: o.Sensitive,
 		}
 		if o.Action != Delete {
-			jp.PlannedValues.Outputs[o.Name] = jsonOutput{Sensitive: o.Sensitive, Value: plainJSON(after)}
+			jp.PlannedValues.Outputs[o.Name] = jsonOutput{Sensitive: o.Sensitive, Value: knownJSON(after)}
 		}
 	}
-	if p.Prior != nil {
-		ps, err := StateJSON(p.Prior, version)
+	// prior_state is the state as refreshed, as Terraform's is: what the
+	// plan compares the configuration with (resource_drift says what
+	// refresh changed). A plan saved before lepton kept the refreshed state
+	// has only the state as read.
+	prior := p.Refreshed
+	if prior == nil {
+		prior = p.Prior
+	}
+	if prior != nil {
+		ps, err := stateJSON(prior, version, defs)
 		if err != nil {
 			return err
 		}
@@ -201,17 +220,20 @@ func RenderJSON(w io.Writer, p *Plan, cfg *lang.Config, version string) error {
 	return enc.Encode(jp)
 }
 
-func changeJSON(c *ResourceChange) jsonResourceChange {
+func changeJSON(c *ResourceChange, defs defaulter) jsonResourceChange {
+	before, after := defs.apply(c.Addr.Resource.Kind, c.Before), defs.apply(c.Addr.Resource.Kind, c.After)
 	ch := jsonChange{
 		Actions:         c.Action.JSONActions(),
-		Before:          plainJSON(c.Before),
-		After:           plainJSON(c.After),
-		AfterUnknown:    markTree(c.After, isUnknown),
-		BeforeSensitive: markTree(c.Before, isSensitive),
-		AfterSensitive:  markTree(c.After, isSensitive),
+		Before:          knownJSON(before),
+		After:           knownJSON(after),
+		AfterUnknown:    markTree(after, isUnknown),
+		BeforeSensitive: markTree(before, isSensitive),
+		AfterSensitive:  markTree(after, isSensitive),
 	}
-	if c.After.IsNull() {
-		ch.AfterUnknown = false
+	if after.IsNull() {
+		// Terraform's after_unknown for a wholly known value (null
+		// included) is an empty object.
+		ch.AfterUnknown = map[string]any{}
 	}
 	for _, p := range c.RequiresReplace {
 		ch.ReplacePaths = append(ch.ReplacePaths, pathToJSON(p))
@@ -230,17 +252,9 @@ func providerName(p string) string {
 }
 
 func resourceJSON(addr lang.Instance, provider string, v cty.Value, deps []string, tainted bool) jsonResource {
-	vals, _ := plainJSON(v).(map[string]any)
+	vals, _ := knownJSON(v).(map[string]any)
 	if vals == nil {
 		vals = map[string]any{}
-	}
-	// Unknown values are left out of planned values, as Terraform does.
-	if v.IsKnown() && !v.IsNull() {
-		for k, av := range v.AsValueMap() {
-			if !av.IsWhollyKnown() {
-				delete(vals, k)
-			}
-		}
 	}
 	sens := markTree(v, isSensitive)
 	if sens == false {
@@ -253,8 +267,68 @@ func resourceJSON(addr lang.Instance, provider string, v cty.Value, deps []strin
 	}
 }
 
+// knownJSON is v as plain JSON without what before, after and values leave
+// out: unknown values (after_unknown lists them) and sensitive ones
+// (*_sensitive and sensitive_values mark them). An object or a map drops
+// such an attribute; a list keeps its place with null, since the marks are
+// matched to elements by position.
+func knownJSON(v cty.Value) any {
+	if v == cty.NilVal || v.HasMark(lang.Sensitive) || !v.IsKnown() || v.IsNull() {
+		return nil
+	}
+	v, _ = v.Unmark()
+	ty := v.Type()
+	switch {
+	case ty.IsListType() || ty.IsSetType() || ty.IsTupleType():
+		out := make([]any, 0, v.LengthInt())
+		for it := v.ElementIterator(); it.Next(); {
+			_, e := it.Element()
+			out = append(out, knownJSON(e))
+		}
+		return out
+	case ty.IsMapType() || ty.IsObjectType():
+		out := map[string]any{}
+		for it := v.ElementIterator(); it.Next(); {
+			k, e := it.Element()
+			if e.HasMark(lang.Sensitive) || !e.IsKnown() {
+				continue
+			}
+			out[k.AsString()] = knownJSON(e)
+		}
+		return out
+	}
+	return plainJSON(v)
+}
+
+// defaulter fills in the kinds' argument defaults (lang.KindSchema.Defaults).
+type defaulter map[string]*lang.KindSchema
+
+// kindDefaults is built once: the schemas' defaults never change.
+var kindDefaults = sync.OnceValue(newDefaulter)
+
+func newDefaulter() defaulter {
+	d := defaulter{}
+	for kind, s := range lang.Schemas() {
+		if len(s.Defaults) > 0 {
+			d[kind] = s
+		}
+	}
+	return d
+}
+
+func (d defaulter) apply(kind string, v cty.Value) cty.Value {
+	if s := d[kind]; s != nil {
+		return s.WithDefaults(v)
+	}
+	return v
+}
+
 // StateJSON is the state in Terraform's state representation (show -json).
 func StateJSON(st *state.State, version string) (*jsonState, error) {
+	return stateJSON(st, version, kindDefaults())
+}
+
+func stateJSON(st *state.State, version string, defs defaulter) (*jsonState, error) {
 	out := &jsonState{FormatVersion: "1.0", TerraformVersion: version}
 	schemas := lang.Schemas()
 	for _, r := range st.Resources {
@@ -270,7 +344,7 @@ func StateJSON(st *state.State, version string) (*jsonState, error) {
 		if err != nil {
 			return nil, err
 		}
-		out.Values.RootModule.Resources = append(out.Values.RootModule.Resources, resourceJSON(addr, r.Provider, v, r.Dependencies, r.Status == state.StatusTainted))
+		out.Values.RootModule.Resources = append(out.Values.RootModule.Resources, resourceJSON(addr, r.Provider, defs.apply(r.Kind, v), r.Dependencies, r.Status == state.StatusTainted))
 	}
 	if len(st.Outputs) > 0 {
 		out.Values.Outputs = map[string]jsonOutput{}
@@ -287,7 +361,7 @@ func StateJSON(st *state.State, version string) (*jsonState, error) {
 			}
 			jo := jsonOutput{Sensitive: o.Sensitive, Type: json.RawMessage(o.Type)}
 			if !o.Sensitive {
-				jo.Value = plainJSON(v)
+				jo.Value = knownJSON(v)
 			}
 			out.Values.Outputs[n] = jo
 		}
@@ -309,19 +383,47 @@ func RenderStateJSON(w io.Writer, st *state.State, version string) error {
 func configJSON(cfg *lang.Config) jsonConfig {
 	jc := jsonConfig{ProviderConfig: map[string]jsonProviderConfig{"local": {Name: "local", FullName: "lepton/local"}}}
 	for _, p := range cfg.SortedProviders() {
-		jc.ProviderConfig[p.Name] = jsonProviderConfig{Name: p.Name, FullName: "lepton/" + p.Name}
+		pc := jsonProviderConfig{Name: p.Name, FullName: "lepton/" + p.Name}
+		// A provider's arguments have no schema here: its attributes are
+		// what can be shown (a provider body has no blocks today).
+		if attrs, d := p.Body.JustAttributes(); !d.HasErrors() && len(attrs) > 0 {
+			pc.Expressions = map[string]any{}
+			for name, a := range attrs {
+				pc.Expressions[name] = exprJSON(a.Expr)
+			}
+		}
+		jc.ProviderConfig[p.Name] = pc
 	}
 	for _, rb := range cfg.Resources {
 		refs, _ := cfg.ResourceRefs(rb)
-		jc.RootModule.Resources = append(jc.RootModule.Resources, jsonConfigResource{
+		jr := jsonConfigResource{
 			Address: rb.Addr.String(), Mode: "managed", Type: rb.Addr.Kind, Name: rb.Addr.Name,
 			ProviderConfigKey: "local", DependsOn: resourceDeps(refs),
-		})
+		}
+		if rb.Schema != nil && rb.Body != nil {
+			jr.Expressions = bodyExprsJSON(rb.Body, rb.Schema.Config)
+		}
+		if rb.Count != nil {
+			e := exprJSON(rb.Count)
+			jr.CountExpression = &e
+		}
+		if rb.ForEach != nil {
+			e := exprJSON(rb.ForEach)
+			jr.ForEachExpression = &e
+		}
+		jc.RootModule.Resources = append(jc.RootModule.Resources, jr)
 	}
 	if len(cfg.Outputs) > 0 {
 		jc.RootModule.Outputs = map[string]jsonConfigOutput{}
 		for _, o := range cfg.SortedOutputs() {
-			jc.RootModule.Outputs[o.Name] = jsonConfigOutput{Sensitive: o.Sensitive, Description: o.Description}
+			jo := jsonConfigOutput{Sensitive: o.Sensitive, Description: o.Description}
+			if o.Value != nil {
+				jo.Expression = exprJSON(o.Value)
+			}
+			for _, t := range o.DependsOn {
+				jo.DependsOn = append(jo.DependsOn, traversalString(t))
+			}
+			jc.RootModule.Outputs[o.Name] = jo
 		}
 	}
 	if len(cfg.Variables) > 0 {
