@@ -86,6 +86,16 @@ func TestGoldenPlans(t *testing.T) {
 		outs = append(outs, r.stdout, r.stderr)
 		return r
 	}
+	// must runs a command that has to succeed: a failing command would
+	// otherwise pass the secret check with nothing to check.
+	must := func(args ...string) result {
+		t.Helper()
+		r := run(args...)
+		if r.code != 0 {
+			t.Errorf("lepton %s failed:\n%s", strings.Join(args, " "), r)
+		}
+		return r
+	}
 
 	human := run("plan")
 	if human.code != 0 {
@@ -116,32 +126,34 @@ func TestGoldenPlans(t *testing.T) {
 	golden(t, "plan.md", md.stdout)
 
 	// Every other way of looking at the plan, the state and the outputs.
-	run("plan", "-out=saved.plan")
-	run("show", "saved.plan")
-	run("show", "-json", "saved.plan")
-	run("show", "-markdown", "saved.plan")
-	run("show")
-	run("show", "-json")
-	run("output")
-	run("output", "-json")
-	run("graph")
-	run("validate")
+	must("plan", "-out=saved.plan")
+	must("show", "saved.plan")
+	must("show", "-json", "saved.plan")
+	must("show", "-markdown", "saved.plan")
+	must("show")
+	must("show", "-json")
+	must("output")
+	must("output", "-json")
+	must("graph")
+	must("validate")
 	for _, a := range addresses(readState(t, dir)) {
-		run("state", "show", a)
-		run("show", a)
+		must("state", "show", a)
+		must("show", a)
 	}
-	r := run("apply", "-auto-approve")
+	r := must("apply", "-auto-approve")
 	contains(t, r.stdout, "dataset.fresh: Creation complete", "dataset.gone: Destruction complete")
-	run("plan")
-	run("destroy", "-auto-approve")
+	must("plan")
+	// Named, a sensitive output is printed: that is how a script reads it.
+	// (Asked before the destroy below removes every output; it is not
+	// collected for the secret check.)
+	if r := runEnv(t, dir, secretEnv, "", "output", "-raw", "token_echo"); r.code != 0 || r.stdout != "token="+secret {
+		t.Errorf("output -raw token_echo = %q, exit %d, want %q and success:\n%s", r.stdout, r.code, "token="+secret, r)
+	}
+	must("destroy", "-auto-approve")
 	for i, o := range outs {
 		if strings.Contains(o, secret) {
 			t.Errorf("output %d shows the secret:\n%s", i, o)
 		}
-	}
-	// Named, a sensitive output is printed: that is how a script reads it.
-	if r := runEnv(t, dir, secretEnv, "", "output", "-raw", "token_echo"); r.stdout != "token="+secret && r.code == 0 {
-		t.Errorf("output -raw token_echo = %q", r.stdout)
 	}
 }
 
