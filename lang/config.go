@@ -92,9 +92,21 @@ type Output struct {
 
 // Provider is a `provider` block; its body is evaluated by the planner.
 type Provider struct {
-	Name      string
-	Body      hcl.Body
+	Name string
+	// Alias names a second configuration of the provider (`alias = "west"`);
+	// empty for the default one.
+	Alias     string
+	Body      hcl.Body // the arguments, alias removed
 	DeclRange hcl.Range
+}
+
+// Addr is how resources name the configuration: "aws", or "aws.west" for
+// an aliased one. Config.Providers is keyed by it.
+func (p *Provider) Addr() string {
+	if p.Alias != "" {
+		return p.Name + "." + p.Alias
+	}
+	return p.Name
 }
 
 // ResourceBlock is one resource block of any kind.
@@ -104,9 +116,13 @@ type ResourceBlock struct {
 	ForEach   hcl.Expression // nil when absent
 	DependsOn []hcl.Traversal
 	Lifecycle Lifecycle
-	Body      hcl.Body // the kind's own arguments, meta-arguments removed
-	Schema    *KindSchema
-	DeclRange hcl.Range
+	// Provider is the provider configuration the resource's `provider`
+	// meta-argument names ("aws.west"), or "" for the default ones.
+	Provider      string
+	providerRange hcl.Range
+	Body          hcl.Body // the kind's own arguments, meta-arguments removed
+	Schema        *KindSchema
+	DeclRange     hcl.Range
 	// refs caches ResourceRefs, computed once when the block is loaded: the
 	// planner asks for them several times per instance, and hcldec.Variables
 	// rebuilds the kind's body schema on every call.
@@ -227,6 +243,9 @@ func LoadSources(dir string, names []string, srcs map[string][]byte) (*Config, h
 		r.refs = &cachedRefs{refs: refs, diags: d, static: static, eval: eval}
 	})
 	diags = append(diags, cfg.checkReferences()...)
+	for _, r := range cfg.Resources {
+		diags = append(diags, cfg.checkResourceProvider(r)...)
+	}
 	// Bodies are checked even when something else failed, so that every
 	// error is reported at once; an error at a place already reported (an
 	// undeclared reference met again while evaluating) is not repeated.
@@ -516,15 +535,53 @@ func (c *Config) addProvider(b *hcl.Block) hcl.Diagnostics {
 			Subject:  b.LabelRanges[0].Ptr(),
 		}}
 	}
-	if prev, ok := c.Providers[name]; ok {
-		return hcl.Diagnostics{duplicate("provider", name, prev.DeclRange, b)}
+	content, body, diags := b.Body.PartialContent(&hcl.BodySchema{Attributes: []hcl.AttributeSchema{{Name: "alias"}}})
+	p := &Provider{Name: name, Body: body, DeclRange: b.DefRange}
+	if a, ok := content.Attributes["alias"]; ok {
+		v, d := a.Expr.Value(nil)
+		if d.HasErrors() || v.Type() != cty.String || v.IsNull() || !validName(v.AsString()) {
+			return append(diags, &hcl.Diagnostic{
+				Severity: hcl.DiagError,
+				Summary:  "Invalid provider alias",
+				Detail:   "alias must be a literal name: letters, digits, underscores and dashes, starting with a letter or underscore.",
+				Subject:  a.Expr.Range().Ptr(),
+			})
+		}
+		p.Alias = v.AsString()
 	}
-	c.Providers[name] = &Provider{Name: name, Body: b.Body, DeclRange: b.DefRange}
+	if prev, ok := c.Providers[p.Addr()]; ok {
+		what := "provider"
+		if p.Alias != "" {
+			what = "provider alias"
+		}
+		return append(diags, duplicate(what, p.Addr(), prev.DeclRange, b))
+	}
+	c.Providers[p.Addr()] = p
+	return diags
+}
+
+// checkResourceProvider resolves a resource's `provider` meta-argument once
+// every provider block is loaded: an alias must be declared.
+func (c *Config) checkResourceProvider(r *ResourceBlock) hcl.Diagnostics {
+	if r.Provider == "" {
+		return nil
+	}
+	name, alias, _ := strings.Cut(r.Provider, ".")
+	known := false
+	for _, p := range ProviderNames {
+		known = known || p == name
+	}
+	switch {
+	case !known:
+		return hcl.Diagnostics{{Severity: hcl.DiagError, Summary: "Unknown provider", Detail: fmt.Sprintf("Provider %q is not one of %s.", name, strings.Join(ProviderNames, ", ")), Subject: r.providerRange.Ptr()}}
+	case alias != "" && c.Providers[r.Provider] == nil:
+		return hcl.Diagnostics{{Severity: hcl.DiagError, Summary: "Provider configuration not present", Detail: fmt.Sprintf("%s refers to provider %s, but no provider %q block declares alias = %q.", r.Addr, r.Provider, name, alias), Subject: r.providerRange.Ptr()}}
+	}
 	return nil
 }
 
 var resourceMetaSchema = &hcl.BodySchema{
-	Attributes: []hcl.AttributeSchema{{Name: "count"}, {Name: "for_each"}, {Name: "depends_on"}},
+	Attributes: []hcl.AttributeSchema{{Name: "count"}, {Name: "for_each"}, {Name: "depends_on"}, {Name: "provider"}},
 	Blocks:     []hcl.BlockHeaderSchema{{Type: "lifecycle"}},
 }
 
@@ -557,6 +614,25 @@ func (c *Config) addResource(b *hcl.Block) hcl.Diagnostics {
 		t, d := traversalList(a.Expr)
 		diags = append(diags, d...)
 		r.DependsOn = t
+	}
+	if a, ok := content.Attributes["provider"]; ok {
+		// provider = aws or provider = aws.west: a reference to a provider
+		// configuration, not an expression, as in Terraform.
+		t, d := hcl.AbsTraversalForExpr(a.Expr)
+		r.providerRange = a.Expr.Range()
+		switch {
+		case d.HasErrors() || len(t) > 2:
+			diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Invalid provider reference", Detail: "provider takes a provider name, or NAME.ALIAS for an aliased configuration (provider = aws.west).", Subject: a.Expr.Range().Ptr()})
+		case len(t) == 2:
+			step, ok := t[1].(hcl.TraverseAttr)
+			if !ok {
+				diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Invalid provider reference", Detail: "provider takes a provider name, or NAME.ALIAS for an aliased configuration (provider = aws.west).", Subject: a.Expr.Range().Ptr()})
+				break
+			}
+			r.Provider = t.RootName() + "." + step.Name
+		default:
+			r.Provider = t.RootName()
+		}
 	}
 	for i, lb := range content.Blocks {
 		if i > 0 {

@@ -291,7 +291,7 @@ func (c *Config) SortedProviders() []*Provider {
 	for _, p := range c.Providers {
 		out = append(out, p)
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	sort.Slice(out, func(i, j int) bool { return out[i].Addr() < out[j].Addr() })
 	return out
 }
 

@@ -1,6 +1,7 @@
 package lang
 
 import (
+	"encoding/json"
 	"sync"
 
 	"github.com/hashicorp/hcl/v2"
@@ -28,6 +29,11 @@ type KindSchema struct {
 	// in a planned endpoint), so a reviewer or a policy sees what will run;
 	// the stored arguments stay as written.
 	Defaults map[string]cty.Value
+	// Version is the version of the kind's state attributes, recorded with
+	// each instance in state; Upgrade turns attributes of an older version
+	// (from) into the current one, as Terraform's UpgradeResourceState.
+	Version int
+	Upgrade func(from int, attrs json.RawMessage) (json.RawMessage, error)
 	// types caches ConfigType and StateType: the planner asks for them for
 	// every instance, and hcldec.ImpliedType walks the whole spec.
 	types *kindTypes

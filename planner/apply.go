@@ -51,6 +51,9 @@ type applyRun struct {
 	keys  map[lang.Resource]map[string]lang.Key
 	diags hcl.Diagnostics
 	res   ApplyResult
+	// deposed holds the key under which each create_before_destroy
+	// replacement deposed its old object, by address, for its delete.
+	deposed map[string]string
 }
 
 type applyNode struct {
@@ -65,26 +68,32 @@ func (p *Planner) Apply(ctx context.Context, plan *Plan, pers *state.Persister, 
 	if opts.Parallelism < 1 {
 		opts.Parallelism = 10
 	}
-	a := &applyRun{p: p, plan: plan, pers: pers, hooks: opts.Hooks, live: map[string]cty.Value{}, keys: map[lang.Resource]map[string]lang.Key{}}
+	a := &applyRun{p: p, plan: plan, pers: pers, hooks: opts.Hooks, live: map[string]cty.Value{}, keys: map[lang.Resource]map[string]lang.Key{}, deposed: map[string]string{}}
 	if a.hooks == nil {
 		a.hooks = nopHooks{}
 	}
 	var lineage string
-	pers.View(func(st *state.State) {
+	// Update, not View: instances of an older schema version are upgraded
+	// in the live state, so the next write stores them upgraded.
+	pers.Update(func(st *state.State) {
 		lineage = st.Lineage
 		schemas := lang.Schemas()
 		types := newTypeCache()
-		for _, r := range st.Resources {
+		for i, r := range st.Resources {
 			schema := schemas[r.Kind]
 			addr, err := lang.ParseInstance(r.Address)
 			if schema == nil || err != nil {
 				continue
 			}
+			if up, err := upgradeResource(r, schema); err == nil {
+				st.Resources[i] = up
+				r = up
+			}
 			if v, err := decodeInstanceWith(r, schema.StateType(), types); err == nil {
 				a.setLive(addr, v)
 			}
 		}
-	})
+	}, nil)
 	if plan.Mode == RefreshOnlyMode {
 		if plan.Refreshed != nil {
 			pers.Update(func(st *state.State) {
@@ -111,8 +120,13 @@ func (p *Planner) Apply(ctx context.Context, plan *Plan, pers *state.Persister, 
 			applyIDs[res] = append(applyIDs[res], id)
 			ownApply[c.Address()] = id
 		case Delete:
-			id := g.add("destroy " + c.Address())
+			id := g.add("destroy " + c.DisplayAddress())
 			nodes = append(nodes, applyNode{change: c, destroy: true})
+			if c.DeposedKey != "" {
+				// Nothing waits for a deposed object's delete: the
+				// current object holds the address.
+				continue
+			}
 			destroyIDs[res] = append(destroyIDs[res], id)
 			ownDestroy[c.Address()] = id
 		case DeleteThenCreate, CreateThenDelete:
@@ -148,7 +162,11 @@ func (p *Planner) Apply(ctx context.Context, plan *Plan, pers *state.Persister, 
 		}
 		// A destroy waits for the destroys of what depended on it, and for the
 		// updates of what used to depend on it.
-		for _, dep := range priorDeps[c.Address()] {
+		deps := priorDeps[c.Address()]
+		if c.DeposedKey != "" {
+			deps = c.Dependencies
+		}
+		for _, dep := range deps {
 			for _, j := range destroyIDs[parseResource(dep)] {
 				g.edge(j, i)
 			}
@@ -299,32 +317,62 @@ func (a *applyRun) env() providers.Env {
 }
 
 func (a *applyRun) fail(c *ResourceChange, act Action, err error) error {
-	a.hooks.Failed(c.Address(), act, err)
+	return a.failAt(c, c.DisplayAddress(), act, err)
+}
+
+// failAt is fail for an object shown under another name (a deposed object).
+func (a *applyRun) failAt(c *ResourceChange, shown string, act Action, err error) error {
+	a.hooks.Failed(shown, act, err)
 	var subj *hcl.Range
 	if rb := a.p.Config.Resource(c.Addr.Resource); rb != nil {
 		subj = rb.DeclRange.Ptr()
 	}
 	a.mu.Lock()
-	a.diags = append(a.diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: fmt.Sprintf("%s: %s failed", c.Address(), act), Detail: err.Error(), Subject: subj})
+	a.diags = append(a.diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: fmt.Sprintf("%s: %s failed", shown, act), Detail: err.Error(), Subject: subj})
 	a.mu.Unlock()
 	return err
 }
 
 func (a *applyRun) destroy(ctx context.Context, c *ResourceChange) error {
 	start := time.Now()
-	a.hooks.Start(c.Address(), Delete)
+	key := c.DeposedKey
+	if c.Action == CreateThenDelete {
+		a.mu.Lock()
+		key = a.deposed[c.Address()]
+		a.mu.Unlock()
+	}
+	shown := c.DisplayAddress()
+	if key != "" {
+		shown = c.Address() + " (deposed object " + key + ")"
+	}
+	a.hooks.Start(shown, Delete)
 	_, res, err := a.p.Providers.For(c.Addr.Resource.Kind, c.Provider)
 	if err != nil {
-		return a.fail(c, Delete, err)
+		return a.failAt(c, shown, Delete, err)
 	}
 	cur, _ := c.Before.UnmarkDeep()
-	if err := res.Delete(ctx, providers.DeleteRequest{Address: c.Address(), Current: cur, Env: a.env()}); err != nil {
-		return a.fail(c, Delete, err)
+	if err := res.Delete(ctx, providers.DeleteRequest{Address: c.Address(), Current: cur, Private: c.PriorPrivate, Env: withProviderConfig(a.env(), c.PriorProviderConfig)}); err != nil {
+		// A deposed object stays in state as deposed: the next plan shows
+		// it and the next apply deletes it.
+		return a.failAt(c, shown, Delete, err)
+	}
+	if key != "" {
+		// The address's current object is another one; only the deposed
+		// object went away.
+		a.pers.Update(func(st *state.State) { st.RemoveDeposed(c.Address(), key) }, func() {
+			a.hooks.Done(shown, Delete, time.Since(start), "")
+		})
+		if c.Action == Delete {
+			a.mu.Lock()
+			a.res.Destroyed++
+			a.mu.Unlock()
+		}
+		return nil
 	}
 	if c.Action == CreateThenDelete {
-		// The replacement already holds this address in state; only the
-		// deposed object went away.
-		a.hooks.Done(c.Address(), Delete, time.Since(start), "deposed object")
+		// The replacement holds the address; the old object was not in
+		// state to depose (nothing to remove).
+		a.hooks.Done(shown, Delete, time.Since(start), "deposed object")
 		return nil
 	}
 	a.dropLive(c.Addr)
@@ -381,7 +429,7 @@ func (a *applyRun) apply(ctx context.Context, c *ResourceChange) error {
 	if !prior.IsNull() {
 		priorUnmarked, priorMarks = prior.UnmarkDeepWithPaths()
 	}
-	env := a.env()
+	env := withProviderConfig(a.env(), rb.Provider)
 	env.Log = func(format string, args ...any) { a.hooks.Log(c.Address(), fmt.Sprintf(format, args...)) }
 	if env.Progress != nil && !env.ProgressTTY {
 		// Plain progress lines, each prefixed with the address like every
@@ -397,30 +445,60 @@ func (a *applyRun) apply(ctx context.Context, c *ResourceChange) error {
 	if err := consistent(c.After, resp.Planned); err != nil {
 		return a.fail(c, act, fmt.Errorf("%w; the plan is stale: run plan again", err))
 	}
-	if c.Addr.Resource.Kind != "dataset" {
+	private := resp.Private
+	if private == nil {
+		private = c.Private
+	}
+	if c.Action == CreateThenDelete {
+		// The old object is deposed, durably, before its replacement is
+		// created: whatever happens next, state still knows it exists.
+		if err := a.depose(c); err != nil {
+			return a.fail(c, act, err)
+		}
+	}
+	running := setAttr(unknownAsNull(resp.Planned), "id", cty.StringVal(c.Address()))
+	if isResumable(res) {
 		// Long operations are marked in state first, so an interrupted run
 		// is found (and resumed) by the next plan.
-		running := setAttr(unknownAsNull(resp.Planned), "id", cty.StringVal(c.Address()))
-		a.record(c, running, cfgMarks, priorMarks, state.StatusRunning, nil)
+		a.record(c, running, cfgMarks, priorMarks, state.StatusRunning, private, nil)
 	}
-	newVal, err := res.Apply(ctx, providers.ApplyRequest{Address: c.Address(), Prior: priorUnmarked, Planned: resp.Planned, Env: env})
+	var recMu sync.Mutex
+	record := func(ctx context.Context, b []byte) error {
+		recMu.Lock()
+		private = append([]byte(nil), b...)
+		recMu.Unlock()
+		a.record(c, running, cfgMarks, priorMarks, state.StatusRunning, b, nil)
+		if err := a.pers.Flush(); err != nil {
+			return fmt.Errorf("recording %s in state: %w", c.Address(), err)
+		}
+		return ctx.Err()
+	}
+	newVal, err := res.Apply(ctx, providers.ApplyRequest{Address: c.Address(), Prior: priorUnmarked, Planned: resp.Planned, Private: private, Record: record, Env: env})
+	recMu.Lock()
+	final := private
+	recMu.Unlock()
 	if err != nil {
 		interrupted := ctx.Err() != nil || errors.Is(err, context.Canceled)
+		resumable := isResumable(res)
+		partial := newVal != cty.NilVal && !newVal.IsNull() && conforms(newVal, c.Type)
 		switch {
-		case interrupted && c.Addr.Resource.Kind != "dataset":
+		case interrupted && resumable:
 			// Leave it marked running: the next apply resumes it.
 		case act == Update:
 			// The object is as it was before this change.
-			if c.Addr.Resource.Kind != "dataset" {
-				a.record(c, priorUnmarked, cfgMarks, priorMarks, state.StatusReady, nil)
+			if resumable {
+				a.record(c, priorUnmarked, cfgMarks, priorMarks, state.StatusReady, c.PriorPrivate, nil)
 			}
+		case c.Action == CreateThenDelete && !interrupted && !partial:
+			// Nothing was created: the old object holds its address again.
+			a.restoreDeposed(c)
 		case act == Create:
-			partial := resp.Planned
-			if newVal != cty.NilVal && !newVal.IsNull() && conforms(newVal, c.Type) {
-				partial = newVal
+			v := resp.Planned
+			if partial {
+				v = newVal
 			}
-			partial = setAttr(unknownAsNull(partial), "id", cty.StringVal(c.Address()))
-			a.record(c, partial, cfgMarks, priorMarks, state.StatusTainted, nil)
+			v = setAttr(unknownAsNull(v), "id", cty.StringVal(c.Address()))
+			a.record(c, v, cfgMarks, priorMarks, state.StatusTainted, final, nil)
 		}
 		return a.fail(c, act, err)
 	}
@@ -428,7 +506,7 @@ func (a *applyRun) apply(ctx context.Context, c *ResourceChange) error {
 		return a.fail(c, act, fmt.Errorf("provider returned a value of the wrong type"))
 	}
 	newVal = setAttr(newVal, "id", cty.StringVal(c.Address()))
-	a.record(c, newVal, cfgMarks, priorMarks, state.StatusReady, func(summary string) {
+	a.record(c, newVal, cfgMarks, priorMarks, state.StatusReady, final, func(summary string) {
 		a.hooks.Done(c.Address(), act, time.Since(start), summary)
 	})
 	a.mu.Lock()
@@ -446,7 +524,7 @@ func (a *applyRun) apply(ctx context.Context, c *ResourceChange) error {
 }
 
 // record stores an instance in the live state; done (may be nil) runs once durable.
-func (a *applyRun) record(c *ResourceChange, v cty.Value, cfgMarks, priorMarks []cty.PathValueMarks, status string, done func(summary string)) {
+func (a *applyRun) record(c *ResourceChange, v cty.Value, cfgMarks, priorMarks []cty.PathValueMarks, status string, private []byte, done func(summary string)) {
 	rb := a.p.Config.Resource(c.Addr.Resource)
 	v = v.MarkWithPaths(cfgMarks)
 	v = v.MarkWithPaths(priorMarks)
@@ -465,6 +543,7 @@ func (a *applyRun) record(c *ResourceChange, v cty.Value, cfgMarks, priorMarks [
 	r := &state.Resource{
 		Address: c.Address(), Kind: c.Addr.Resource.Kind, Name: c.Addr.Resource.Name, Index: lang.KeyJSON(c.Addr.Key),
 		Provider: c.Provider, Status: status, Attributes: attrs, SensitiveAttributes: paths, Dependencies: deps,
+		SchemaVersion: rb.Schema.Version, Private: private, ProviderConfig: rb.Provider,
 	}
 	var onDurable func()
 	if done != nil {
@@ -472,6 +551,48 @@ func (a *applyRun) record(c *ResourceChange, v cty.Value, cfgMarks, priorMarks [
 		onDurable = func() { done(summary) }
 	}
 	a.pers.Update(func(st *state.State) { st.Put(r) }, onDurable)
+}
+
+func isResumable(res providers.Resource) bool {
+	r, ok := res.(providers.Resumable)
+	return ok && r.Resumable()
+}
+
+// depose moves the current object of a create_before_destroy replacement to
+// the state's deposed objects and waits until that is on disk.
+func (a *applyRun) depose(c *ResourceChange) error {
+	key := ""
+	a.pers.Update(func(st *state.State) {
+		if r := st.Find(c.Address()); r != nil {
+			key = st.AddDeposed(r)
+			st.Remove(c.Address())
+		}
+	}, nil)
+	if err := a.pers.Flush(); err != nil {
+		return fmt.Errorf("recording the old object as deposed: %w", err)
+	}
+	a.mu.Lock()
+	a.deposed[c.Address()] = key
+	a.mu.Unlock()
+	return nil
+}
+
+// restoreDeposed undoes depose when the replacement created nothing.
+func (a *applyRun) restoreDeposed(c *ResourceChange) {
+	a.mu.Lock()
+	key := a.deposed[c.Address()]
+	delete(a.deposed, c.Address())
+	a.mu.Unlock()
+	if key == "" {
+		return
+	}
+	a.pers.Update(func(st *state.State) {
+		if d := st.FindDeposed(c.Address(), key); d != nil && st.Find(c.Address()) == nil {
+			r := d.Resource
+			st.RemoveDeposed(c.Address(), key)
+			st.Put(&r)
+		}
+	}, nil)
 }
 
 // summarize gives the short "[digest=...]" shown when an apply step completes.

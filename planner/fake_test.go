@@ -117,6 +117,10 @@ func newFakeProvider() *fakeProvider {
 
 func (f *fakeProvider) Name() string { return f.name }
 
+func (f *fakeProvider) Configure(context.Context, providers.ConfigureRequest) error { return nil }
+
+func (f *fakeProvider) Close() error { return nil }
+
 func (f *fakeProvider) Resource(kind string) (providers.Resource, bool) {
 	if _, ok := fakeIDAttr[kind]; !ok {
 		return nil, false

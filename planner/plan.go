@@ -45,6 +45,17 @@ type ResourceChange struct {
 	PriorPrice      float64 // before
 	Detail          []string
 	Status          string // prior status in state (tainted, running)
+	// Private is the provider's private data for the planned object, and
+	// PriorPrivate what state recorded with the prior one.
+	Private, PriorPrivate []byte
+	// DeposedKey names the deposed object a Delete change is for (the old
+	// object of a create_before_destroy whose delete failed or was
+	// interrupted); empty for an address's current object.
+	DeposedKey string
+	// ProviderConfig is the provider configuration the planned object uses
+	// (the resource's `provider` meta-argument, "aws.west"), and
+	// PriorProviderConfig the one the prior object was made with.
+	ProviderConfig, PriorProviderConfig string
 	// lazy is the state instance of a no-op change whose values are not
 	// kept: a plan that only prints what changes need not hold thousands
 	// of decoded, unchanged instances.
@@ -65,6 +76,23 @@ func (p *Plan) LoadValues() {
 
 // Address returns the instance address as a string.
 func (c *ResourceChange) Address() string { return c.Addr.String() }
+
+// DisplayAddress is the address as shown in plans and progress lines:
+// with "(deposed object KEY)" for a deposed object, as Terraform shows it.
+func (c *ResourceChange) DisplayAddress() string {
+	if c.DeposedKey != "" {
+		return c.Addr.String() + " (deposed object " + c.DeposedKey + ")"
+	}
+	return c.Addr.String()
+}
+
+// key identifies the change among a plan's changes.
+func (c *ResourceChange) key() string {
+	if c.DeposedKey != "" {
+		return c.Addr.String() + " deposed " + c.DeposedKey
+	}
+	return c.Addr.String()
+}
 
 // OutputChange is the planned change of a root output.
 type OutputChange struct {

@@ -37,6 +37,11 @@ type savedChange struct {
 	PriorPrice      float64    `json:"prior_price,omitempty"`
 	Detail          []string   `json:"detail,omitempty"`
 	Status          string     `json:"status,omitempty"`
+	Private         []byte     `json:"private,omitempty"`
+	PriorPrivate    []byte     `json:"prior_private,omitempty"`
+	DeposedKey      string     `json:"deposed,omitempty"`
+	ProviderConfig  string     `json:"provider_config,omitempty"`
+	PriorProvConfig string     `json:"prior_provider_config,omitempty"`
 }
 
 type savedOutput struct {
@@ -146,7 +151,9 @@ func saveChange(c *ResourceChange) (savedChange, error) {
 	}
 	sc := savedChange{Address: c.Address(), Provider: c.Provider, Action: c.Action.String(), Before: b, After: a,
 		ActionReason: c.ActionReason, Reason: c.Reason, Dependencies: c.Dependencies, PricePerHour: c.PricePerHour,
-		PriorPrice: c.PriorPrice, Detail: c.Detail, Status: c.Status}
+		PriorPrice: c.PriorPrice, Detail: c.Detail, Status: c.Status,
+		Private: c.Private, PriorPrivate: c.PriorPrivate, DeposedKey: c.DeposedKey,
+		ProviderConfig: c.ProviderConfig, PriorProvConfig: c.PriorProviderConfig}
 	for _, p := range c.RequiresReplace {
 		sc.RequiresReplace = append(sc.RequiresReplace, pathToJSON(p))
 	}
@@ -174,7 +181,9 @@ func loadChange(sc savedChange) (*ResourceChange, error) {
 	}
 	c := &ResourceChange{Addr: addr, Provider: sc.Provider, Action: act, Before: b, After: a, Type: ty,
 		ActionReason: sc.ActionReason, Reason: sc.Reason, Dependencies: sc.Dependencies, PricePerHour: sc.PricePerHour,
-		PriorPrice: sc.PriorPrice, Detail: sc.Detail, Status: sc.Status}
+		PriorPrice: sc.PriorPrice, Detail: sc.Detail, Status: sc.Status,
+		Private: sc.Private, PriorPrivate: sc.PriorPrivate, DeposedKey: sc.DeposedKey,
+		ProviderConfig: sc.ProviderConfig, PriorProviderConfig: sc.PriorProvConfig}
 	for _, p := range sc.RequiresReplace {
 		c.RequiresReplace = append(c.RequiresReplace, pathFromJSON(p, ty))
 	}

@@ -112,6 +112,10 @@ func indexState(cfg *lang.Config, st *state.State) (*priorIndex, hcl.Diagnostics
 			diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Invalid address in state", Detail: err.Error()})
 			continue
 		}
+		if r, err = upgradeResource(r, schema); err != nil {
+			diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Invalid resource in state", Detail: err.Error()})
+			continue
+		}
 		in := &instance{res: r, addr: addr, ty: schema.StateType(), types: types}
 		if _, ok := idx.byRes[addr.Resource]; !ok {
 			idx.order = append(idx.order, addr.Resource)
@@ -387,6 +391,9 @@ func (p *Planner) Plan(ctx context.Context, prior *state.State, opts Options) (*
 			r.planRemovedOutputs()
 		}
 	}
+	if opts.Mode != RefreshOnlyMode {
+		diags = append(diags, r.planDeposed(prior)...)
+	}
 	diags = append(diags, r.findOrphans(ctx)...)
 	diags = append(diags, r.diags...)
 	if diags.HasErrors() {
@@ -395,7 +402,13 @@ func (p *Planner) Plan(ctx context.Context, prior *state.State, opts Options) (*
 	for _, c := range r.changes {
 		plan.Changes = append(plan.Changes, c)
 	}
-	sort.Slice(plan.Changes, func(i, j int) bool { return lessAddr(plan.Changes[i].Addr, plan.Changes[j].Addr) })
+	sort.Slice(plan.Changes, func(i, j int) bool {
+		a, b := plan.Changes[i], plan.Changes[j]
+		if a.Addr == b.Addr {
+			return a.DeposedKey < b.DeposedKey
+		}
+		return lessAddr(a.Addr, b.Addr)
+	})
 	sort.Slice(r.drift, func(i, j int) bool { return lessAddr(r.drift[i].Addr, r.drift[j].Addr) })
 	plan.Drift = r.drift
 	sort.Slice(r.outputs, func(i, j int) bool { return r.outputs[i].Name < r.outputs[j].Name })
@@ -456,7 +469,7 @@ func (r *run) usePrior(rb *lang.ResourceBlock) {
 
 func (r *run) record(c *ResourceChange) {
 	r.mu.Lock()
-	r.changes[c.Addr.String()] = c
+	r.changes[c.key()] = c
 	r.mu.Unlock()
 }
 
@@ -484,7 +497,7 @@ func (r *run) refresh(ctx context.Context, in *instance) (cty.Value, error) {
 	if len(in.res.SensitiveAttributes) > 0 {
 		unmarked, pvm = cur.UnmarkDeepWithPaths()
 	}
-	got, err := res.Read(ctx, providers.ReadRequest{Address: in.res.Address, Current: unmarked, Env: r.env()})
+	got, err := res.Read(ctx, providers.ReadRequest{Address: in.res.Address, Current: unmarked, Private: in.res.Private, Env: withProviderConfig(r.env(), in.res.ProviderConfig)})
 	if err != nil {
 		return cur, fmt.Errorf("%s: refreshing: %w", in.res.Address, err)
 	}
@@ -503,6 +516,26 @@ func (r *run) refresh(ctx context.Context, in *instance) (cty.Value, error) {
 		r.mu.Unlock()
 	}
 	return got, nil
+}
+
+// withProviderConfig is e for a resource that names a provider
+// configuration ("aws.west"): that block stands in for the provider's
+// default one ("aws").
+func withProviderConfig(e providers.Env, config string) providers.Env {
+	name, alias, ok := strings.Cut(config, ".")
+	if !ok || alias == "" {
+		return e
+	}
+	blocks := make(map[string]map[string]string, len(e.Providers))
+	for k, v := range e.Providers {
+		blocks[k] = v
+	}
+	blocks[name] = e.Providers[config]
+	if blocks[name] == nil {
+		blocks[name] = map[string]string{}
+	}
+	e.Providers = blocks
+	return e
 }
 
 func (r *run) env() providers.Env {
@@ -657,6 +690,7 @@ func (r *run) deleteChange(in *instance, cur cty.Value, reason string) *Resource
 	return &ResourceChange{
 		Addr: in.addr, Provider: in.res.Provider, Action: Delete, Before: cur, After: cty.NullVal(ty), Type: ty,
 		ActionReason: reason, Dependencies: in.res.Dependencies, PriorPrice: priceOf(cur), Status: in.res.Status,
+		PriorPrivate: in.res.Private, PriorProviderConfig: in.res.ProviderConfig,
 	}
 }
 
@@ -744,7 +778,12 @@ func (r *run) planInstance(ctx context.Context, rb *lang.ResourceBlock, addr lan
 		// Plan as a new object; the old one goes.
 		planPrior = cty.NullVal(ty)
 	}
-	resp, err := res.Plan(ctx, providers.PlanRequest{Address: address, Prior: planPrior, Config: cfgUnmarked, Env: r.env()})
+	var priorPrivate []byte
+	priorConfig := ""
+	if in != nil {
+		priorPrivate, priorConfig = in.res.Private, in.res.ProviderConfig
+	}
+	resp, err := res.Plan(ctx, providers.PlanRequest{Address: address, Prior: planPrior, Config: cfgUnmarked, PriorPrivate: priorPrivate, Env: withProviderConfig(r.env(), rb.Provider)})
 	if err != nil {
 		return fail(err)
 	}
@@ -753,6 +792,7 @@ func (r *run) planInstance(ctx context.Context, rb *lang.ResourceBlock, addr lan
 		c := &ResourceChange{
 			Addr: addr, Provider: name, Before: prior, After: prior, Type: ty, Dependencies: deps,
 			PricePerHour: resp.PricePerHour, PriorPrice: priceOf(prior), Detail: resp.Detail, Status: status, Action: NoOp,
+			Private: priorPrivate, PriorPrivate: priorPrivate, ProviderConfig: rb.Provider, PriorProviderConfig: priorConfig,
 		}
 		if fromState {
 			c.Before, c.After, c.lazy = cty.NilVal, cty.NilVal, in
@@ -777,6 +817,7 @@ func (r *run) planInstance(ctx context.Context, rb *lang.ResourceBlock, addr lan
 	c := &ResourceChange{
 		Addr: addr, Provider: name, Before: prior, After: planned, Type: ty, Dependencies: deps,
 		PricePerHour: resp.PricePerHour, PriorPrice: priceOf(prior), Detail: resp.Detail, Status: status,
+		Private: resp.Private, PriorPrivate: priorPrivate, ProviderConfig: rb.Provider, PriorProviderConfig: priorConfig,
 	}
 	switch {
 	case prior.IsNull():
@@ -1081,6 +1122,49 @@ func (r *run) destroySelection(all []*instance) map[string]bool {
 		}
 	}
 	return sel
+}
+
+// planDeposed plans the delete of every deposed object in state (within
+// -target): they are what a create_before_destroy left behind when the old
+// object's delete failed or was interrupted.
+func (r *run) planDeposed(prior *state.State) hcl.Diagnostics {
+	if prior == nil {
+		return nil
+	}
+	var diags hcl.Diagnostics
+	types := newTypeCache()
+	for _, d := range prior.Deposed {
+		addr, err := lang.ParseInstance(d.Address)
+		if err != nil {
+			diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Invalid address in state", Detail: err.Error()})
+			continue
+		}
+		if len(r.opts.Targets) > 0 && !targeted(r.opts.Targets, addr.Resource) {
+			continue
+		}
+		schema := lang.Schemas()[d.Kind]
+		if schema == nil {
+			diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Unknown resource kind in state", Detail: fmt.Sprintf("%s has kind %q, which this lepton does not know.", d.Address, d.Kind)})
+			continue
+		}
+		res, err := upgradeResource(&d.Resource, schema)
+		if err != nil {
+			diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Invalid resource in state", Detail: err.Error()})
+			continue
+		}
+		ty := schema.StateType()
+		v, err := decodeInstanceWith(res, ty, types)
+		if err != nil {
+			diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Invalid resource in state", Detail: err.Error()})
+			continue
+		}
+		r.record(&ResourceChange{
+			Addr: addr, Provider: d.Provider, Action: Delete, Before: v, After: cty.NullVal(ty), Type: ty,
+			Dependencies: d.Dependencies, PriorPrice: priceOf(v), Status: d.Status, PriorPrivate: d.Private, PriorProviderConfig: d.ProviderConfig,
+			DeposedKey: d.Key, Reason: "left over from a partially-failed replacement of this instance",
+		})
+	}
+	return diags
 }
 
 // refreshedState is the prior state with refreshed values (for -refresh-only).

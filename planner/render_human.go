@@ -131,7 +131,7 @@ func renderOutputChanges(b *strings.Builder, p *Plan, col Colors) {
 }
 
 func header(c *ResourceChange, drift bool) string {
-	addr := c.Address()
+	addr := c.DisplayAddress()
 	if drift {
 		if c.Action == Delete {
 			return fmt.Sprintf("# %s has been deleted", addr)

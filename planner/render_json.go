@@ -72,6 +72,7 @@ type jsonResourceChange struct {
 	Type         string     `json:"type"`
 	Name         string     `json:"name"`
 	Index        any        `json:"index,omitempty"`
+	Deposed      string     `json:"deposed,omitempty"` // a deposed object's key, as Terraform
 	ProviderName string     `json:"provider_name"`
 	Change       jsonChange `json:"change"`
 	ActionReason string     `json:"action_reason,omitempty"`
@@ -101,6 +102,7 @@ type jsonConfig struct {
 type jsonProviderConfig struct {
 	Name        string         `json:"name"`
 	FullName    string         `json:"full_name"`
+	Alias       string         `json:"alias,omitempty"`
 	Expressions map[string]any `json:"expressions,omitempty"`
 }
 
@@ -240,7 +242,7 @@ func changeJSON(c *ResourceChange, defs defaulter) jsonResourceChange {
 	}
 	return jsonResourceChange{
 		Address: c.Address(), Mode: "managed", Type: c.Addr.Resource.Kind, Name: c.Addr.Resource.Name,
-		Index: lang.KeyJSON(c.Addr.Key), ProviderName: providerName(c.Provider), Change: ch, ActionReason: c.ActionReason,
+		Index: lang.KeyJSON(c.Addr.Key), Deposed: c.DeposedKey, ProviderName: providerName(c.Provider), Change: ch, ActionReason: c.ActionReason,
 	}
 }
 
@@ -383,7 +385,7 @@ func RenderStateJSON(w io.Writer, st *state.State, version string) error {
 func configJSON(cfg *lang.Config) jsonConfig {
 	jc := jsonConfig{ProviderConfig: map[string]jsonProviderConfig{"local": {Name: "local", FullName: "lepton/local"}}}
 	for _, p := range cfg.SortedProviders() {
-		pc := jsonProviderConfig{Name: p.Name, FullName: "lepton/" + p.Name}
+		pc := jsonProviderConfig{Name: p.Name, FullName: "lepton/" + p.Name, Alias: p.Alias}
 		// A provider's arguments have no schema here: its attributes are
 		// what can be shown (a provider body has no blocks today).
 		if attrs, d := p.Body.JustAttributes(); !d.HasErrors() && len(attrs) > 0 {
@@ -392,13 +394,17 @@ func configJSON(cfg *lang.Config) jsonConfig {
 				pc.Expressions[name] = exprJSON(a.Expr)
 			}
 		}
-		jc.ProviderConfig[p.Name] = pc
+		jc.ProviderConfig[p.Addr()] = pc
 	}
 	for _, rb := range cfg.Resources {
 		refs, _ := cfg.ResourceRefs(rb)
+		key := "local"
+		if rb.Provider != "" {
+			key = rb.Provider
+		}
 		jr := jsonConfigResource{
 			Address: rb.Addr.String(), Mode: "managed", Type: rb.Addr.Kind, Name: rb.Addr.Name,
-			ProviderConfigKey: "local", DependsOn: resourceDeps(refs),
+			ProviderConfigKey: key, DependsOn: resourceDeps(refs),
 		}
 		if rb.Schema != nil && rb.Body != nil {
 			jr.Expressions = bodyExprsJSON(rb.Body, rb.Schema.Config)

@@ -18,6 +18,28 @@ func decodeInstance(r *state.Resource, ty cty.Type) (cty.Value, error) {
 	return decodeInstanceWith(r, ty, nil)
 }
 
+// upgradeResource returns r with attributes of the kind's current schema
+// version: r itself when they are, else a copy upgraded by the kind. State
+// written by a newer lepton (a newer schema version) is refused.
+func upgradeResource(r *state.Resource, schema *lang.KindSchema) (*state.Resource, error) {
+	if r.SchemaVersion == schema.Version {
+		return r, nil
+	}
+	if r.SchemaVersion > schema.Version {
+		return nil, fmt.Errorf("%s was written with version %d of the %s schema, newer than this lepton knows (%d): upgrade lepton", r.Address, r.SchemaVersion, r.Kind, schema.Version)
+	}
+	if schema.Upgrade == nil {
+		return nil, fmt.Errorf("%s: the %s schema has no upgrade from version %d", r.Address, r.Kind, r.SchemaVersion)
+	}
+	attrs, err := schema.Upgrade(r.SchemaVersion, r.Attributes)
+	if err != nil {
+		return nil, fmt.Errorf("%s: upgrading its state from version %d of the %s schema: %w", r.Address, r.SchemaVersion, r.Kind, err)
+	}
+	c := *r
+	c.Attributes, c.SchemaVersion = attrs, schema.Version
+	return &c, nil
+}
+
 // decodeInstanceWith is decodeInstance with a cache of the dynamic values'
 // type descriptors, for callers that decode a whole state.
 func decodeInstanceWith(r *state.Resource, ty cty.Type, types *typeCache) (cty.Value, error) {

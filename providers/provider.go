@@ -6,6 +6,7 @@ package providers
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 
@@ -38,7 +39,11 @@ type PlanRequest struct {
 	Address string
 	Prior   cty.Value // the refreshed prior value; null when the instance is new
 	Config  cty.Value // the decoded arguments
-	Env     Env
+	// PriorPrivate is the private data recorded with the prior object in
+	// state, also when the plan is to create it again (an interrupted run
+	// whose job id was recorded).
+	PriorPrivate []byte
+	Env          Env
 }
 
 // PlanResponse is a provider's plan for one instance.
@@ -58,6 +63,9 @@ type PlanResponse struct {
 	// Unchanged says Planned is the request's Prior as given: the object is
 	// up to date, and the planner need not compare the two.
 	Unchanged bool
+	// Private is the provider's own data for the planned object (as
+	// Terraform's PlannedPrivate): carried through saved plans to Apply.
+	Private []byte
 }
 
 // ApplyRequest asks to create or update an instance.
@@ -65,13 +73,23 @@ type ApplyRequest struct {
 	Address string
 	Prior   cty.Value // null when creating
 	Planned cty.Value
-	Env     Env
+	// Private is the plan's PlanResponse.Private.
+	Private []byte
+	// Record durably records private data (a job id, an instance id) for
+	// the instance before a long wait: once it returns without error, a
+	// killed apply leaves the data in state, and the next plan passes it
+	// back as PriorPrivate, so the work is found again instead of being
+	// started twice. The last data recorded stays with the object unless
+	// Apply's response says otherwise. Never nil.
+	Record func(ctx context.Context, private []byte) error
+	Env    Env
 }
 
 // ReadRequest asks for the real object behind an instance.
 type ReadRequest struct {
 	Address string
 	Current cty.Value
+	Private []byte // recorded with the object in state
 	Env     Env
 }
 
@@ -79,6 +97,7 @@ type ReadRequest struct {
 type DeleteRequest struct {
 	Address string
 	Current cty.Value
+	Private []byte // recorded with the object in state
 	Env     Env
 }
 
@@ -110,15 +129,39 @@ type Resource interface {
 	Delete(ctx context.Context, req DeleteRequest) error
 }
 
-// Provider is a named set of resource kinds.
+// Provider is a named set of resource kinds. The CLI configures each
+// provider once per command, before any resource call, and closes it at the
+// end, as Terraform's provider protocol does.
 type Provider interface {
 	Name() string
 	Resource(kind string) (Resource, bool)
+	// Configure hands the provider the evaluated provider blocks of the
+	// configuration. It is called once, before any resource call.
+	Configure(ctx context.Context, req ConfigureRequest) error
+	// Close releases what the provider holds (SDK clients, connections).
+	Close() error
+}
+
+// ConfigureRequest carries the evaluated provider blocks.
+type ConfigureRequest struct {
+	// Blocks are the provider blocks by address: "aws" for the default
+	// configuration of aws, "aws.west" for an aliased one.
+	Blocks map[string]map[string]string
+	Env    Env
+}
+
+// Resumable is implemented by resources whose Apply is long and can be
+// picked up again after an interruption (a training, an instance being
+// provisioned): the planner marks the instance running in state before
+// Apply, and an interrupted apply leaves it so for the next one to resume.
+type Resumable interface {
+	Resumable() bool
 }
 
 // Registry chooses the provider of each resource.
 type Registry struct {
 	providers map[string]Provider
+	order     []string
 	// Default is the provider used when a resource names no other.
 	Default string
 }
@@ -131,8 +174,30 @@ func NewRegistry(ps ...Provider) *Registry {
 			r.Default = p.Name()
 		}
 		r.providers[p.Name()] = p
+		r.order = append(r.order, p.Name())
 	}
 	return r
+}
+
+// Configure configures every provider with the configuration's blocks.
+func (r *Registry) Configure(ctx context.Context, req ConfigureRequest) error {
+	for _, name := range r.order {
+		if err := r.providers[name].Configure(ctx, req); err != nil {
+			return fmt.Errorf("configuring provider %q: %w", name, err)
+		}
+	}
+	return nil
+}
+
+// Close closes every provider, reporting every error.
+func (r *Registry) Close() error {
+	var errs []error
+	for _, name := range r.order {
+		if err := r.providers[name].Close(); err != nil {
+			errs = append(errs, fmt.Errorf("closing provider %q: %w", name, err))
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // For returns the provider name and resource implementation for a kind.

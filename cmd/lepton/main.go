@@ -106,7 +106,13 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer, env []string)
 		usage(stderr)
 		return 1
 	}
-	return c.run(m, args[1:])
+	code := c.run(m, args[1:])
+	// Providers are closed once the command is done with them, as
+	// Terraform's are at the end of an operation.
+	if err := m.closeProviders(); err != nil && code == 0 {
+		code = m.errorf("%v", err)
+	}
+	return code
 }
 
 func usage(w io.Writer) {

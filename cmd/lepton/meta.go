@@ -34,6 +34,9 @@ type meta struct {
 	color  bool
 	in     *bufio.Reader
 	files  map[string]*hcl.File // for diagnostic snippets
+	// registries are the provider sets this command configured, closed
+	// when it ends.
+	registries []*providers.Registry
 }
 
 func newMeta(stdin io.Reader, stdout, stderr io.Writer, env []string) *meta {
@@ -282,9 +285,22 @@ func (m *meta) lock(ctx context.Context, be *state.Local, lf lockFlags, op strin
 	}, true
 }
 
-// registry returns the providers available for a configuration.
-func (m *meta) registry() *providers.Registry {
-	return providers.NewRegistry(local.New())
+// registry returns the providers available for a configuration, configured
+// with its evaluated provider blocks; the command closes them when it ends.
+func (m *meta) registry(ctx context.Context, blocks map[string]map[string]string, env providers.Env) (*providers.Registry, error) {
+	reg := providers.NewRegistry(local.New())
+	m.registries = append(m.registries, reg)
+	return reg, reg.Configure(ctx, providers.ConfigureRequest{Blocks: blocks, Env: env})
+}
+
+// closeProviders closes every provider the command configured.
+func (m *meta) closeProviders() error {
+	var errs []error
+	for _, r := range m.registries {
+		errs = append(errs, r.Close())
+	}
+	m.registries = nil
+	return errors.Join(errs...)
 }
 
 func (m *meta) newPlanner(cfg *lang.Config, vars map[string]cty.Value) *planner.Planner {
@@ -296,15 +312,22 @@ func (m *meta) newPlanner(cfg *lang.Config, vars map[string]cty.Value) *planner.
 			refs, _ := cfg.ProviderRefs(p)
 			v, d := scope.DecodeProvider(p, scope.EvalContext(refs, func(lang.Reference) cty.Value { return cty.DynamicVal }, nil))
 			if !m.diags(d) {
-				provs[p.Name] = v
+				provs[p.Addr()] = v
 			}
 		}
+	}
+	env := providers.Env{Dir: abs, DataDir: filepath.Join(abs, ".lepton"), Providers: provs}
+	reg, err := m.registry(context.Background(), provs, env)
+	if err != nil {
+		// The resource calls report what is wrong with the provider again,
+		// with the resource they are for.
+		m.errorf("%v", err)
 	}
 	return &planner.Planner{
 		Config:    cfg,
 		Scope:     scope,
-		Providers: m.registry(),
-		Env:       providers.Env{Dir: abs, DataDir: filepath.Join(abs, ".lepton"), Providers: provs},
+		Providers: reg,
+		Env:       env,
 	}
 }
 

@@ -114,6 +114,7 @@ func (e *Encoder) encode(s *State, out []byte) ([]byte, error) {
 func sameFields(old, r *Resource) bool {
 	return old.Address == r.Address && old.Kind == r.Kind && old.Name == r.Name &&
 		old.Provider == r.Provider && old.Status == r.Status &&
+		old.ProviderConfig == r.ProviderConfig && old.SchemaVersion == r.SchemaVersion && sameSlice(old.Private, r.Private) &&
 		sameIndex(old.Index, r.Index) &&
 		sameSlice(old.Attributes, r.Attributes) &&
 		sameSlice(old.SensitiveAttributes, r.SensitiveAttributes) &&

@@ -28,7 +28,11 @@ type State struct {
 	Serial        uint64            `json:"serial"`
 	Lineage       string            `json:"lineage"`
 	Outputs       map[string]Output `json:"outputs"`
-	Resources     []*Resource       `json:"resources"`
+	// Deposed are objects replaced under create_before_destroy whose delete
+	// has not happened yet (or failed): the next apply deletes them. Kept
+	// apart from Resources, which holds one current object per address.
+	Deposed   []*Deposed  `json:"deposed,omitempty"`
+	Resources []*Resource `json:"resources"`
 	// index speeds up Put; it is checked against Resources on each use and
 	// rebuilt when Resources was changed another way.
 	index *resourceIndex
@@ -48,12 +52,30 @@ type Resource struct {
 	Name     string `json:"name"`
 	Index    any    `json:"index,omitempty"`
 	Provider string `json:"provider"`
-	Status   string `json:"status"`
+	// ProviderConfig is the provider configuration the resource named with
+	// its `provider` meta-argument ("aws.west"); empty for the defaults.
+	ProviderConfig string `json:"provider_config,omitempty"`
+	Status         string `json:"status"`
 	// Attributes are the instance's attributes as cty JSON of the kind's state type.
 	Attributes json.RawMessage `json:"attributes"`
 	// SensitiveAttributes are paths (attribute names and keys) never to show.
 	SensitiveAttributes [][]any  `json:"sensitive_attributes,omitempty"`
 	Dependencies        []string `json:"dependencies,omitempty"`
+	// SchemaVersion is the version of the kind's schema the attributes were
+	// written with; older ones are upgraded by the kind when read.
+	SchemaVersion int `json:"schema_version,omitempty"`
+	// Private is the provider's own data for the object (a job or instance
+	// id), opaque to everything else; base64 in JSON.
+	Private []byte `json:"private,omitempty"`
+}
+
+// Deposed is an object that no longer holds its address but still exists:
+// the old object of a create_before_destroy replacement until it is deleted.
+type Deposed struct {
+	// Key tells deposed objects of one address apart (8 hex digits, as
+	// Terraform's deposed keys).
+	Key string `json:"key"`
+	Resource
 }
 
 // New returns an empty state with a fresh lineage.
@@ -82,6 +104,17 @@ func Parse(b []byte) (*State, error) {
 			return nil, fmt.Errorf("state file lists %s twice", r.Address)
 		}
 		seen[r.Address] = true
+	}
+	deposed := map[string]bool{}
+	for i, d := range s.Deposed {
+		if d == nil || d.Address == "" || d.Kind == "" || d.Key == "" {
+			return nil, fmt.Errorf("state file deposed object %d has no address, kind or key", i)
+		}
+		k := d.Address + " " + d.Key
+		if deposed[k] {
+			return nil, fmt.Errorf("state file lists deposed object %s of %s twice", d.Key, d.Address)
+		}
+		deposed[k] = true
 	}
 	if s.Outputs == nil {
 		s.Outputs = map[string]Output{}
@@ -137,9 +170,60 @@ func (s *State) Clone() *State {
 		rc := *r
 		c.Resources[i] = &rc
 	}
+	c.Deposed = make([]*Deposed, len(s.Deposed))
+	for i, d := range s.Deposed {
+		dc := *d
+		c.Deposed[i] = &dc
+	}
+	if len(c.Deposed) == 0 {
+		c.Deposed = nil
+	}
 	c.Outputs = make(map[string]Output, len(s.Outputs))
 	for k, v := range s.Outputs {
 		c.Outputs[k] = v
 	}
 	return &c
+}
+
+// AddDeposed records an object as deposed and returns its key.
+func (s *State) AddDeposed(r *Resource) string {
+	used := map[string]bool{}
+	for _, d := range s.Deposed {
+		if d.Address == r.Address {
+			used[d.Key] = true
+		}
+	}
+	var key string
+	for {
+		key = uuid.NewString()[:8]
+		if !used[key] {
+			break
+		}
+	}
+	s.Deposed = append(s.Deposed, &Deposed{Key: key, Resource: *r})
+	return key
+}
+
+// FindDeposed returns the deposed object of an address with a key, or nil.
+func (s *State) FindDeposed(addr, key string) *Deposed {
+	for _, d := range s.Deposed {
+		if d.Address == addr && d.Key == key {
+			return d
+		}
+	}
+	return nil
+}
+
+// RemoveDeposed deletes a deposed object and reports whether it was there.
+func (s *State) RemoveDeposed(addr, key string) bool {
+	for i, d := range s.Deposed {
+		if d.Address == addr && d.Key == key {
+			s.Deposed = append(s.Deposed[:i:i], s.Deposed[i+1:]...)
+			if len(s.Deposed) == 0 {
+				s.Deposed = nil
+			}
+			return true
+		}
+	}
+	return false
 }

@@ -873,3 +873,7 @@ func (s *staleTokens) Create(ctx context.Context, spec cloud.NodeSpec) (cloud.No
 		spec.ClientToken = uuid.NewSHA1(uuid.NameSpaceOID, []byte(spec.ClientToken+"\x00after\x00"+n.ID)).String()
 	}
 }
+
+// Resumable: provisioning is long; an interrupted one is found again by its
+// tags on the next apply.
+func (c *Cluster) Resumable() bool { return true }

@@ -4,6 +4,8 @@
 package local
 
 import (
+	"context"
+
 	"github.com/leptonml/lepton/lang"
 	"github.com/leptonml/lepton/providers"
 	"github.com/leptonml/lepton/providers/clusters"
@@ -12,19 +14,29 @@ import (
 // Provider is the local provider.
 type Provider struct {
 	resources map[string]providers.Resource
+	clusters  *clusters.Cluster
 }
 
 // New returns the local provider.
 func New() *Provider {
 	schemas := lang.Schemas()
-	return &Provider{resources: map[string]providers.Resource{
+	cl := clusters.New(clusters.Options{})
+	return &Provider{clusters: cl, resources: map[string]providers.Resource{
 		"dataset":         &Dataset{schema: schemas["dataset"]},
-		"cluster":         clusters.New(clusters.Options{}),
+		"cluster":         cl,
 		"training":        &Training{},
 		"batch_inference": &BatchInference{},
 		"endpoint":        &Endpoint{},
 	}}
 }
+
+// Configure needs nothing of the provider blocks: the cluster resource
+// receives each resource's cloud blocks with its calls (Env.Providers) and
+// creates SDK clients for them as it first needs them.
+func (p *Provider) Configure(context.Context, providers.ConfigureRequest) error { return nil }
+
+// Close closes the SDK clients the clusters opened.
+func (p *Provider) Close() error { return p.clusters.Close() }
 
 // Name is "local".
 func (p *Provider) Name() string { return "local" }
@@ -34,3 +46,12 @@ func (p *Provider) Resource(kind string) (providers.Resource, bool) {
 	r, ok := p.resources[kind]
 	return r, ok
 }
+
+// Resumable: a training resumes from its checkpoints after an interruption.
+func (t *Training) Resumable() bool { return true }
+
+// Resumable: a batch inference run is marked running while it goes.
+func (b *BatchInference) Resumable() bool { return true }
+
+// Resumable: an endpoint's server start is marked running while it goes.
+func (e *Endpoint) Resumable() bool { return true }
