@@ -308,6 +308,10 @@ func (r *fakeResource) idOf(v cty.Value) string {
 	return id.AsString()
 }
 
+// Resumable: every kind but datasets is marked running while it applies,
+// as the local provider's are.
+func (r *fakeResource) Resumable() bool { return r.kind != "dataset" }
+
 func (r *fakeResource) Plan(ctx context.Context, req providers.PlanRequest) (providers.PlanResponse, error) {
 	fl, done := r.f.enter(ctx, "plan", req.Address)
 	defer done()

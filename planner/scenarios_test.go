@@ -75,7 +75,8 @@ cluster "b" {
 }
 
 // TestCreateBeforeDestroyDeleteFails: the replacement is created and kept;
-// the failure is reported and names the instance.
+// the failure is reported and names the instance; the old object stays in
+// state as deposed, and the next apply deletes it.
 func TestCreateBeforeDestroyDeleteFails(t *testing.T) {
 	w := newWorld(t)
 	w.up(clusterT4)
@@ -99,8 +100,27 @@ func TestCreateBeforeDestroyDeleteFails(t *testing.T) {
 	if objs := w.fake.objectsAt("cluster.a"); len(objs) != 2 {
 		t.Errorf("real objects %v: the old one should still exist, its delete failed", objs)
 	}
-	if !contains(hooks.list(), "failed cluster.a delete: the cloud said no") {
+	if len(w.st.Deposed) != 1 || w.st.Deposed[0].Address != "cluster.a" {
+		t.Fatalf("state's deposed objects: %+v", w.st.Deposed)
+	}
+	key := w.st.Deposed[0].Key
+	if !contains(hooks.list(), "failed cluster.a (deposed object "+key+") delete: the cloud said no") {
 		t.Errorf("hooks: %v", hooks.list())
+	}
+	// The next plan deletes the deposed object, and nothing else.
+	pl = w.plan(clusterA100CBD, planner.Options{Refresh: true})
+	if got := actions(pl); got != "cluster.a delete" {
+		t.Errorf("plan after the failed delete:\n%s", got)
+	}
+	w.fake.reset()
+	if _, d := w.applyWith(context.Background(), clusterA100CBD, pl, planner.ApplyOptions{}); d.HasErrors() {
+		t.Fatalf("second apply: %v", diagText(d))
+	}
+	if got := w.fake.callsOf("apply", "delete"); strings.Join(got, ",") != "delete cluster.a#1" {
+		t.Errorf("second apply's calls %v", got)
+	}
+	if objs := w.fake.objectsAt("cluster.a"); len(objs) != 1 || len(w.st.Deposed) != 0 {
+		t.Errorf("after the second apply: objects %v, deposed %v", objs, w.st.Deposed)
 	}
 }
 
