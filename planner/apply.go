@@ -539,7 +539,7 @@ func (a *applyRun) record(c *ResourceChange, v cty.Value, cfgMarks, priorMarks [
 		a.setLive(c.Addr, v)
 	}
 	refs, _ := a.p.Config.ResourceRefs(rb)
-	deps := resourceDeps(refs)
+	deps := a.p.dependencies(refs)
 	r := &state.Resource{
 		Address: c.Address(), Kind: c.Addr.Resource.Kind, Name: c.Addr.Resource.Name, Index: lang.KeyJSON(c.Addr.Key),
 		Provider: c.Provider, Status: status, Attributes: attrs, SensitiveAttributes: paths, Dependencies: deps,

@@ -127,6 +127,8 @@ func (f *fakeProvider) Resource(kind string) (providers.Resource, bool) {
 	}
 	base := &fakeResource{f: f, kind: kind}
 	switch {
+	case f.readsCurrent[kind] && f.argsDetermined[kind]:
+		return fakeArgsCurrent{base}, true
 	case f.readsCurrent[kind]:
 		return fakeCurrentReader{base}, true
 	case f.argsDetermined[kind]:
@@ -467,6 +469,11 @@ func (fakeCurrentReader) ReadsCurrent() bool { return true }
 type fakeArgsDetermined struct{ *fakeResource }
 
 func (fakeArgsDetermined) DeterminedByArgs(cty.Value) bool { return true }
+
+type fakeArgsCurrent struct{ *fakeResource }
+
+func (fakeArgsCurrent) ReadsCurrent() bool              { return true }
+func (fakeArgsCurrent) DeterminedByArgs(cty.Value) bool { return true }
 
 type fakeOrphanFinder struct{ *fakeResource }
 

@@ -571,7 +571,7 @@ func (r *run) planResource(ctx context.Context, rb *lang.ResourceBlock) error {
 		r.mu.Unlock()
 		return fmt.Errorf("%s: expansion failed", rb.Addr)
 	}
-	deps := resourceDeps(refs)
+	deps := r.p.dependencies(refs)
 	vals := make([]cty.Value, len(keys))
 	var failed error
 	var single *instance // a lone instance left as it is, not kept decoded
@@ -680,6 +680,41 @@ func resourceDeps(refs []lang.Reference) []string {
 			out = append(out, ref.Key())
 		}
 	}
+	sort.Strings(out)
+	return out
+}
+
+// dependencies are the resources a resource block uses: those it refers to,
+// and those the locals it refers to use, at any depth. Locals are not nodes
+// of the apply graph, so without them a resource that reads another through
+// a local would be applied before it (with the value still unknown) and
+// destroyed after it.
+func (p *Planner) dependencies(refs []lang.Reference) []string {
+	viaLocal := false
+	for _, ref := range refs {
+		viaLocal = viaLocal || ref.Kind == lang.RefLocal
+	}
+	if !viaLocal {
+		return resourceDeps(refs)
+	}
+	seen := map[string]bool{}
+	var out []string
+	var visit func(refs []lang.Reference)
+	visit = func(refs []lang.Reference) {
+		for _, ref := range refs {
+			if (ref.Kind != lang.RefResource && ref.Kind != lang.RefLocal) || seen[ref.Key()] {
+				continue
+			}
+			seen[ref.Key()] = true
+			if ref.Kind == lang.RefResource {
+				out = append(out, ref.Key())
+			} else if l := p.Config.Locals[ref.Name]; l != nil {
+				lrefs, _ := lang.ExprRefs(l.Expr)
+				visit(lrefs)
+			}
+		}
+	}
+	visit(refs)
 	sort.Strings(out)
 	return out
 }

@@ -3,6 +3,7 @@ package planner_test
 import (
 	"context"
 	"fmt"
+	"io"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -30,6 +31,8 @@ type world struct {
 	fake *fakeProvider
 	st   *state.State // nil before the first apply
 	vars map[string]cty.Value
+	// progress is Env.Progress (not a terminal): nil for none.
+	progress io.Writer
 	// writes counts the state writes of the last apply.
 	writes int
 }
@@ -55,7 +58,7 @@ func (w *world) load(src string) (*planner.Planner, hcl.Diagnostics) {
 		Config:    cfg,
 		Scope:     lang.NewScope(cfg, vars),
 		Providers: providers.NewRegistry(w.fake),
-		Env:       providers.Env{Dir: w.dir, DataDir: filepath.Join(w.dir, ".lepton")},
+		Env:       providers.Env{Dir: w.dir, DataDir: filepath.Join(w.dir, ".lepton"), Progress: w.progress},
 	}, d
 }
 
