@@ -30,6 +30,7 @@ Examples:
   lepton plan -out=lepton.plan          # save it; apply it later with "lepton apply lepton.plan"
   lepton plan -target=dataset.digits    # only this resource and what it depends on
   lepton plan -json | conftest test -   # policy checks written for Terraform plans
+  lepton plan -policy=policies          # the same checks in process: deny fails (exit 1), warn warns
   lepton plan -markdown > plan.md       # a pull-request comment
   lepton plan -detailed-exitcode        # exit 2 when there are changes
 `
@@ -109,6 +110,8 @@ func cmdPlan(m *meta, args []string) int {
 	o.register(fs, true)
 	out := fs.String("out", "", "Save the plan to this file, to apply it later exactly.")
 	detailed := fs.Bool("detailed-exitcode", false, "Exit 0 with no changes, 2 with changes, 1 on error.")
+	var pol policyFlags
+	pol.register(fs)
 	if code, ok := parse(fs, args); !ok {
 		return code
 	}
@@ -117,6 +120,10 @@ func cmdPlan(m *meta, args []string) int {
 	}
 	if o.destroy && o.refreshOnly {
 		return m.errorf("-destroy and -refresh-only cannot be used together")
+	}
+	engine, ok := pol.load(m)
+	if !ok {
+		return 1
 	}
 	ctx := context.Background()
 	op, ok := m.prepare(ctx, &o, "plan")
@@ -131,6 +138,18 @@ func cmdPlan(m *meta, args []string) int {
 	plan.ConfigHash = planner.ConfigHash(op.cfg, op.vars)
 	if !m.render(plan, op, o) {
 		return 1
+	}
+	if engine != nil {
+		// Policy messages follow a human plan; they go to stderr when
+		// stdout carries a JSON or Markdown document. A failing plan is
+		// not saved, so it cannot be applied.
+		w := m.stdout
+		if o.json || o.markdown {
+			w = m.stderr
+		}
+		if !m.checkPolicies(ctx, engine, pol, plan, op.cfg, w) {
+			return 1
+		}
 	}
 	if *out != "" {
 		b, err := plan.Encode(version.Version)
