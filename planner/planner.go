@@ -630,6 +630,9 @@ func (r *run) planResource(ctx context.Context, rb *lang.ResourceBlock) error {
 			failed = err
 			continue
 		}
+		if err := r.preventDestroy(rb, in.res.Address); err != nil {
+			failed = err
+		}
 		r.record(r.deleteChange(in, cur, reason))
 	}
 	r.mu.Lock()
@@ -876,21 +879,32 @@ func (r *run) planInstance(ctx context.Context, rb *lang.ResourceBlock, addr lan
 	default:
 		c.Action = NoOp
 	}
-	if (c.Action == Delete || c.Action.IsReplace()) && rb.Lifecycle.PreventDestroy {
-		r.addDiags(hcl.Diagnostics{{
-			Severity: hcl.DiagError,
-			Summary:  "Instance cannot be destroyed",
-			Detail:   fmt.Sprintf("%s has lifecycle.prevent_destroy set, but the plan calls for it to be destroyed. To avoid this error and continue with the plan, either disable lifecycle.prevent_destroy or reduce the scope of the plan using -target.", address),
-			Subject:  rb.DeclRange.Ptr(),
-		}})
-		r.record(c)
-		return planned, nil, fmt.Errorf("%s: prevent_destroy", address)
+	if c.Action == Delete || c.Action.IsReplace() {
+		if err := r.preventDestroy(rb, address); err != nil {
+			r.record(c)
+			return planned, nil, err
+		}
 	}
 	r.record(c)
 	if c.Action == NoOp {
 		return prior, nil, nil
 	}
 	return planned, nil, nil
+}
+
+// preventDestroy reports an error, and returns it, when rb (nil for a
+// resource no longer configured) forbids destroying the instance at address.
+func (r *run) preventDestroy(rb *lang.ResourceBlock, address string) error {
+	if rb == nil || !rb.Lifecycle.PreventDestroy {
+		return nil
+	}
+	r.addDiags(hcl.Diagnostics{{
+		Severity: hcl.DiagError,
+		Summary:  "Instance cannot be destroyed",
+		Detail:   fmt.Sprintf("%s has lifecycle.prevent_destroy set, but the plan calls for it to be destroyed. To avoid this error and continue with the plan, either disable lifecycle.prevent_destroy or reduce the scope of the plan using -target.", address),
+		Subject:  rb.DeclRange.Ptr(),
+	}})
+	return fmt.Errorf("%s: prevent_destroy", address)
 }
 
 // argsUpToDate: the instance is up to date, shown without decoding its state,
@@ -1098,6 +1112,7 @@ func (r *run) planWithoutConfig(ctx context.Context, plan *Plan) {
 		}
 		if r.opts.Mode == DestroyMode && selected[in.res.Address] && !v.IsNull() {
 			r.record(r.deleteChange(in, v, ""))
+			return r.preventDestroy(r.p.Config.Resource(in.addr.Resource), in.res.Address)
 		}
 		return nil
 	})

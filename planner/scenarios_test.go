@@ -172,6 +172,20 @@ cluster "other" {
 		{"a replacement fails", src("a100", "t4"), planner.Options{}, true},
 		{"-replace fails", src("t4", "t4"), planner.Options{Replace: []lang.Target{target(t, "cluster.keep")}}, true},
 		{"-target elsewhere plans the rest", src("a100", "a100"), planner.Options{Targets: []lang.Target{target(t, "cluster.other")}}, false},
+		{"destroy fails", src("t4", "t4"), planner.Options{Mode: planner.DestroyMode}, true},
+		{"destroy of the rest with -target", src("t4", "t4"), planner.Options{Mode: planner.DestroyMode, Targets: []lang.Target{target(t, "cluster.other")}}, false},
+		{"removing an instance of a count fails", `
+cluster "keep" {
+  count = 0
+  gpu   = "t4"
+  lifecycle {
+    prevent_destroy = true
+  }
+}
+cluster "other" {
+  gpu = "t4"
+}
+`, planner.Options{}, true},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
