@@ -23,7 +23,28 @@ import (
 
 const jsonSecret = "tok-Zq81-never-shown"
 
-const jsonPlanConfig = `
+// trainedModel is a small dataset and a linear model trained on it.
+const trainedModel = `
+dataset "d" {
+  source {
+    inline = { x = [1, 2, 3, 4], y = [0, 1, 0, 1] }
+  }
+  label = "y"
+}
+
+training "t" {
+  dataset   = dataset.d
+  objective = "classification"
+  model {
+    kind = "linear"
+  }
+  epochs     = 1
+  batch_size = 2
+  seed       = 1
+}
+`
+
+const jsonPlanConfig = trainedModel + `
 variable "token" {
   type      = string
   sensitive = true
@@ -34,12 +55,6 @@ variable "names" {
   default = ["a", "b"]
 }
 
-dataset "d" {
-  source {
-    inline = { x = [1, 2, 3, 4], y = [0, 1, 0, 1] }
-  }
-  label = "y"
-}
 
 dataset "shard" {
   count = 2
@@ -61,16 +76,6 @@ dataset "secret" {
   }
 }
 
-training "t" {
-  dataset   = dataset.d
-  objective = "classification"
-  model {
-    kind = "linear"
-  }
-  epochs     = 1
-  batch_size = 2
-  seed       = 1
-}
 
 endpoint "open" {
   model = training.t.model
@@ -310,25 +315,7 @@ func TestJSONPlanConfigurationAndValues(t *testing.T) {
 // shows a resource deleted outside of it.
 func TestJSONPlanPriorStateIsRefreshed(t *testing.T) {
 	dir := t.TempDir()
-	src := `
-dataset "d" {
-  source {
-    inline = { x = [1, 2, 3, 4], y = [0, 1, 0, 1] }
-  }
-  label = "y"
-}
-
-training "t" {
-  dataset   = dataset.d
-  objective = "classification"
-  model {
-    kind = "linear"
-  }
-  epochs     = 1
-  batch_size = 2
-  seed       = 1
-}
-
+	src := trainedModel + `
 batch_inference "b" {
   model   = training.t.model
   dataset = dataset.d
