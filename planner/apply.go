@@ -165,6 +165,12 @@ func (p *Planner) Apply(ctx context.Context, plan *Plan, pers *state.Persister, 
 		deps := priorDeps[c.Address()]
 		if c.DeposedKey != "" {
 			deps = c.Dependencies
+			// As in create_before_destroy, the old object goes only once its
+			// replacement exists: when the plan creates (or resumes) the
+			// address's current object, a failed create leaves the old one.
+			if ai, ok := ownApply[c.Address()]; ok {
+				g.edge(i, ai)
+			}
 		}
 		for _, dep := range deps {
 			for _, j := range destroyIDs[parseResource(dep)] {
@@ -587,7 +593,10 @@ func (a *applyRun) restoreDeposed(c *ResourceChange) {
 		return
 	}
 	a.pers.Update(func(st *state.State) {
-		if d := st.FindDeposed(c.Address(), key); d != nil && st.Find(c.Address()) == nil {
+		// The address holds nothing, or this apply's own running mark of
+		// the replacement (a Resumable kind), which made nothing.
+		cur := st.Find(c.Address())
+		if d := st.FindDeposed(c.Address(), key); d != nil && (cur == nil || cur.Status == state.StatusRunning) {
 			r := d.Resource
 			st.RemoveDeposed(c.Address(), key)
 			st.Put(&r)

@@ -2,9 +2,9 @@ package planner_test
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"sort"
+	"strings"
 	"sync"
 
 	"github.com/leptonml/lepton/lang"
@@ -171,6 +171,12 @@ func (g *fakeGate) Open() { g.once.Do(func() { close(g.open) }) }
 // enter records a call and applies failures and gates; it returns the
 // failure to report, or nil. done must be called when the call ends.
 func (f *fakeProvider) enter(ctx context.Context, op, addr string) (fl *fakeFailure, done func()) {
+	return f.enterThen(ctx, op, addr, nil)
+}
+
+// enterThen is enter with a step that runs before a gate holds the call (a
+// long Apply records its job id first); its error fails the call.
+func (f *fakeProvider) enterThen(ctx context.Context, op, addr string, before func() error) (fl *fakeFailure, done func()) {
 	f.mu.Lock()
 	f.counts[op]++
 	f.running++
@@ -198,6 +204,11 @@ func (f *fakeProvider) enter(ctx context.Context, op, addr string) (fl *fakeFail
 		f.mu.Lock()
 		f.running--
 		f.mu.Unlock()
+	}
+	if before != nil {
+		if err := before(); err != nil {
+			return &fakeFailure{err: err}, done
+		}
 	}
 	if gate != nil {
 		gate.entered <- addr
@@ -323,6 +334,11 @@ func (r *fakeResource) Plan(ctx context.Context, req providers.PlanRequest) (pro
 	}
 	planned := fakePlanned(r.kind, req.Config, req.Prior)
 	resp := providers.PlanResponse{Planned: planned, PricePerHour: r.f.price[r.kind]}
+	if strings.HasPrefix(string(req.PriorPrivate), "obj:") && req.Prior.IsNull() {
+		// Private data without a prior: an interrupted create, which apply
+		// resumes (finds the object recorded) instead of making another.
+		resp.Private = req.PriorPrivate
+	}
 	if !req.Prior.IsNull() {
 		for _, name := range r.f.forceNew[r.kind] {
 			if !planned.GetAttr(name).RawEquals(req.Prior.GetAttr(name)) {
@@ -369,21 +385,33 @@ func fakePlanned(kind string, config, prior cty.Value) cty.Value {
 	return cty.ObjectVal(out)
 }
 
+// Apply creates or updates the object. A create first records the new
+// object's identity as private data ("obj:ID"), before it can be held or
+// fail, as a long create records its job id; given that private data back
+// (an interrupted create planned again), it resumes that object instead of
+// making another.
 func (r *fakeResource) Apply(ctx context.Context, req providers.ApplyRequest) (cty.Value, error) {
-	fl, done := r.f.enter(ctx, "apply", req.Address)
+	id := r.idOf(req.Prior)
+	fl, done := r.f.enterThen(ctx, "apply", req.Address, func() error {
+		if id != "" {
+			return nil
+		}
+		if p := string(req.Private); strings.HasPrefix(p, "obj:") {
+			id = strings.TrimPrefix(p, "obj:")
+			return nil
+		}
+		r.f.mu.Lock()
+		r.f.created[req.Address]++
+		id = fmt.Sprintf("%s#%d", req.Address, r.f.created[req.Address])
+		r.f.mu.Unlock()
+		return req.Record(ctx, []byte("obj:"+id))
+	})
 	defer done()
 	if req.Env.Log != nil {
 		req.Env.Log("applying %s", req.Address)
 	}
 	if req.Env.Progress != nil {
 		fmt.Fprintf(req.Env.Progress, "progress of %s\nhalf", req.Address)
-	}
-	id := r.idOf(req.Prior)
-	if id == "" {
-		r.f.mu.Lock()
-		r.f.created[req.Address]++
-		id = fmt.Sprintf("%s#%d", req.Address, r.f.created[req.Address])
-		r.f.mu.Unlock()
 	}
 	if fl != nil && !fl.partial {
 		r.f.record("apply", req.Address, "")
@@ -453,9 +481,8 @@ func (r *fakeResource) Delete(ctx context.Context, req providers.DeleteRequest) 
 	}
 	r.f.mu.Lock()
 	defer r.f.mu.Unlock()
-	if _, ok := r.f.objects[id]; !ok && id != "" {
-		return errors.New("no such object " + id)
-	}
+	// A delete of an object already gone succeeds, as a cloud's "not
+	// found" does for a well-behaved provider.
 	delete(r.f.objects, id)
 	return nil
 }

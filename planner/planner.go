@@ -821,7 +821,15 @@ func (r *run) planInstance(ctx context.Context, rb *lang.ResourceBlock, addr lan
 	if in != nil {
 		priorPrivate, priorConfig = in.res.Private, in.res.ProviderConfig
 	}
-	resp, err := res.Plan(ctx, providers.PlanRequest{Address: address, Prior: planPrior, Config: cfgUnmarked, PriorPrivate: priorPrivate, Env: withProviderConfig(r.env(), rb.Provider)})
+	// The provider gets the prior's private data with the prior, or alone
+	// when it is to resume an interrupted create; not when the object is
+	// replaced (tainted, -replace, a consumed change): the new object is
+	// another one, and the old data would make it adopt the old object.
+	planPrivate := priorPrivate
+	if planPrior.IsNull() && status != state.StatusRunning {
+		planPrivate = nil
+	}
+	resp, err := res.Plan(ctx, providers.PlanRequest{Address: address, Prior: planPrior, Config: cfgUnmarked, PriorPrivate: planPrivate, Env: withProviderConfig(r.env(), rb.Provider)})
 	if err != nil {
 		return fail(err)
 	}

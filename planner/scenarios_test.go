@@ -109,7 +109,7 @@ func TestCreateBeforeDestroyDeleteFails(t *testing.T) {
 	}
 	// The next plan deletes the deposed object, and nothing else.
 	pl = w.plan(clusterA100CBD, planner.Options{Refresh: true})
-	if got := actions(pl); got != "cluster.a delete" {
+	if got := actions(pl); got != "cluster.a deposed delete" {
 		t.Errorf("plan after the failed delete:\n%s", got)
 	}
 	w.fake.reset()

@@ -35,6 +35,25 @@ type world struct {
 	progress io.Writer
 	// writes counts the state writes of the last apply.
 	writes int
+	// writer receives the state the apply in progress writes.
+	mu     sync.Mutex
+	writer *memWriter
+}
+
+// written is the state as the apply in progress last wrote it: what a kill
+// at this instant would leave on disk.
+func (w *world) written() *state.State {
+	w.t.Helper()
+	w.mu.Lock()
+	mw := w.writer
+	w.mu.Unlock()
+	mw.mu.Lock()
+	defer mw.mu.Unlock()
+	st, err := state.Parse(mw.last)
+	if err != nil {
+		w.t.Fatalf("the state on disk does not parse: %v\n%s", err, mw.last)
+	}
+	return st
 }
 
 func newWorld(t *testing.T) *world {
@@ -115,6 +134,9 @@ func (w *world) applyWith(ctx context.Context, src string, pl *planner.Plan, opt
 		st = st.Clone()
 	}
 	mw := &memWriter{}
+	w.mu.Lock()
+	w.writer = mw
+	w.mu.Unlock()
 	pers := state.NewPersister(mw, st)
 	res, d := p.Apply(ctx, pl, pers, opts)
 	if err := pers.Close(); err != nil {
@@ -142,11 +164,16 @@ func (w *world) up(src string) (*planner.Plan, planner.ApplyResult) {
 	return pl, res
 }
 
-// actions summarises a plan as "address action" lines, no-ops left out.
+// actions summarises a plan as "address action" lines, no-ops left out;
+// a deposed object's change is "address deposed action".
 func actions(pl *planner.Plan) string {
 	var out []string
 	for _, c := range pl.Changes {
-		if c.Action != planner.NoOp {
+		switch {
+		case c.Action == planner.NoOp:
+		case c.DeposedKey != "":
+			out = append(out, c.Address()+" deposed "+c.Action.String())
+		default:
 			out = append(out, c.Address()+" "+c.Action.String())
 		}
 	}
