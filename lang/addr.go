@@ -2,6 +2,7 @@ package lang
 
 import (
 	"fmt"
+	"github.com/leptonml/lepton/lang/kinds"
 	"strconv"
 	"strings"
 
@@ -10,8 +11,15 @@ import (
 	"github.com/zclconf/go-cty/cty"
 )
 
-// Kinds are the resource kinds lepton knows, in the order the docs list them.
-var Kinds = []string{"dataset", "cluster", "training", "batch_inference", "endpoint"}
+// Kinds are the resource kinds lepton knows, in the order the docs list
+// them (lang/kinds); never changed after start-up.
+var Kinds = func() []string {
+	var names []string
+	for _, k := range kinds.All() {
+		names = append(names, k.Name)
+	}
+	return names
+}()
 
 // IsKind reports whether s names a resource kind.
 func IsKind(s string) bool {

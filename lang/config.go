@@ -157,20 +157,20 @@ func (c *Config) Resource(r Resource) *ResourceBlock { return c.byAddr[r] }
 // Schema returns a kind's schema.
 func (c *Config) Schema(kind string) *KindSchema { return c.schemas[kind] }
 
-var topSchema = &hcl.BodySchema{
-	Blocks: []hcl.BlockHeaderSchema{
+// topSchema is the file's blocks: the language's own, then one per kind.
+var topSchema = func() *hcl.BodySchema {
+	s := &hcl.BodySchema{Blocks: []hcl.BlockHeaderSchema{
 		{Type: "lepton"},
 		{Type: "variable", LabelNames: []string{"name"}},
 		{Type: "locals"},
 		{Type: "output", LabelNames: []string{"name"}},
 		{Type: "provider", LabelNames: []string{"name"}},
-		{Type: "dataset", LabelNames: []string{"name"}},
-		{Type: "cluster", LabelNames: []string{"name"}},
-		{Type: "training", LabelNames: []string{"name"}},
-		{Type: "batch_inference", LabelNames: []string{"name"}},
-		{Type: "endpoint", LabelNames: []string{"name"}},
-	},
-}
+	}}
+	for _, k := range Kinds {
+		s.Blocks = append(s.Blocks, hcl.BlockHeaderSchema{Type: k, LabelNames: []string{"name"}})
+	}
+	return s
+}()
 
 // ConfigFiles lists the configuration files of dir in lexical order.
 func ConfigFiles(dir string) ([]string, error) {

@@ -253,16 +253,9 @@ func refID(r *ResourceBlock, name string, v cty.Value) (cty.Value, hcl.Diagnosti
 	return cty.NilVal, hcl.Diagnostics{{
 		Severity: hcl.DiagError,
 		Summary:  "Invalid reference argument",
-		Detail:   fmt.Sprintf("%s takes a whole resource, such as %s = %s.NAME, not %s.", name, name, refKind(name), ty.FriendlyName()),
+		Detail:   fmt.Sprintf("%s takes a whole resource, such as %s = %s.NAME, not %s.", name, name, r.Schema.RefKinds[name], ty.FriendlyName()),
 		Subject:  subj,
 	}}
-}
-
-func refKind(attr string) string {
-	if attr == "cluster" {
-		return "cluster"
-	}
-	return "dataset"
 }
 
 func (s *Scope) validateResource(r *ResourceBlock) hcl.Diagnostics {

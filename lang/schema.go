@@ -2,10 +2,13 @@ package lang
 
 import (
 	"encoding/json"
+	"sort"
 	"sync"
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hcldec"
+	"github.com/leptonml/lepton/lang/kinds"
+	"github.com/leptonml/lepton/lang/kindspec"
 	"github.com/zclconf/go-cty/cty"
 )
 
@@ -13,6 +16,7 @@ import (
 // hcldec spec, so decoding, unknown-attribute and type errors come from hcl), the
 // attributes the provider computes, and which arguments name other resources.
 type KindSchema struct {
+	Name   string
 	Config hcldec.ObjectSpec
 	// Computed attributes, known after apply (or at plan time when the provider
 	// can compute them then). An attribute may be both an argument and computed
@@ -22,8 +26,17 @@ type KindSchema struct {
 	// the value stored is the referenced resource's id, and a change to the
 	// referenced resource is a reason to replace this one.
 	Refs []string
+	// RefKinds gives the kind each of Refs takes.
+	RefKinds map[string]string
 	// Sensitive computed attributes, never shown.
 	Sensitive []string
+	// DerivedFromData are computed attributes that carry values of the data
+	// the resource reads: sensitive whenever one of the arguments is.
+	DerivedFromData []string
+	// Priced kinds carry price_per_hour: plans show their cost.
+	Priced bool
+	// Validate checks what the spec cannot say (nil: nothing more).
+	Validate func(body hcl.Body) hcl.Diagnostics
 	// Defaults are the values the provider uses for arguments left unset.
 	// Plans show them as Terraform shows a provider's defaults (auth = true
 	// in a planned endpoint), so a reviewer or a policy sees what will run;
@@ -74,214 +87,30 @@ func (s *KindSchema) variables(body hcl.Body) []hcl.Traversal {
 	return hcldec.Variables(body, s.Config)
 }
 
-func attr(name string, t cty.Type) *hcldec.AttrSpec {
-	return &hcldec.AttrSpec{Name: name, Type: t}
-}
-
-func block(name string, nested hcldec.ObjectSpec) *hcldec.BlockSpec {
-	return &hcldec.BlockSpec{TypeName: name, Nested: nested}
-}
-
-var (
-	str    = cty.String
-	num    = cty.Number
-	boolT  = cty.Bool
-	dyn    = cty.DynamicPseudoType
-	strs   = cty.List(cty.String)
-	nums   = cty.List(cty.Number)
-	strMap = cty.Map(cty.String)
-)
-
-// Schemas returns the schema of every resource kind. It builds new values on
-// each call so callers cannot share mutable state by accident; callers on a
-// hot path keep the result.
+// Schemas returns the schema of every resource kind, built from the kinds'
+// specs (lang/kinds). It builds new values on each call so callers cannot
+// share mutable state by accident; callers on a hot path keep the result.
 func Schemas() map[string]*KindSchema {
-	m := map[string]*KindSchema{
-		"dataset": {
-			Config: hcldec.ObjectSpec{
-				"source": &hcldec.BlockSpec{TypeName: "source", Required: true, Nested: hcldec.ObjectSpec{
-					"builtin": attr("builtin", str),
-					"file":    attr("file", str),
-					"url":     attr("url", str),
-					"headers": attr("headers", strMap),
-					"timeout": attr("timeout", str),
-					"object":  attr("object", str),
-					"inline":  attr("inline", dyn),
-					"sql": block("sql", hcldec.ObjectSpec{
-						"driver":        &hcldec.AttrSpec{Name: "driver", Type: str, Required: true},
-						"dsn":           &hcldec.AttrSpec{Name: "dsn", Type: str, Required: true},
-						"query":         &hcldec.AttrSpec{Name: "query", Type: str, Required: true},
-						"version_query": attr("version_query", str),
-					}),
-					"log": block("log", hcldec.ObjectSpec{
-						"path":    &hcldec.AttrSpec{Name: "path", Type: str, Required: true},
-						"pattern": &hcldec.AttrSpec{Name: "pattern", Type: str, Required: true},
-					}),
-				}},
-				"format":   attr("format", str),
-				"label":    attr("label", str),
-				"features": attr("features", strs),
-				"preprocess": block("preprocess", hcldec.ObjectSpec{
-					"missing":   attr("missing", str),
-					"normalize": attr("normalize", str),
-					"encode":    attr("encode", str),
-					"anomalies": block("anomalies", hcldec.ObjectSpec{
-						"method":    attr("method", str),
-						"threshold": attr("threshold", num),
-						"action":    attr("action", str),
-					}),
-					"augment": block("augment", hcldec.ObjectSpec{
-						"noise_stddev": attr("noise_stddev", num),
-						"copies":       attr("copies", num),
-					}),
-				}),
-				// subset keeps some classes and at most train_rows training
-				// rows (e.g. fine-tuning on 500 labelled examples).
-				"subset": block("subset", hcldec.ObjectSpec{
-					"classes":    attr("classes", strs),
-					"train_rows": attr("train_rows", num),
-					"seed":       attr("seed", num),
-				}),
-				"split": block("split", hcldec.ObjectSpec{
-					"train":      attr("train", num),
-					"validation": attr("validation", num),
-					"test":       attr("test", num),
-					"seed":       attr("seed", num),
-					"stratify":   attr("stratify", boolT),
-				}),
-			},
-			Computed: map[string]cty.Type{
-				"digest":       str,
-				"rows":         num,
-				"dropped_rows": num,
-				"columns":      strs,
-				"schema":       strMap,
-				"classes":      strs,
-				"stats":        cty.Map(cty.Map(num)),
-			},
-		},
-		"cluster": {
-			Config: hcldec.ObjectSpec{
-				"clouds":             attr("clouds", strs),
-				"regions":            attr("regions", strs),
-				"gpu":                attr("gpu", str),
-				"nodes":              attr("nodes", num),
-				"spot":               attr("spot", boolT),
-				"max_price_per_hour": attr("max_price_per_hour", num),
-				"instance_type":      attr("instance_type", str),
-				"disk_gb":            attr("disk_gb", num),
-				"image":              attr("image", str),
-			},
-			Computed: map[string]cty.Type{
-				"cloud":          str,
-				"region":         str,
-				"zone":           str,
-				"instance_type":  str,
-				"price_per_hour": num,
-				"node_ids":       strs,
-				"node_addresses": strs,
-				"status":         str,
-			},
-		},
-		"training": {
-			Config: hcldec.ObjectSpec{
-				"dataset":   attr("dataset", dyn),
-				"cluster":   attr("cluster", dyn),
-				"objective": attr("objective", str),
-				// The model block is stored as model_spec: `model` is the
-				// computed artifact reference (training.x.model).
-				"model_spec": block("model", hcldec.ObjectSpec{
-					"kind":       attr("kind", str),
-					"hidden":     attr("hidden", nums),
-					"activation": attr("activation", str),
-					"dropout":    attr("dropout", num),
-				}),
-				"optimizer": block("optimizer", hcldec.ObjectSpec{
-					"name":          attr("name", str),
-					"learning_rate": attr("learning_rate", num),
-					"momentum":      attr("momentum", num),
-					"weight_decay":  attr("weight_decay", num),
-				}),
-				"epochs":     attr("epochs", num),
-				"batch_size": attr("batch_size", num),
-				"seed":       attr("seed", num),
-				"early_stopping": block("early_stopping", hcldec.ObjectSpec{
-					"metric":   attr("metric", str),
-					"patience": attr("patience", num),
-				}),
-				"base_model":    attr("base_model", str),
-				"freeze_layers": attr("freeze_layers", num),
-				"environment": block("environment", hcldec.ObjectSpec{
-					"name":     attr("name", str),
-					"size":     attr("size", num),
-					"slippery": attr("slippery", boolT),
-				}),
-				"episodes":      attr("episodes", num),
-				"discount":      attr("discount", num),
-				"learning_rate": attr("learning_rate", num),
-				"epsilon": block("epsilon", hcldec.ObjectSpec{
-					"start":          attr("start", num),
-					"end":            attr("end", num),
-					"decay_episodes": attr("decay_episodes", num),
-				}),
-				"run": block("run", hcldec.ObjectSpec{
-					"command": attr("command", strs),
-					"image":   attr("image", str),
-					"env":     attr("env", strMap),
-				}),
-			},
-			Computed: map[string]cty.Type{
-				"model":            str,
-				"metrics":          cty.Map(num),
-				"epochs_completed": num,
-				"status":           str,
-			},
-			Refs: []string{"dataset", "cluster"},
-		},
-		"batch_inference": {
-			Config: hcldec.ObjectSpec{
-				"model":   &hcldec.AttrSpec{Name: "model", Type: str, Required: true},
-				"dataset": &hcldec.AttrSpec{Name: "dataset", Type: dyn, Required: true},
-				"output":  &hcldec.AttrSpec{Name: "output", Type: str, Required: true},
-			},
-			Computed: map[string]cty.Type{
-				"rows":   num,
-				"digest": str,
-			},
-			Refs: []string{"dataset"},
-		},
-		"endpoint": {
-			Config: hcldec.ObjectSpec{
-				"model":          &hcldec.AttrSpec{Name: "model", Type: str, Required: true},
-				"cluster":        attr("cluster", dyn),
-				"replicas":       attr("replicas", num),
-				"port":           attr("port", num),
-				"auth":           attr("auth", boolT),
-				"max_batch_size": attr("max_batch_size", num),
-			},
-			Computed: map[string]cty.Type{
-				"url":           str,
-				"token":         str,
-				"status":        str,
-				"model_version": str,
-				"port":          num,
-				"pid":           num,
-				"log_path":      str,
-			},
-			Refs:      []string{"cluster"},
-			Sensitive: []string{"token"},
-			// As providers/local/endpoint.go applies them.
-			Defaults: map[string]cty.Value{
-				"replicas":       cty.NumberIntVal(1),
-				"auth":           cty.True,
-				"max_batch_size": cty.NumberIntVal(256),
-			},
-		},
-	}
-	for _, s := range m {
-		s.types = &kindTypes{}
+	specs := kinds.All()
+	m := make(map[string]*KindSchema, len(specs))
+	for _, sp := range specs {
+		m[sp.Name] = newKindSchema(sp)
 	}
 	return m
+}
+
+func newKindSchema(sp *kindspec.Spec) *KindSchema {
+	s := &KindSchema{
+		Name: sp.Name, Config: sp.Config, Computed: sp.Computed, Sensitive: sp.Sensitive,
+		DerivedFromData: sp.DerivedFromData, Defaults: sp.Defaults, Priced: sp.Priced,
+		Version: sp.Version, Upgrade: sp.Upgrade, Validate: sp.Validate, RefKinds: sp.Refs,
+		types: &kindTypes{},
+	}
+	for a := range sp.Refs {
+		s.Refs = append(s.Refs, a)
+	}
+	sort.Strings(s.Refs)
+	return s
 }
 
 // WithDefaults returns v, an instance's value (arguments or full state),

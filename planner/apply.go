@@ -535,7 +535,7 @@ func (a *applyRun) record(c *ResourceChange, v cty.Value, cfgMarks, priorMarks [
 	v = v.MarkWithPaths(cfgMarks)
 	v = v.MarkWithPaths(priorMarks)
 	v = markSensitive(v, rb.Schema.Sensitive)
-	v = markDerived(v, c.Addr.Resource.Kind, cfgMarks)
+	v = markDerived(v, rb.Schema, cfgMarks)
 	attrs, paths, err := encodeInstance(v, c.Type)
 	if err != nil {
 		a.fail(c, c.Action, fmt.Errorf("encoding state: %w", err))

@@ -1,6 +1,8 @@
 package planner
 
 import (
+	"sync"
+
 	"github.com/leptonml/lepton/internal/state"
 	"github.com/leptonml/lepton/lang"
 	"github.com/zclconf/go-cty/cty"
@@ -121,6 +123,18 @@ func (p *Plan) HasChanges() bool {
 	return false
 }
 
+// pricedKinds are the kinds whose instances carry a price per hour, from the
+// kinds' specs; computed once, never changed.
+var pricedKinds = sync.OnceValue(func() map[string]bool {
+	m := map[string]bool{}
+	for name, s := range lang.Schemas() {
+		m[name] = s.Priced
+	}
+	return m
+})
+
+func priced(kind string) bool { return pricedKinds()[kind] }
+
 // Counts returns how many instances are added, changed and destroyed.
 func (p *Plan) Counts() (add, change, destroy int) {
 	for _, c := range p.Changes {
@@ -143,7 +157,7 @@ func (p *Plan) Counts() (add, change, destroy int) {
 // per hour after apply.
 func (p *Plan) Cost() (add, remove, now float64, any bool) {
 	for _, c := range p.Changes {
-		if c.Addr.Resource.Kind != "cluster" {
+		if !priced(c.Addr.Resource.Kind) {
 			continue
 		}
 		switch c.Action {

@@ -858,7 +858,7 @@ func (r *run) planInstance(ctx context.Context, rb *lang.ResourceBlock, addr lan
 		planned = planned.MarkWithPaths(priorMarks)
 	}
 	planned = markSensitive(planned, schema.Sensitive)
-	planned = markDerived(planned, rb.Addr.Kind, cfgMarks)
+	planned = markDerived(planned, schema, cfgMarks)
 
 	c := &ResourceChange{
 		Addr: addr, Provider: name, Before: prior, After: planned, Type: ty, Dependencies: deps,
@@ -977,15 +977,11 @@ func setAttr(obj cty.Value, name string, v cty.Value) cty.Value {
 // resource reads (one-hot column names, class labels, per-column statistics)
 // as sensitive when any of its arguments is: they would otherwise show the
 // secret they were computed from.
-func markDerived(v cty.Value, kind string, cfgMarks []cty.PathValueMarks) cty.Value {
+func markDerived(v cty.Value, schema *lang.KindSchema, cfgMarks []cty.PathValueMarks) cty.Value {
 	if len(cfgMarks) == 0 {
 		return v
 	}
-	switch kind {
-	case "dataset":
-		return markSensitive(v, []string{"columns", "classes", "schema", "stats"})
-	}
-	return v
+	return markSensitive(v, schema.DerivedFromData)
 }
 
 func markSensitive(v cty.Value, names []string) cty.Value {

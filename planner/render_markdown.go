@@ -122,7 +122,7 @@ func reasonText(c *ResourceChange) string {
 }
 
 func costText(c *ResourceChange) string {
-	if c.Addr.Resource.Kind != "cluster" {
+	if !priced(c.Addr.Resource.Kind) {
 		return ""
 	}
 	switch c.Action {

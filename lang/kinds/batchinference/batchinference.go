@@ -1,0 +1,26 @@
+// Package batchinference is the batch_inference kind: a trained model run over
+// a dataset, its predictions written out.
+package batchinference
+
+import (
+	"github.com/hashicorp/hcl/v2/hcldec"
+	ks "github.com/leptonml/lepton/lang/kindspec"
+	"github.com/zclconf/go-cty/cty"
+)
+
+// Spec describes the kind to the language.
+func Spec() *ks.Spec {
+	return &ks.Spec{
+		Name: "batch_inference",
+		Config: hcldec.ObjectSpec{
+			"model":   ks.Required("model", ks.Str),
+			"dataset": ks.Required("dataset", ks.Dyn),
+			"output":  ks.Required("output", ks.Str),
+		},
+		Computed: map[string]cty.Type{
+			"rows":   ks.Num,
+			"digest": ks.Str,
+		},
+		Refs: map[string]string{"dataset": "dataset"},
+	}
+}
