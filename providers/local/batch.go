@@ -17,6 +17,8 @@ import (
 	"github.com/leptonml/lepton/runtime/data"
 	"github.com/leptonml/lepton/runtime/serve/batch"
 	"github.com/zclconf/go-cty/cty"
+
+	"github.com/leptonml/lepton/internal/fsutil"
 )
 
 // BatchInference scores every row of a dataset with a model and writes the
@@ -77,22 +79,18 @@ func (b *BatchInference) Apply(ctx context.Context, req providers.ApplyRequest) 
 		return cty.NilVal, fmt.Errorf("%s has the columns %s, but the model was trained on %s", dsAddr, elide(ds.Columns), elide(model.Features))
 	}
 	out := b.outputPath(req.Planned, req.Env)
-	if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
-		return cty.NilVal, err
-	}
-	f, err := os.CreateTemp(filepath.Dir(out), "."+filepath.Base(out)+".tmp-*")
+	// NoSync, as before: the output is rebuilt by the next apply when lost,
+	// and an fsync of a large file would slow every batch run.
+	var res batch.Result
+	err = fsutil.Write(out, 0o600, fsutil.Options{NoSync: true, MkdirAll: true}, func(w io.Writer) error {
+		var err error
+		res, err = batch.Score(ctx, model, allRows(ds), w, batch.Options{})
+		if err != nil {
+			return fmt.Errorf("scoring %s: %w", dsAddr, err)
+		}
+		return nil
+	})
 	if err != nil {
-		return cty.NilVal, err
-	}
-	defer os.Remove(f.Name())
-	res, err := batch.Score(ctx, model, allRows(ds), f, batch.Options{})
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return cty.NilVal, fmt.Errorf("scoring %s: %w", dsAddr, err)
-	}
-	if err := os.Rename(f.Name(), out); err != nil {
 		return cty.NilVal, err
 	}
 	return withComputed("batch_inference", req.Planned, map[string]cty.Value{

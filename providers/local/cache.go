@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/leptonml/lepton/internal/fsutil"
 	"github.com/leptonml/lepton/runtime/data"
 )
 
@@ -48,20 +49,6 @@ func writeCache(dataDir string, ds *data.Dataset) error {
 	if _, err := os.Stat(p); err == nil {
 		return nil
 	}
-	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-		return err
-	}
-	f, err := os.CreateTemp(filepath.Dir(p), ".cache-*")
-	if err != nil {
-		return err
-	}
-	ok := false
-	defer func() {
-		if !ok {
-			f.Close()
-			os.Remove(f.Name())
-		}
-	}()
 	splits := []data.Matrix{ds.Train, ds.Validation, ds.Test}
 	h := cacheHeader{Digest: ds.Digest, Source: ds.Source, Label: ds.Label, Columns: ds.Columns, Schema: ds.Schema, Rows: ds.Rows,
 		DroppedRows: ds.DroppedRows, Classes: ds.Classes, Stats: ds.Stats, Steps: ds.Steps, Transform: ds.Transform, ImageShape: ds.ImageShape}
@@ -72,28 +59,22 @@ func writeCache(dataDir string, ds *data.Dataset) error {
 	if err != nil {
 		return err
 	}
-	w := bufio.NewWriterSize(f, 1<<20)
-	w.WriteString(cacheMagic)
-	binary.Write(w, binary.LittleEndian, uint64(len(hb)))
-	w.Write(hb)
-	for _, m := range splits {
-		for _, xs := range [][]float32{m.X, m.Y, m.Target} {
-			if err := writeFloats(w, xs); err != nil {
-				return err
+	// NoSync: a cache file that is lost or torn by a power cut fails its
+	// checks and is rebuilt from the source, and an fsync of hundreds of
+	// megabytes would slow every dataset load.
+	return fsutil.Write(p, 0o600, fsutil.Options{NoSync: true, MkdirAll: true}, func(w io.Writer) error {
+		io.WriteString(w, cacheMagic)
+		binary.Write(w, binary.LittleEndian, uint64(len(hb)))
+		w.Write(hb)
+		for _, m := range splits {
+			for _, xs := range [][]float32{m.X, m.Y, m.Target} {
+				if err := writeFloats(w, xs); err != nil {
+					return err
+				}
 			}
 		}
-	}
-	if err := w.Flush(); err != nil {
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(f.Name(), p); err != nil {
-		return err
-	}
-	ok = true
-	return nil
+		return nil
+	})
 }
 
 func writeFloats(w io.Writer, xs []float32) error {

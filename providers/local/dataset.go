@@ -14,6 +14,8 @@ import (
 	"github.com/leptonml/lepton/providers"
 	"github.com/leptonml/lepton/runtime/data"
 	"github.com/zclconf/go-cty/cty"
+
+	"github.com/leptonml/lepton/internal/fsutil"
 )
 
 // Dataset reads and processes a dataset on this machine. Its digest is
@@ -271,23 +273,12 @@ func writeReport(dataDir string, ds *data.Dataset) error {
 		return err
 	}
 	// Two datasets with the same content share a report: write each through
-	// its own temporary file.
-	f, err := os.CreateTemp(filepath.Dir(p), ".report-*")
-	if err != nil {
+	// its own temporary file. NoSync: a report is rebuilt when missing, and
+	// an fsync per dataset would slow applies of thousands of them.
+	if err := fsutil.WriteFile(p, []byte(b.String()), 0o644, fsutil.Options{NoSync: true}); err != nil {
 		return fmt.Errorf("writing dataset report: %w", err)
 	}
-	_, werr := f.WriteString(b.String())
-	if cerr := f.Close(); werr == nil {
-		werr = cerr
-	}
-	if werr != nil {
-		os.Remove(f.Name())
-		return fmt.Errorf("writing dataset report: %w", werr)
-	}
-	if err := os.Chmod(f.Name(), 0o644); err != nil {
-		return err
-	}
-	return os.Rename(f.Name(), p)
+	return nil
 }
 
 func summaryValues(ds *data.Dataset) map[string]cty.Value {

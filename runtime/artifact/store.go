@@ -7,6 +7,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/leptonml/lepton/internal/fsutil"
 )
 
 // Store keeps artifacts as files named by their digest in Dir
@@ -39,7 +41,7 @@ func (s Store) Put(m *Model) (string, error) {
 		m.digest = d
 		return d, nil
 	}
-	if err := WriteFileAtomic(p, b, 0o644); err != nil {
+	if err := fsutil.WriteFile(p, b, 0o644, fsutil.Options{MkdirAll: true}); err != nil {
 		return "", fmt.Errorf("store artifact %s: %w", d, err)
 	}
 	m.digest = d
@@ -63,49 +65,4 @@ func (s Store) Get(digest string) (*Model, error) {
 		return nil, fmt.Errorf("artifact %s: %w: file %s hashes to %s (corrupted or modified)", digest, ErrDigestMismatch, p, got)
 	}
 	return Decode(b, p)
-}
-
-// WriteFileAtomic writes b to path through a temporary file in the same
-// directory, fsyncs it and renames it into place, then fsyncs the directory.
-func WriteFileAtomic(path string, b []byte, perm os.FileMode) error {
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return err
-	}
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	ok := false
-	defer func() {
-		if !ok {
-			os.Remove(tmp)
-		}
-	}()
-	if _, err := f.Write(b); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Chmod(perm); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return err
-	}
-	ok = true
-	if d, err := os.Open(dir); err == nil {
-		// Best effort: some filesystems refuse fsync on directories.
-		_ = d.Sync()
-		d.Close()
-	}
-	return nil
 }

@@ -5,10 +5,11 @@ import (
 	"fmt"
 	"math"
 	"os"
-	"path/filepath"
 	"reflect"
 
 	"github.com/leptonml/lepton/runtime/rl/env"
+
+	"github.com/leptonml/lepton/internal/fsutil"
 )
 
 const checkpointVersion = 1
@@ -36,26 +37,8 @@ func saveCheckpoint(path string, st *checkpoint) error {
 	if err != nil {
 		return fmt.Errorf("encoding checkpoint %s: %w", path, err)
 	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return fmt.Errorf("writing checkpoint: %w", err)
-	}
-	f, err := os.CreateTemp(filepath.Dir(path), ".checkpoint-*")
-	if err != nil {
-		return fmt.Errorf("writing checkpoint: %w", err)
-	}
-	_, werr := f.Write(data)
-	if werr == nil {
-		werr = f.Sync()
-	}
-	if cerr := f.Close(); werr == nil {
-		werr = cerr
-	}
-	if werr == nil {
-		werr = os.Rename(f.Name(), path)
-	}
-	if werr != nil {
-		os.Remove(f.Name())
-		return fmt.Errorf("writing checkpoint %s: %w", path, werr)
+	if err := fsutil.WriteFile(path, data, 0o600, fsutil.Options{MkdirAll: true}); err != nil {
+		return fmt.Errorf("writing checkpoint %s: %w", path, err)
 	}
 	return nil
 }

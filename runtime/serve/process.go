@@ -22,6 +22,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/leptonml/lepton/internal/fsutil"
 )
 
 // ProcessSpec configures a detached server process. Start writes it to a
@@ -114,32 +116,6 @@ func readSpec(path string) (ProcessSpec, string, error) {
 	return sp, d, nil
 }
 
-// writeFileAtomic writes via a temporary file and rename so readers never
-// see a torn file.
-func writeFileAtomic(path string, b []byte, perm os.FileMode) error {
-	f, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".tmp*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(f.Name())
-	if _, err := f.Write(b); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Chmod(perm); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(f.Name(), path)
-}
-
 // Main runs a detached server process: `lepton internal-serve -spec FILE`.
 // It loads the model with load, listens, writes the ready file, serves until
 // SIGTERM or SIGINT (then drains requests in flight and removes the ready
@@ -218,7 +194,7 @@ func Main(ctx context.Context, args []string, load Loader) error {
 		cur := s.Current()
 		ready.Version, ready.Workers, ready.MaxBatchSize = cur.Version, s.Workers(), s.MaxBatchSize()
 		b, _ := json.MarshalIndent(ready, "", "  ")
-		return writeFileAtomic(sp.ReadyFile, append(b, '\n'), 0o644)
+		return fsutil.WriteFile(sp.ReadyFile, append(b, '\n'), 0o644, fsutil.Options{})
 	}
 
 	sctx, stop := context.WithCancel(ctx)
@@ -358,7 +334,7 @@ func Start(ctx context.Context, st StartSpec) (Process, error) {
 		ReadyPath: filepath.Join(st.Dir, "ready.json")}
 	st.Spec.ReadyFile = p.ReadyPath
 	b, _ := json.MarshalIndent(st.Spec, "", "  ")
-	if err := writeFileAtomic(p.SpecPath, append(b, '\n'), 0o600); err != nil {
+	if err := fsutil.WriteFile(p.SpecPath, append(b, '\n'), 0o600, fsutil.Options{}); err != nil {
 		return Process{}, fmt.Errorf("endpoint %s: write spec: %w", st.Spec.Name, err)
 	}
 	if err := os.Remove(p.ReadyPath); err != nil && !errors.Is(err, os.ErrNotExist) {
@@ -531,7 +507,7 @@ func Update(ctx context.Context, p Process, spec ProcessSpec) error {
 	}
 	b, _ := json.MarshalIndent(spec, "", "  ")
 	b = append(b, '\n')
-	if err := writeFileAtomic(p.SpecPath, b, 0o600); err != nil {
+	if err := fsutil.WriteFile(p.SpecPath, b, 0o600, fsutil.Options{}); err != nil {
 		return fmt.Errorf("endpoint %s: write spec: %w", cur.Name, err)
 	}
 	want := specDigest(b)

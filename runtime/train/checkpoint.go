@@ -9,7 +9,7 @@ import (
 	"path/filepath"
 	"unsafe"
 
-	"github.com/leptonml/lepton/runtime/artifact"
+	"github.com/leptonml/lepton/internal/fsutil"
 )
 
 const checkpointFile = "checkpoint.gob"
@@ -41,7 +41,7 @@ func (r *runner) save(st *state) error {
 		return fmt.Errorf("encode checkpoint: %w", err)
 	}
 	p := filepath.Join(r.opts.RunDir, checkpointFile)
-	if err := artifact.WriteFileAtomic(p, buf.Bytes(), 0o644); err != nil {
+	if err := fsutil.WriteFile(p, buf.Bytes(), 0o644, fsutil.Options{MkdirAll: true}); err != nil {
 		return fmt.Errorf("write checkpoint %s: %w", p, err)
 	}
 	return nil
