@@ -1,51 +1,22 @@
 package state
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
-	"os/user"
-	"path/filepath"
 	"time"
 
 	"github.com/gofrs/flock"
-	"github.com/google/uuid"
+
+	"github.com/leptonml/lepton/internal/fsutil"
 )
 
-// LockInfo says who holds a lock.
-type LockInfo struct {
-	ID        string    `json:"ID"`
-	Operation string    `json:"Operation"`
-	Who       string    `json:"Who"`
-	Version   string    `json:"Version"`
-	Created   time.Time `json:"Created"`
-	Path      string    `json:"Path"`
-	PID       int       `json:"PID"`
-}
-
-func (l LockInfo) String() string {
-	return fmt.Sprintf("ID: %s\n  Operation: %s\n  Who: %s (pid %d)\n  Version: %s\n  Created: %s\n  Path: %s",
-		l.ID, l.Operation, l.Who, l.PID, l.Version, l.Created.Format(time.RFC3339), l.Path)
-}
-
-// LockError is returned when another process holds the lock.
-type LockError struct {
-	Info LockInfo
-	Err  error
-}
-
-func (e *LockError) Error() string {
-	if e.Info.ID == "" {
-		return fmt.Sprintf("Error acquiring the state lock: %v", e.Err)
-	}
-	return fmt.Sprintf("Error acquiring the state lock: the state is locked by %s, running %q since %s.\n\nLock Info:\n  %s\n\nlepton acquires a lock when it changes state, so that two commands do not write it at once. Wait for that command to finish, or pass -lock-timeout to wait for it. A lock whose holder died is released with it.",
-		e.Info.Who, e.Info.Operation, e.Info.Created.Format(time.RFC3339), e.Info)
-}
-
 // Local stores state in a file, with a backup of the previous version and an
-// OS file lock beside it (released by the kernel when the holder dies).
+// OS file lock beside it (released by the kernel when the holder dies). It is
+// the default Backend.
 type Local struct {
 	Path       string
 	BackupPath string
@@ -54,6 +25,8 @@ type Local struct {
 	backedUp   bool
 }
 
+var _ Backend = (*Local)(nil)
+
 // NewLocal returns the local backend for path.
 func NewLocal(path string) *Local {
 	return &Local{Path: path, BackupPath: path + ".backup"}
@@ -61,8 +34,11 @@ func NewLocal(path string) *Local {
 
 func (l *Local) lockPath() string { return l.Path + ".lock" }
 
+// String is the state file's path.
+func (l *Local) String() string { return l.Path }
+
 // Read returns the state, or nil when there is none yet.
-func (l *Local) Read() (*State, error) {
+func (l *Local) Read(ctx context.Context) (*State, error) {
 	b, err := os.ReadFile(l.Path)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, nil
@@ -81,81 +57,69 @@ func (l *Local) parse(b []byte) (*State, error) {
 	return s, nil
 }
 
-// Write replaces the state atomically: temporary file, fsync, rename, fsync of
-// the directory. The first write of a command keeps the previous file as the backup.
-func (l *Local) Write(s *State) error {
-	b, err := s.Encode()
-	if err != nil {
-		return err
-	}
-	return l.WriteBytes(b)
-}
-
-// WriteBytes writes already-encoded state atomically.
-func (l *Local) WriteBytes(b []byte) error {
+// Persist replaces the state atomically and durably (fsutil.WriteFile: a
+// temporary file, fsync, rename, fsync of the directory), after checking m
+// against the stored state's lineage and serial. The first write of a command
+// keeps the previous file as the backup.
+func (l *Local) Persist(ctx context.Context, m Meta, b []byte, o WriteOptions) error {
+	var stored *Meta
 	if !l.backedUp {
-		if prev, err := os.ReadFile(l.Path); err == nil {
-			if err := atomicWrite(l.BackupPath, prev); err != nil {
+		prev, err := os.ReadFile(l.Path)
+		if err == nil {
+			if !o.Force {
+				sm, err := ReadMeta(bytes.NewReader(prev))
+				if err != nil {
+					return fmt.Errorf("checking the stored state before writing: %s: %w", l.Path, err)
+				}
+				stored = &sm
+			}
+		} else if !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("reading state: %w", err)
+		}
+		if err := CheckWrite(l.Path, stored, m, o); err != nil {
+			return err
+		}
+		if prev != nil {
+			if err := fsutil.WriteFile(l.BackupPath, prev, 0o600, fsutil.Options{}); err != nil {
 				return fmt.Errorf("writing state backup: %w", err)
 			}
 		}
 		l.backedUp = true
+	} else if !o.Force {
+		// Only the first fields are read: the check costs little even for a
+		// state of tens of megabytes written dozens of times by an apply.
+		sm, err := l.storedMeta()
+		if err != nil {
+			return err
+		}
+		if err := CheckWrite(l.Path, sm, m, o); err != nil {
+			return err
+		}
 	}
-	if err := atomicWrite(l.Path, b); err != nil {
+	if err := fsutil.WriteFile(l.Path, b, 0o600, fsutil.Options{}); err != nil {
 		return fmt.Errorf("writing state: %w", err)
 	}
 	return nil
 }
 
-func atomicWrite(path string, b []byte) error {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
+func (l *Local) storedMeta() (*Meta, error) {
+	f, err := os.Open(l.Path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
 	if err != nil {
-		return err
+		return nil, fmt.Errorf("reading state: %w", err)
 	}
-	tmp := f.Name()
-	ok := false
-	defer func() {
-		if !ok {
-			f.Close()
-			os.Remove(tmp)
-		}
-	}()
-	if err := f.Chmod(0o600); err != nil {
-		return err
+	defer f.Close()
+	m, err := ReadMeta(f)
+	if err != nil {
+		return nil, fmt.Errorf("checking the stored state before writing: %s: %w", l.Path, err)
 	}
-	if _, err := f.Write(b); err != nil {
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return err
-	}
-	ok = true
-	if d, err := os.Open(dir); err == nil {
-		d.Sync()
-		d.Close()
-	}
-	return nil
-}
-
-// Who names the current user and host for lock messages.
-func Who() string {
-	name := "unknown"
-	if u, err := user.Current(); err == nil {
-		name = u.Username
-	}
-	host, _ := os.Hostname()
-	return name + "@" + host
+	return &m, nil
 }
 
 // Lock takes the lock, waiting up to timeout (0: fail at once).
-func (l *Local) Lock(ctx context.Context, operation, version string, timeout time.Duration) (LockInfo, error) {
+func (l *Local) Lock(ctx context.Context, want LockInfo, timeout time.Duration) (LockInfo, error) {
 	fl := flock.New(l.lockPath(), flock.SetPermissions(0o600))
 	deadline := time.Now().Add(timeout)
 	for {
@@ -175,7 +139,8 @@ func (l *Local) Lock(ctx context.Context, operation, version string, timeout tim
 		case <-time.After(200 * time.Millisecond):
 		}
 	}
-	info := LockInfo{ID: uuid.NewString(), Operation: operation, Who: Who(), Version: version, Created: time.Now().UTC(), Path: l.Path, PID: os.Getpid()}
+	info := NewLockInfo(want.Operation, want.Version)
+	info.Path = l.Path
 	b, _ := json.Marshal(info)
 	// The OS lock is advisory: the information beside it is plain file content.
 	if err := os.WriteFile(l.lockPath(), b, 0o600); err != nil {
@@ -195,9 +160,12 @@ func (l *Local) readLockInfo() LockInfo {
 }
 
 // Unlock releases the lock.
-func (l *Local) Unlock() error {
+func (l *Local) Unlock(ctx context.Context, id string) error {
 	if l.lock == nil {
 		return nil
+	}
+	if id != l.lockInfo.ID {
+		return fmt.Errorf("lock ID %q is not the lock this command holds (%q)", id, l.lockInfo.ID)
 	}
 	os.Truncate(l.lockPath(), 0)
 	err := l.lock.Unlock()
@@ -208,7 +176,7 @@ func (l *Local) Unlock() error {
 // ForceUnlock clears a lock with the given ID. An OS lock cannot be taken from a
 // live process; when its holder died the kernel already released it, and this
 // only clears the stale lock information.
-func (l *Local) ForceUnlock(id string) error {
+func (l *Local) ForceUnlock(ctx context.Context, id string) error {
 	info := l.readLockInfo()
 	if info.ID == "" {
 		return fmt.Errorf("the state is not locked")

@@ -75,30 +75,30 @@ func TestEncodeParseRoundTrip(t *testing.T) {
 func TestLocalWriteBackupMode(t *testing.T) {
 	dir := t.TempDir()
 	l := NewLocal(filepath.Join(dir, "lepton.state.json"))
-	st, err := l.Read()
+	st, err := l.Read(context.Background())
 	if err != nil || st != nil {
 		t.Fatalf("Read with no file: %v, %v", st, err)
 	}
 	s := New("test")
 	s.Serial = 1
-	if err := l.Write(s); err != nil {
+	if err := Write(context.Background(), l, s, WriteOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := os.Stat(l.Path + ".backup"); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("backup of a state that did not exist: %v", err)
 	}
 	s.Serial = 2
-	if err := l.Write(s); err != nil {
+	if err := Write(context.Background(), l, s, WriteOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	// Within one command the backup is the state from before the command.
 	l2 := NewLocal(l.Path)
 	s.Serial = 3
-	if err := l2.Write(s); err != nil {
+	if err := Write(context.Background(), l2, s, WriteOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	s.Serial = 4
-	if err := l2.Write(s); err != nil {
+	if err := Write(context.Background(), l2, s, WriteOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	b, err := os.ReadFile(l.Path + ".backup")
@@ -108,7 +108,7 @@ func TestLocalWriteBackupMode(t *testing.T) {
 	if bk, err := Parse(b); err != nil || bk.Serial != 2 {
 		t.Errorf("backup = serial %v (%v), want 2, the state before this command", bk, err)
 	}
-	got, err := l2.Read()
+	got, err := l2.Read(context.Background())
 	if err != nil || got.Serial != 4 {
 		t.Fatalf("Read = %v, %v", got, err)
 	}
@@ -132,7 +132,7 @@ func TestLocalWriteBackupMode(t *testing.T) {
 	if err := os.WriteFile(l.Path, []byte("{"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := l.Read(); err == nil || !strings.Contains(err.Error(), "lepton.state.json") {
+	if _, err := l.Read(context.Background()); err == nil || !strings.Contains(err.Error(), "lepton.state.json") {
 		t.Errorf("Read of a corrupt file: %v", err)
 	}
 }
@@ -142,7 +142,7 @@ func TestLock(t *testing.T) {
 	path := filepath.Join(dir, "lepton.state.json")
 	a, b := NewLocal(path), NewLocal(path)
 	ctx := context.Background()
-	info, err := a.Lock(ctx, "apply", "1.2.3", 0)
+	info, err := a.Lock(ctx, LockInfo{Operation: "apply", Version: "1.2.3"}, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -156,7 +156,7 @@ func TestLock(t *testing.T) {
 
 	// A second holder fails at once, naming the first.
 	t0 := time.Now()
-	_, err = b.Lock(ctx, "plan", "1.2.3", 0)
+	_, err = b.Lock(ctx, LockInfo{Operation: "plan", Version: "1.2.3"}, 0)
 	var le *LockError
 	if !errors.As(err, &le) {
 		t.Fatalf("second Lock: %v, want a LockError", err)
@@ -171,19 +171,19 @@ func TestLock(t *testing.T) {
 		}
 	}
 	// A live lock cannot be forced open; a wrong ID is refused.
-	if err := b.ForceUnlock("wrong"); err == nil {
+	if err := b.ForceUnlock(ctx, "wrong"); err == nil {
 		t.Error("ForceUnlock with a wrong ID succeeded")
 	}
-	if err := b.ForceUnlock(info.ID); err == nil || !strings.Contains(err.Error(), "live process") {
+	if err := b.ForceUnlock(ctx, info.ID); err == nil || !strings.Contains(err.Error(), "live process") {
 		t.Errorf("ForceUnlock of a live lock: %v", err)
 	}
 
 	// With a timeout the second waits and gets it once the first lets go.
 	go func() {
 		time.Sleep(300 * time.Millisecond)
-		a.Unlock()
+		a.Unlock(ctx, info.ID)
 	}()
-	info2, err := b.Lock(ctx, "plan", "1.2.3", 10*time.Second)
+	info2, err := b.Lock(ctx, LockInfo{Operation: "plan", Version: "1.2.3"}, 10*time.Second)
 	if err != nil {
 		t.Fatalf("Lock with a timeout: %v", err)
 	}
@@ -191,20 +191,20 @@ func TestLock(t *testing.T) {
 		t.Errorf("second lock info %+v", info2)
 	}
 	// A timeout that runs out fails, naming the holder.
-	_, err = a.Lock(ctx, "apply", "1.2.3", 300*time.Millisecond)
+	_, err = a.Lock(ctx, LockInfo{Operation: "apply", Version: "1.2.3"}, 300*time.Millisecond)
 	if !errors.As(err, &le) || le.Info.ID != info2.ID {
 		t.Errorf("Lock after its timeout: %v", err)
 	}
 	// A cancelled context stops the wait.
 	cctx, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
 	defer cancel()
-	if _, err := a.Lock(cctx, "apply", "1.2.3", time.Minute); err == nil {
+	if _, err := a.Lock(cctx, LockInfo{Operation: "apply", Version: "1.2.3"}, time.Minute); err == nil {
 		t.Error("Lock with a cancelled context succeeded")
 	}
-	if err := b.Unlock(); err != nil {
+	if err := b.Unlock(ctx, info2.ID); err != nil {
 		t.Fatal(err)
 	}
-	if err := a.ForceUnlock("any"); err == nil {
+	if err := a.ForceUnlock(ctx, "any"); err == nil {
 		t.Error("ForceUnlock of an unlocked state succeeded")
 	}
 }

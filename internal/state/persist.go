@@ -91,11 +91,16 @@ func (p *Persister) loop() {
 		}
 		start := time.Now()
 		p.st.Serial++
+		meta := MetaOf(p.st)
 		b, err := p.enc.EncodeReuse(p.st)
 		p.dirty = false
 		p.mu.Unlock()
 		if err == nil {
-			err = p.w.WriteBytes(b)
+			if mw, ok := p.w.(metaWriter); ok {
+				err = mw.WriteState(meta, b)
+			} else {
+				err = p.w.WriteBytes(b)
+			}
 		}
 		took := time.Since(start)
 		p.mu.Lock()

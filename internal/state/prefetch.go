@@ -2,6 +2,7 @@ package state
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -39,9 +40,9 @@ func PrefetchLocal(path string) *Prefetch {
 
 // ReadPrefetched is Read, using p's parse when p read this backend's file
 // and the file has not changed since.
-func (l *Local) ReadPrefetched(p *Prefetch) (*State, error) {
+func (l *Local) ReadPrefetched(ctx context.Context, p *Prefetch) (*State, error) {
 	if p == nil || p.path != l.Path {
-		return l.Read()
+		return l.Read(ctx)
 	}
 	<-p.done
 	same, err := sameContent(l.Path, p.b)
@@ -53,7 +54,7 @@ func (l *Local) ReadPrefetched(p *Prefetch) (*State, error) {
 		return nil, fmt.Errorf("reading state: %w", err)
 	}
 	if !same {
-		return l.Read()
+		return l.Read(ctx)
 	}
 	if p.err != nil {
 		return nil, fmt.Errorf("%s: %w", l.Path, p.err)

@@ -1,6 +1,7 @@
 package state
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"strings"
@@ -44,7 +45,7 @@ func TestReadPrefetched(t *testing.T) {
 			if c.after != "" {
 				os.WriteFile(read, []byte(c.after), 0o600)
 			}
-			s, err := NewLocal(read).ReadPrefetched(pf)
+			s, err := NewLocal(read).ReadPrefetched(context.Background(), pf)
 			switch {
 			case c.wantErrText != "":
 				if err == nil || !strings.Contains(err.Error(), c.wantErrText) || !strings.Contains(err.Error(), read) {
