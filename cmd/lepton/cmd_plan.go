@@ -188,7 +188,7 @@ func (m *meta) render(plan *planner.Plan, op *operation, o opFlags) bool {
 type operation struct {
 	cfg     *lang.Config
 	vars    map[string]cty.Value
-	be      *state.Local
+	be      state.Backend
 	prior   *state.State
 	planner *planner.Planner
 	unlock  func()
@@ -216,7 +216,7 @@ func (m *meta) prepare(ctx context.Context, o *opFlags, opName string) (*operati
 	if !ok {
 		return nil, false
 	}
-	prior, err := be.ReadPrefetched(pf)
+	prior, err := state.ReadWith(ctx, be, pf)
 	if err != nil {
 		unlock()
 		m.errorf("%v", err)
@@ -325,7 +325,7 @@ func (m *meta) applySaved(o *opFlags, file string) int {
 		return 1
 	}
 	defer unlock()
-	current, err := be.Read()
+	current, err := be.Read(ctx)
 	if err != nil {
 		return m.errorf("%v", err)
 	}
@@ -345,7 +345,7 @@ func (m *meta) execute(ctx context.Context, cancel context.CancelFunc, op *opera
 		st = st.Clone()
 	}
 	st.LeptonVersion = version.Version
-	pers := state.NewPersister(op.be, st)
+	pers := state.NewPersister(state.Sink(context.WithoutCancel(ctx), op.be), st)
 	stop := make(chan struct{})
 	sigs := make(chan os.Signal, 2)
 	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)

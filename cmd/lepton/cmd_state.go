@@ -58,14 +58,14 @@ func cmdState(m *meta, args []string) int {
 
 // readState reads the state with the backend the configuration names (the
 // configuration may be absent or invalid: state commands still work).
-func (m *meta) readState() (*state.Local, *state.State, bool) {
+func (m *meta) readState() (state.Backend, *state.State, bool) {
 	cfg, _ := lang.Load(m.dir)
 	be, err := m.backend(cfg)
 	if err != nil {
 		m.errorf("%v", err)
 		return nil, nil, false
 	}
-	st, err := be.Read()
+	st, err := be.Read(context.Background())
 	if err != nil {
 		m.errorf("%v", err)
 		return nil, nil, false
@@ -162,7 +162,7 @@ func stateRm(m *meta, args []string) int {
 		return 1
 	}
 	defer unlock()
-	st, err := be.Read()
+	st, err := be.Read(context.Background())
 	if err != nil {
 		return m.errorf("%v", err)
 	}
@@ -194,7 +194,7 @@ func stateRm(m *meta, args []string) int {
 		return 0
 	}
 	st.Serial++
-	if err := be.Write(st); err != nil {
+	if err := state.Write(context.Background(), be, st, state.WriteOptions{}); err != nil {
 		return m.errorf("%v", err)
 	}
 	fmt.Fprintf(m.stdout, "Successfully removed %d resource instance(s).\n", removed)
@@ -250,7 +250,7 @@ func statePush(m *meta, args []string) int {
 		return 1
 	}
 	defer unlock()
-	cur, err := be.Read()
+	cur, err := be.Read(context.Background())
 	if err != nil && !*force {
 		return m.errorf("%v", err)
 	}
@@ -265,7 +265,7 @@ func statePush(m *meta, args []string) int {
 	if cur != nil && in.Serial <= cur.Serial {
 		in.Serial = cur.Serial + 1
 	}
-	if err := be.Write(in); err != nil {
+	if err := state.Write(context.Background(), be, in, state.WriteOptions{Force: *force}); err != nil {
 		return m.errorf("%v", err)
 	}
 	return 0
@@ -284,7 +284,7 @@ func cmdForceUnlock(m *meta, args []string) int {
 	if err != nil {
 		return m.errorf("%v", err)
 	}
-	if err := be.ForceUnlock(fs.Arg(0)); err != nil {
+	if err := be.ForceUnlock(context.Background(), fs.Arg(0)); err != nil {
 		return m.errorf("%v", err)
 	}
 	fmt.Fprintln(m.stdout, "lepton state has been successfully unlocked!")

@@ -14,6 +14,7 @@ import (
 
 	goversion "github.com/hashicorp/go-version"
 	"github.com/hashicorp/hcl/v2"
+	"github.com/leptonml/lepton/internal/backend"
 	"github.com/leptonml/lepton/internal/state"
 	"github.com/leptonml/lepton/internal/version"
 	"github.com/leptonml/lepton/lang"
@@ -240,22 +241,17 @@ func (m *meta) readLine() (string, error) {
 	return strings.TrimRight(line, "\r\n"), nil
 }
 
-// backend returns the state backend the configuration names.
 // defaultStatePath is where the local backend keeps state unless configured.
-const defaultStatePath = "lepton.state.json"
+const defaultStatePath = backend.DefaultStatePath
 
-func (m *meta) backend(cfg *lang.Config) (*state.Local, error) {
-	path := defaultStatePath
-	if cfg != nil && cfg.Lepton != nil && cfg.Lepton.Backend != nil {
-		be := cfg.Lepton.Backend
-		if be.Type != "local" {
-			return nil, fmt.Errorf("the %q backend is not available in this version of lepton: use the local backend (the default) for now", be.Type)
-		}
-		if p, ok := be.Config["path"]; ok && !p.IsNull() && p.Type() == cty.String {
-			path = p.AsString()
-		}
+// backend returns the state backend the configuration names, with the
+// settings lepton init recorded for it.
+func (m *meta) backend(cfg *lang.Config) (state.Backend, error) {
+	c, err := backend.Resolve(cfg, m.dir)
+	if err != nil {
+		return nil, err
 	}
-	return state.NewLocal(m.path(path)), nil
+	return backend.Open(context.Background(), c, m.dir)
 }
 
 // lockFlags are -lock and -lock-timeout.
@@ -269,17 +265,18 @@ func (l *lockFlags) register(fs *flag.FlagSet) {
 	fs.DurationVar(&l.timeout, "lock-timeout", 0, "How long to wait for the state lock (e.g. 30s).")
 }
 
-func (m *meta) lock(ctx context.Context, be *state.Local, lf lockFlags, op string) (func(), bool) {
+func (m *meta) lock(ctx context.Context, be state.Backend, lf lockFlags, op string) (func(), bool) {
 	if !lf.lock {
 		return func() {}, true
 	}
-	_, err := be.Lock(ctx, op, version.Version, lf.timeout)
+	info, err := be.Lock(ctx, state.LockInfo{Operation: op, Version: version.Version}, lf.timeout)
 	if err != nil {
 		m.errorf("%v", err)
 		return nil, false
 	}
 	return func() {
-		if err := be.Unlock(); err != nil {
+		// Not ctx: the lock is released even when the command was cancelled.
+		if err := be.Unlock(context.Background(), info.ID); err != nil {
 			m.errorf("releasing the state lock: %v", err)
 		}
 	}, true
