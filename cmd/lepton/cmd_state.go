@@ -272,7 +272,7 @@ func statePush(m *meta, args []string) int {
 }
 
 func cmdForceUnlock(m *meta, args []string) int {
-	fs := m.flags("force-unlock", "Usage: lepton force-unlock LOCK_ID\n\n  Clears a stale state lock. The local backend's lock is an OS lock that is\n  released when its holder exits; this clears what is left of it.\n\nExample:\n  lepton force-unlock 3f6c1f5e-2c1b-4f55-9a59-1d9e1d8c2a10\n")
+	fs := m.flags("force-unlock", "Usage: lepton force-unlock LOCK_ID\n\n  Clears a stale state lock. The local backend's lock is an OS lock that is\n  released when its holder exits (pg's advisory lock too); this clears what is\n  left of it. On s3, gcs and azurerm a killed holder's lock stays until this\n  removes it, whoever holds it: make sure that command is not running.\n\nExample:\n  lepton force-unlock 3f6c1f5e-2c1b-4f55-9a59-1d9e1d8c2a10\n")
 	if code, ok := parse(fs, args); !ok {
 		return code
 	}
