@@ -45,6 +45,21 @@ func (r *run) findOrphans(ctx context.Context) hcl.Diagnostics {
 				inst[in.res.Address] = v
 			}
 		}
+		// A deposed object is in state too: its objects are not orphans.
+		for _, d := range r.st.Deposed {
+			schema := lang.Schemas()[d.Kind]
+			if d.Kind != kind || schema == nil {
+				continue
+			}
+			res, err := upgradeResource(&d.Resource, schema)
+			if err != nil {
+				continue
+			}
+			if v, err := decodeInstance(res, schema.StateType()); err == nil {
+				v, _ = v.UnmarkDeep()
+				inst[d.Address+" (deposed object "+d.Key+")"] = v
+			}
+		}
 		lines, err := f.FindOrphans(ctx, providers.OrphansRequest{Instances: inst, Env: r.env()})
 		if len(lines) > 0 {
 			diags = append(diags, &hcl.Diagnostic{

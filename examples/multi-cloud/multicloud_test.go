@@ -393,3 +393,88 @@ func BenchmarkApply50ClustersCLI(b *testing.B) {
 		b.Fatalf("apply took %.2fx the ideal time (median of %d), budget 1.5x", m, len(ratios))
 	}
 }
+
+const cbdConfig = `
+variable "gpu" {
+  type    = string
+  default = "A100:8"
+}
+provider "aws" {
+  region   = "us-east-1"
+  endpoint = %q
+}
+cluster "gpu" {
+  gpu     = var.gpu
+  regions = ["us-east-1"]
+  nodes   = 1
+  lifecycle {
+    create_before_destroy = true
+  }
+}
+`
+
+// A create_before_destroy replacement whose old instances cannot be deleted
+// (EC2 termination protection): the new cluster holds the address, the old one
+// stays in state as a deposed object, the next plan shows its delete and the
+// next apply makes it, through the binary and the EC2 fake.
+func TestCreateBeforeDestroyDeposedOnAWSFake(t *testing.T) {
+	ec2 := awsfake.New()
+	defer ec2.Close()
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "main.lep.hcl"), []byte(fmt.Sprintf(cbdConfig, ec2.URL)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	env := offlineEnv(t, "AWS_ACCESS_KEY_ID="+awsfake.AccessKey, "AWS_SECRET_ACCESS_KEY=fake-secret")
+	must(t, env, dir, "apply", "-auto-approve")
+	old := nodeIDs(t, readState(t, dir))
+	for _, id := range old {
+		ec2.ProtectFromTermination(id, true)
+	}
+
+	out, err := run(t, env, dir, "apply", "-auto-approve", "-var", "gpu=H100:8")
+	if err == nil || !strings.Contains(out, "cluster.gpu (deposed object ") || !strings.Contains(out, "OperationNotPermitted") {
+		t.Fatalf("apply whose old instances are protected: err %v, want the deposed object's delete failing:\n%s", err, out)
+	}
+	if ec2.Live() != 2 {
+		t.Fatalf("EC2 has %d live instances, want the new node and the protected old one", ec2.Live())
+	}
+	var st struct {
+		Deposed []struct {
+			Key        string         `json:"key"`
+			Address    string         `json:"address"`
+			Attributes map[string]any `json:"attributes"`
+		} `json:"deposed"`
+	}
+	b, err := os.ReadFile(filepath.Join(dir, "lepton.state.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(b, &st); err != nil {
+		t.Fatal(err)
+	}
+	if len(st.Deposed) != 1 || st.Deposed[0].Address != "cluster.gpu" || fmt.Sprint(st.Deposed[0].Attributes["node_ids"]) != fmt.Sprint([]any{old[0]}) {
+		t.Fatalf("state's deposed objects: %+v, want the old cluster with nodes %v", st.Deposed, old)
+	}
+	if now := nodeIDs(t, readState(t, dir)); len(now) != 1 || now[0] == old[0] {
+		t.Fatalf("cluster.gpu holds nodes %v, want the replacement's", now)
+	}
+
+	// The plan shows the deposed object's delete and nothing else.
+	out = must(t, env, dir, "plan", "-var", "gpu=H100:8")
+	want := "# cluster.gpu (deposed object " + st.Deposed[0].Key + ") will be destroyed"
+	if !strings.Contains(out, want) || !strings.Contains(out, "0 to add, 0 to change, 1 to destroy") {
+		t.Fatalf("plan lacks %q and a single destroy:\n%s", want, out)
+	}
+	ec2.ProtectFromTermination(old[0], false)
+	out = must(t, env, dir, "apply", "-auto-approve", "-var", "gpu=H100:8")
+	if !strings.Contains(out, "1 destroyed") || ec2.Live() != 1 {
+		t.Fatalf("second apply: %d live instances:\n%s", ec2.Live(), out)
+	}
+	if b, _ := os.ReadFile(filepath.Join(dir, "lepton.state.json")); strings.Contains(string(b), `"deposed"`) {
+		t.Fatalf("state still lists a deposed object:\n%s", b)
+	}
+	must(t, env, dir, "destroy", "-auto-approve", "-var", "gpu=H100:8")
+	if ec2.Live() != 0 {
+		t.Fatalf("%d live instances after destroy", ec2.Live())
+	}
+}

@@ -129,6 +129,7 @@ type Server struct {
 	pendingPolls int
 	rejectKeys   map[string]bool
 	forget       bool // drop instances once terminated (EC2 does after about an hour)
+	protected    map[string]bool // instances with termination protection
 	calls        map[string]int
 	account      string
 }
@@ -141,6 +142,7 @@ func New() *Server {
 		images:     map[string][]Image{},
 		drops:      map[string]*dropRule{},
 		rejectKeys: map[string]bool{},
+		protected:  map[string]bool{},
 		calls:      map[string]int{},
 		account:    "123456789012",
 	}
@@ -199,6 +201,15 @@ func (s *Server) SetForgetTerminated(forget bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.forget = forget
+}
+
+// ProtectFromTermination turns EC2's termination protection
+// (disableApiTermination) on or off for an instance: while it is on,
+// TerminateInstances naming it fails with OperationNotPermitted, as EC2's does.
+func (s *Server) ProtectFromTermination(id string, on bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.protected[id] = on
 }
 
 // RejectAccessKey makes calls signed with this access key fail with AuthFailure.
@@ -837,6 +848,12 @@ func (s *Server) terminateInstances(region string, f url.Values) ([]byte, *apiEr
 		if !ok || in.Region != region {
 			return nil, fail(400, "InvalidInstanceID.NotFound", "The instance ID '%s' does not exist", id)
 		}
+		if s.protected[id] {
+			return nil, fail(400, "OperationNotPermitted", "The instance '%s' may not be terminated. Modify its 'disableApiTermination' instance attribute and try again.", id)
+		}
+	}
+	for _, id := range ids {
+		in := s.instances[id]
 		prev := xmlState{Code: in.stateCode, Name: in.State}
 		if in.State != "terminated" {
 			in.setState(32, "shutting-down")
