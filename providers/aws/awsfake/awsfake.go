@@ -128,7 +128,7 @@ type Server struct {
 	latency      time.Duration
 	pendingPolls int
 	rejectKeys   map[string]bool
-	forget       bool // drop instances once terminated (EC2 does after about an hour)
+	forget       bool            // drop instances once terminated (EC2 does after about an hour)
 	protected    map[string]bool // instances with termination protection
 	calls        map[string]int
 	account      string
