@@ -169,7 +169,7 @@ func (m *meta) initBackend(cfg *lang.Config, o backendOpts) bool {
 		return m.errorf("%v", err) == 0
 	}
 	ctx := context.Background()
-	be, err := backend.Open(ctx, want, m.dir)
+	be, err := m.openBackend(want)
 	if err != nil {
 		return m.errorf("%v", err) == 0
 	}
@@ -180,7 +180,7 @@ func (m *meta) initBackend(cfg *lang.Config, o backendOpts) bool {
 		}
 	}
 	if !prev.Equal(want) && !o.reconfigure {
-		old, err := backend.Open(ctx, prev, m.dir)
+		old, err := m.openBackend(prev)
 		if err != nil {
 			return m.errorf("opening the previous backend: %v", err) == 0
 		}

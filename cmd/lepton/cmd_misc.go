@@ -70,6 +70,9 @@ func cmdShow(m *meta, args []string) int {
 			if err != nil {
 				return m.errorf("%v", err)
 			}
+			if b, err = m.openPlan(b); err != nil {
+				return m.errorf("reading the plan file %s: %v", arg, err)
+			}
 			plan, err := planner.DecodePlan(b)
 			if err != nil {
 				return m.errorf("%s: %v", arg, err)

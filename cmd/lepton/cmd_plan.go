@@ -153,6 +153,9 @@ func cmdPlan(m *meta, args []string) int {
 	}
 	if *out != "" {
 		b, err := plan.Encode(version.Version)
+		if err == nil {
+			b, err = m.sealPlan(b)
+		}
 		if err != nil {
 			return m.errorf("saving the plan: %v", err)
 		}
@@ -305,6 +308,9 @@ func (m *meta) applySaved(o *opFlags, file string) int {
 	b, err := os.ReadFile(m.path(file))
 	if err != nil {
 		return m.errorf("reading the plan file: %v", err)
+	}
+	if b, err = m.openPlan(b); err != nil {
+		return m.errorf("reading the plan file %s: %v", file, err)
 	}
 	plan, err := planner.DecodePlan(b)
 	if err != nil {

@@ -15,6 +15,7 @@ import (
 	goversion "github.com/hashicorp/go-version"
 	"github.com/hashicorp/hcl/v2"
 	"github.com/leptonml/lepton/internal/backend"
+	"github.com/leptonml/lepton/internal/crypt"
 	"github.com/leptonml/lepton/internal/state"
 	"github.com/leptonml/lepton/internal/version"
 	"github.com/leptonml/lepton/lang"
@@ -251,7 +252,39 @@ func (m *meta) backend(cfg *lang.Config) (state.Backend, error) {
 	if err != nil {
 		return nil, err
 	}
-	return backend.Open(context.Background(), c, m.dir)
+	return m.openBackend(c)
+}
+
+// openBackend opens c, encrypting state on the client when
+// LEPTON_STATE_PASSPHRASE (or the fallback) is set.
+func (m *meta) openBackend(c backend.Config) (state.Backend, error) {
+	be, err := backend.Open(context.Background(), c, m.dir)
+	if err != nil {
+		return nil, err
+	}
+	if k := m.keys(); k != nil {
+		be = state.Encrypted(be, k)
+	}
+	return be, nil
+}
+
+// keys returns the state and plan encryption keys, or nil when none is set.
+func (m *meta) keys() *crypt.Keys { return crypt.FromEnv(m.getenv) }
+
+// sealPlan encrypts a saved plan when a passphrase is set.
+func (m *meta) sealPlan(b []byte) ([]byte, error) {
+	if k := m.keys(); k != nil {
+		return k.Seal(b, nil)
+	}
+	return b, nil
+}
+
+// openPlan decrypts a saved plan that was encrypted.
+func (m *meta) openPlan(b []byte) ([]byte, error) {
+	if !crypt.IsEnvelope(b) {
+		return b, nil
+	}
+	return m.keys().Open(b)
 }
 
 // lockFlags are -lock and -lock-timeout.

@@ -195,3 +195,15 @@ func (l *Local) ForceUnlock(ctx context.Context, id string) error {
 	defer fl.Unlock()
 	return os.Truncate(l.lockPath(), 0)
 }
+
+// ReadRaw returns the state file's bytes, or nil when there is none.
+func (l *Local) ReadRaw(ctx context.Context) ([]byte, error) {
+	b, err := os.ReadFile(l.Path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading state: %w", err)
+	}
+	return b, nil
+}

@@ -9,6 +9,8 @@ import (
 	"sort"
 
 	"github.com/google/uuid"
+
+	"github.com/leptonml/lepton/internal/crypt"
 )
 
 // FormatVersion is the version of the state file format.
@@ -85,6 +87,9 @@ func New(version string) *State {
 
 // Parse decodes and checks a state file.
 func Parse(b []byte) (*State, error) {
+	if crypt.IsEnvelope(b) {
+		return nil, errEncrypted
+	}
 	var s State
 	if err := json.Unmarshal(b, &s); err != nil {
 		return nil, fmt.Errorf("state file is not valid JSON (it may be corrupt; lepton.state.json.backup holds the previous version): %w", err)

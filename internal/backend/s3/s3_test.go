@@ -13,6 +13,7 @@ import (
 	"github.com/johannesboyne/gofakes3"
 	"github.com/johannesboyne/gofakes3/backend/s3mem"
 
+	"github.com/leptonml/lepton/internal/crypt"
 	"github.com/leptonml/lepton/internal/state"
 	"github.com/leptonml/lepton/internal/state/remote"
 	"github.com/leptonml/lepton/internal/state/statetest"
@@ -108,5 +109,17 @@ func TestStore(t *testing.T) {
 			t.Fatal(err)
 		}
 		return remote.StoreOf(be)
+	})
+}
+
+// Client-side encryption works over s3 as over every backend.
+func TestEncryptedConformance(t *testing.T) {
+	url := fakeS3(t)
+	statetest.Run(t, func(t testing.TB, key string) state.Backend {
+		be, err := New(context.Background(), remote.Settings{"bucket": "state", "key": key + "/enc.json", "endpoint": url})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return state.Encrypted(be, &crypt.Keys{Passphrase: "p", Iterations: 1000})
 	})
 }

@@ -210,3 +210,12 @@ func StoreOf(be state.Backend) Store {
 	}
 	return nil
 }
+
+// ReadRaw returns the stored bytes, or nil when there is none.
+func (b *Backend) ReadRaw(ctx context.Context) ([]byte, error) {
+	raw, err := b.store.Get(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("reading state from %s: %w", b, err)
+	}
+	return raw, nil
+}
