@@ -39,14 +39,14 @@ func TestMarkdown500(t *testing.T) {
 		t.Fatalf("plan: %v", d)
 	}
 	local := state.NewLocal(filepath.Join(dir, "lepton.state"))
-	pers := state.NewPersister(local, state.New("test"))
+	pers := state.NewPersister(state.Sink(ctx, local), state.New("test"))
 	if _, d := p.Apply(ctx, plan, pers, planner.ApplyOptions{Parallelism: 4}); d.HasErrors() {
 		t.Fatalf("apply: %v", d)
 	}
 	if err := pers.Close(); err != nil {
 		t.Fatal(err)
 	}
-	st, err := local.Read()
+	st, err := local.Read(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
