@@ -11,6 +11,8 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+
+	"github.com/leptonml/lepton/internal/fsutil"
 )
 
 // Dir is the local store: key k is the file Root/k (.lepton/ for the CLI),
@@ -70,43 +72,12 @@ func (d *Dir) Put(ctx context.Context, key string, r io.Reader) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	dir := filepath.Dir(p)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return err
-	}
-	f, err := os.CreateTemp(dir, "."+filepath.Base(p)+".tmp*")
-	if err != nil {
-		return err
-	}
-	ok := false
-	defer func() {
-		if !ok {
-			f.Close()
-			os.Remove(f.Name())
+	return fsutil.Write(p, d.mode(key), fsutil.Options{MkdirAll: true}, func(w io.Writer) error {
+		if _, err := io.Copy(w, ctxReader{ctx, r}); err != nil {
+			return fmt.Errorf("writing %s: %w", p, err)
 		}
-	}()
-	if _, err := io.Copy(f, ctxReader{ctx, r}); err != nil {
-		return fmt.Errorf("writing %s: %w", p, err)
-	}
-	if err := f.Chmod(d.mode(key)); err != nil {
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(f.Name(), p); err != nil {
-		return err
-	}
-	ok = true
-	if df, err := os.Open(dir); err == nil {
-		// Best effort: some filesystems refuse fsync on directories.
-		_ = df.Sync()
-		df.Close()
-	}
-	return nil
+		return nil
+	})
 }
 
 // ctxReader stops a long copy when its context ends.
