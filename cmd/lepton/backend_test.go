@@ -12,9 +12,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/fsouza/fake-gcs-server/fakestorage"
 	"github.com/johannesboyne/gofakes3"
 	"github.com/johannesboyne/gofakes3/backend/s3mem"
 
@@ -208,4 +210,88 @@ func writeState(t *testing.T, dir, name string, s *state.State) {
 		t.Fatal(err)
 	}
 	write(t, dir, name, string(b))
+}
+
+// TestRemoteBackends: every remote backend through the binary — init with
+// -backend-config, apply, and a second checkout that sees the same state.
+func TestRemoteBackends(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		setup func(t *testing.T) (block string, config []string)
+	}{
+		{"s3", func(t *testing.T) (string, []string) {
+			return s3Block, []string{"endpoint=" + fakeS3(t)}
+		}},
+		{"gcs", func(t *testing.T) (string, []string) {
+			srv, err := fakestorage.NewServerWithOptions(fakestorage.Options{Scheme: "http", Host: "127.0.0.1"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(srv.Stop)
+			srv.CreateBucketWithOpts(fakestorage.CreateBucketOpts{Name: "state"})
+			return "lepton {\n  backend \"gcs\" {\n    bucket = \"state\"\n    prefix = \"team\"\n  }\n}\n",
+				[]string{"storage_custom_endpoint=" + srv.URL() + "/storage/v1/"}
+		}},
+		{"azurerm", func(t *testing.T) (string, []string) {
+			cs := serviceEnv(t, "LEPTON_TEST_AZURITE_CONNECTION_STRING", ".ci/setup-azurite.sh")
+			fields := map[string]string{}
+			for _, kv := range strings.Split(cs, ";") {
+				if k, v, ok := strings.Cut(kv, "="); ok {
+					fields[k] = v
+				}
+			}
+			c, err := azblob.NewClientFromConnectionString(cs, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			name := fmt.Sprintf("lepton-e2e-%d", time.Now().UnixNano())
+			if _, err := c.CreateContainer(context.Background(), name, nil); err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { c.DeleteContainer(context.Background(), name, nil) })
+			t.Setenv("ARM_ACCESS_KEY", fields["AccountKey"])
+			return fmt.Sprintf("lepton {\n  backend \"azurerm\" {\n    storage_account_name = %q\n    container_name = %q\n    key = \"team/lepton.state.json\"\n  }\n}\n", fields["AccountName"], name),
+				[]string{"endpoint=" + fields["BlobEndpoint"]}
+		}},
+		{"pg", func(t *testing.T) (string, []string) {
+			dsn := serviceEnv(t, "LEPTON_TEST_POSTGRES_DSN", ".ci/setup-postgres.sh")
+			return fmt.Sprintf("lepton {\n  backend \"pg\" {\n    schema_name = \"lepton_e2e\"\n    name = \"e2e-%d\"\n  }\n}\n", time.Now().UnixNano()),
+				[]string{"conn_str=" + dsn}
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			block, config := tc.setup(t)
+			var init []string
+			for _, c := range config {
+				init = append(init, "-backend-config", c)
+			}
+			a, b := project(t, "basic"), project(t, "basic")
+			for _, dir := range []string{a, b} {
+				write(t, dir, "backend.lep.hcl", block)
+				r := ok(t, dir, append([]string{"init"}, init...)...)
+				contains(t, r.stdout, fmt.Sprintf("Successfully configured the backend %q", tc.name))
+			}
+			ok(t, a, "apply", "-auto-approve")
+			contains(t, ok(t, b, "plan").stdout, "No changes.")
+			if _, err := os.Stat(filepath.Join(a, "lepton.state.json")); err == nil {
+				t.Error("a local state file was written")
+			}
+			r := exits(t, 1, b, "force-unlock", "0f3a")
+			contains(t, r.stderr, "not locked")
+			contains(t, ok(t, b, "state", "list").stdout, "dataset.a")
+		})
+	}
+}
+
+// serviceEnv returns a service's variable from its .ci/setup script; without
+// it the test fails under CI and is skipped elsewhere.
+func serviceEnv(t *testing.T, name, script string) string {
+	v := os.Getenv(name)
+	if v == "" {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("%s is not set; run eval \"$(%s)\"", name, script)
+		}
+		t.Skipf("%s is not set (eval \"$(%s)\" to run this test)", name, script)
+	}
+	return v
 }
