@@ -5,7 +5,7 @@
 set -euo pipefail
 want=v0.71.0
 bin="$(go env GOPATH)/bin/conftest"
-if ! [ -x "$bin" ] || ! "$bin" --version 2>/dev/null | grep -q "${want#v}"; then
+if ! [ -x "$bin" ] || ! go version -m "$bin" 2>/dev/null | grep -q "conftest[[:space:]]*$want"; then
   GOFLAGS= go install "github.com/open-policy-agent/conftest@$want" >&2
 fi
 echo "export LEPTON_CONFTEST=$bin"
