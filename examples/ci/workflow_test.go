@@ -136,7 +136,7 @@ func TestWorkflowShape(t *testing.T) {
 		t.Errorf("plan runs if %q, apply if %q", plan.If.Value, apply.If.Value)
 	}
 	for _, want := range []string{
-		"lepton init \\\n", `-backend-config="bucket=${STATE_BUCKET}"`,
+		"lepton init -input=false \\\n", `-backend-config="bucket=${STATE_BUCKET}"`,
 		"lepton plan -input=false -no-color -lock-timeout=5m -out=lepton.plan -policy=policies",
 		"lepton show -markdown lepton.plan > plan.md",
 		"actions/upload-artifact@v4", "name: lepton-plan",
