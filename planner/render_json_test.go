@@ -93,6 +93,10 @@ output "url" {
 output "first_shard" {
   value = dataset.shard[0].digest
 }
+
+output "each_a_rows" {
+  value = dataset.each["a"].stats.k["count"]
+}
 `
 
 func planJSON(t *testing.T, p *planner.Planner, prior *state.State) (*tfjson.Plan, string) {
@@ -243,6 +247,11 @@ func TestJSONPlanConfigurationAndValues(t *testing.T) {
 	}
 	if o := outs["first_shard"]; o == nil || !reflect.DeepEqual(o.Expression.References, []string{"dataset.shard[0].digest", "dataset.shard[0]", "dataset.shard"}) {
 		t.Errorf("output first_shard expression: %+v", o)
+	}
+	if o := outs["each_a_rows"]; o == nil || !reflect.DeepEqual(o.Expression.References, []string{
+		`dataset.each["a"].stats.k["count"]`, `dataset.each["a"].stats.k`, `dataset.each["a"].stats`, `dataset.each["a"]`, "dataset.each",
+	}) {
+		t.Errorf("output each_a_rows expression: %+v", o.Expression.References)
 	}
 
 	changes := map[string]*tfjson.ResourceChange{}
