@@ -102,6 +102,7 @@ func (p *Planner) Apply(ctx context.Context, plan *Plan, pers *state.Persister, 
 		}
 		return a.res, nil
 	}
+	a.dropDeletedOutside()
 
 	g := &graph{}
 	var nodes []applyNode
@@ -382,14 +383,17 @@ func (a *applyRun) destroy(ctx context.Context, c *ResourceChange) error {
 		return nil
 	}
 	a.dropLive(c.Addr)
+	durable := make(chan struct{})
 	a.pers.Update(func(st *state.State) { st.Remove(c.Address()) }, func() {
 		a.hooks.Done(c.Address(), Delete, time.Since(start), "")
+		close(durable)
 	})
 	a.mu.Lock()
 	if c.Action == Delete {
 		a.res.Destroyed++
 	}
 	a.mu.Unlock()
+	awaitDurable(ctx, durable)
 	return nil
 }
 
@@ -512,8 +516,10 @@ func (a *applyRun) apply(ctx context.Context, c *ResourceChange) error {
 		return a.fail(c, act, fmt.Errorf("provider returned a value of the wrong type"))
 	}
 	newVal = setAttr(newVal, "id", cty.StringVal(c.Address()))
-	a.record(c, newVal, cfgMarks, priorMarks, state.StatusReady, final, func(summary string) {
+	durable := make(chan struct{})
+	recorded := a.record(c, newVal, cfgMarks, priorMarks, state.StatusReady, final, func(summary string) {
 		a.hooks.Done(c.Address(), act, time.Since(start), summary)
+		close(durable)
 	})
 	a.mu.Lock()
 	switch c.Action {
@@ -526,11 +532,15 @@ func (a *applyRun) apply(ctx context.Context, c *ResourceChange) error {
 		a.res.Changed++
 	}
 	a.mu.Unlock()
+	if recorded {
+		awaitDurable(ctx, durable)
+	}
 	return nil
 }
 
-// record stores an instance in the live state; done (may be nil) runs once durable.
-func (a *applyRun) record(c *ResourceChange, v cty.Value, cfgMarks, priorMarks []cty.PathValueMarks, status string, private []byte, done func(summary string)) {
+// record stores an instance in the live state; done (may be nil) runs once
+// durable. It reports whether the instance was recorded (done will run).
+func (a *applyRun) record(c *ResourceChange, v cty.Value, cfgMarks, priorMarks []cty.PathValueMarks, status string, private []byte, done func(summary string)) bool {
 	rb := a.p.Config.Resource(c.Addr.Resource)
 	v = v.MarkWithPaths(cfgMarks)
 	v = v.MarkWithPaths(priorMarks)
@@ -539,7 +549,7 @@ func (a *applyRun) record(c *ResourceChange, v cty.Value, cfgMarks, priorMarks [
 	attrs, paths, err := encodeInstance(v, c.Type)
 	if err != nil {
 		a.fail(c, c.Action, fmt.Errorf("encoding state: %w", err))
-		return
+		return false
 	}
 	if status == state.StatusReady {
 		a.setLive(c.Addr, v)
@@ -557,6 +567,7 @@ func (a *applyRun) record(c *ResourceChange, v cty.Value, cfgMarks, priorMarks [
 		onDurable = func() { done(summary) }
 	}
 	a.pers.Update(func(st *state.State) { st.Put(r) }, onDurable)
+	return true
 }
 
 func isResumable(res providers.Resource) bool {

@@ -120,6 +120,9 @@ func (p *Plan) HasChanges() bool {
 	if p.Mode == RefreshOnlyMode && len(p.Drift) > 0 {
 		return true
 	}
+	if p.Mode == DestroyMode && len(p.DeletedOutside()) > 0 {
+		return true
+	}
 	return false
 }
 

@@ -752,7 +752,7 @@ func (r *run) planInstance(ctx context.Context, rb *lang.ResourceBlock, addr lan
 	ty := schema.StateType()
 	address := addr.String()
 	fail := func(err error) (cty.Value, *instance, error) {
-		r.addDiags(hcl.Diagnostics{{Severity: hcl.DiagError, Summary: "Planning " + address + " failed", Detail: err.Error(), Subject: rb.DeclRange.Ptr()}})
+		r.addDiags(hcl.Diagnostics{{Severity: hcl.DiagError, Summary: "Planning " + address + " failed", Detail: err.Error(), Subject: errSubject(rb, err)}})
 		return cty.UnknownVal(ty), nil, err
 	}
 	cfgVal, d := r.p.Scope.DecodeResource(rb, r.p.Scope.EvalContext(refs, r.lookup, kd))
@@ -830,6 +830,7 @@ func (r *run) planInstance(ctx context.Context, rb *lang.ResourceBlock, addr lan
 		planPrivate = nil
 	}
 	resp, err := res.Plan(ctx, providers.PlanRequest{Address: address, Prior: planPrior, Config: cfgUnmarked, PriorPrivate: planPrivate, Env: withProviderConfig(r.env(), rb.Provider)})
+	r.addWarnings(rb, address, resp.Warnings)
 	if err != nil {
 		return fail(err)
 	}

@@ -50,6 +50,7 @@ func RenderHuman(w io.Writer, p *Plan, col Colors) {
 		b.WriteString("\nUnless you have made equivalent changes to your configuration, or ignored the\nrelevant attributes using ignore_changes, the following plan may include\nactions to undo or respond to these changes.\n")
 		b.WriteString("\n─────────────────────────────────────────────────────────────────────────────\n")
 	}
+	renderDeletedOutside(&b, p, col)
 	if !p.HasChanges() {
 		if p.Mode == RefreshOnlyMode {
 			b.WriteString("\nNo changes. Your infrastructure still matches the configuration.\n")

@@ -122,7 +122,10 @@ func (g *graph) walk(ctx context.Context, stop <-chan struct{}, parallelism int,
 			ready <- i
 		}
 	}
-	done := make(chan int, n)
+	// A node's goroutine sends at most a release, then its end, on the same
+	// channel: the walk sees them in that order.
+	done := make(chan walkEvent, 2*n)
+	released := make([]bool, n)
 	remaining := n
 	running := 0
 	stopped := false
@@ -132,11 +135,15 @@ func (g *graph) walk(ctx context.Context, stop <-chan struct{}, parallelism int,
 		running++
 		sem--
 		go func() {
-			err := fn(ctx, i)
+			var once sync.Once
+			nctx := context.WithValue(ctx, releaseKey{}, func() {
+				once.Do(func() { done <- walkEvent{node: i, release: true} })
+			})
+			err := fn(nctx, i)
 			mu.Lock()
 			errs[i] = err
 			mu.Unlock()
-			done <- i
+			done <- walkEvent{node: i}
 		}()
 	}
 	// finish propagates completion; skipped nodes complete immediately.
@@ -201,10 +208,17 @@ func (g *graph) walk(ctx context.Context, stop <-chan struct{}, parallelism int,
 			continue
 		}
 		select {
-		case i := <-done:
+		case e := <-done:
+			if e.release {
+				released[e.node] = true
+				sem++
+				continue
+			}
 			running--
-			sem++
-			finish(i)
+			if !released[e.node] {
+				sem++
+			}
+			finish(e.node)
 		case i := <-ready:
 			queue = append(queue, i)
 		case <-stop:
@@ -213,4 +227,21 @@ func (g *graph) walk(ctx context.Context, stop <-chan struct{}, parallelism int,
 		}
 	}
 	return errs
+}
+
+// walkEvent is a node's release of its slot, or its end.
+type walkEvent struct {
+	node    int
+	release bool
+}
+
+type releaseKey struct{}
+
+// release gives the calling node's parallelism slot back to the walk while
+// the node goes on waiting (for its state to be durable, say): another node
+// may start meanwhile, but the node's dependents still wait for it to return.
+func release(ctx context.Context) {
+	if f, ok := ctx.Value(releaseKey{}).(func()); ok {
+		f()
+	}
 }

@@ -66,6 +66,9 @@ type PlanResponse struct {
 	// Private is the provider's own data for the planned object (as
 	// Terraform's PlannedPrivate): carried through saved plans to Apply.
 	Private []byte
+	// Warnings are shown with the plan without failing it (an ArgError
+	// points at its argument).
+	Warnings []error
 }
 
 // ApplyRequest asks to create or update an instance.

@@ -112,6 +112,9 @@ func Choose(c *Catalog, f Filter) (Choice, error) {
 // gpu spec is.
 func List(c *Catalog, f Filter) ([]Offer, error) {
 	f.Nodes = 0
+	if err := c.checkFilter(f); err != nil {
+		return nil, err
+	}
 	m, err := newMatcher(f)
 	if err != nil {
 		return nil, err

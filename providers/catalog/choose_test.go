@@ -173,16 +173,15 @@ func TestChooseNoMatch(t *testing.T) {
 	}
 }
 
-// Realistic check on the embedded catalog: "A100:8" means any A100, and 8 of the
-// 80 GB kind on GCP (a2-ultragpu-8g in us-central1-a, 23.56656 USD/hr in the seed
-// data) undercut every 40 GB offer; every fallback costs at least as much as the
-// offer before it.
+// Realistic check on the embedded catalog: "A100:8" means any A100, 40 or 80
+// GB; the cheapest is Azure's Standard_ND96asr_v4 in eastus (27.197 USD/hr),
+// and every fallback costs at least as much as the offer before it.
 func TestChooseEmbeddedA100x8(t *testing.T) {
 	ch, err := Choose(Default(), Filter{GPU: "A100:8", Nodes: 2})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if ch.Best.Key() != "gcp/a2-ultragpu-8g/us-central1/us-central1-a" || ch.Best.PricePerHour != 23.56656 || math.Abs(ch.TotalPerHour()-47.13312) > 1e-9 {
+	if ch.Best.Key() != "azure/Standard_ND96asr_v4/eastus/" || ch.Best.PricePerHour != 27.197 || math.Abs(ch.TotalPerHour()-54.394) > 1e-9 {
 		t.Fatalf("best = %s at %v (total %v)", ch.Best.Key(), ch.Best.PricePerHour, ch.TotalPerHour())
 	}
 	prev := ch.Best.PricePerHour
@@ -214,9 +213,13 @@ func TestList(t *testing.T) {
 			t.Fatalf("spot list not sorted by spot price at %d", i)
 		}
 	}
-	none, err := List(c, Filter{GPU: "B200"})
+	none, err := List(c, Filter{GPU: "H100:3"})
 	if err != nil || len(none) != 0 {
-		t.Fatalf("List(B200) = %v, %v", none, err)
+		t.Fatalf("List(H100:3) = %v, %v", none, err)
+	}
+	// A GPU the catalog does not know is an error, not an empty list.
+	if _, err := List(c, Filter{GPU: "B200"}); err == nil || !strings.Contains(err.Error(), `unknown GPU "B200"`) {
+		t.Fatalf("List(B200) error = %v", err)
 	}
 	if _, err := List(c, Filter{GPU: ":"}); err == nil {
 		t.Fatal("List with a bad gpu spec succeeded")
@@ -283,7 +286,7 @@ func ExampleChoose() {
 	}
 	fmt.Printf("%s %s in %s/%s: $%.2f/hr per node, $%.2f/hr for 2 nodes, %d fallbacks\n",
 		ch.Best.Cloud, ch.Best.InstanceType, ch.Best.Region, ch.Best.Zone, ch.Best.PricePerHour, ch.TotalPerHour(), len(ch.Fallbacks))
-	// Output: gcp a2-ultragpu-8g in us-central1/us-central1-a: $23.57/hr per node, $47.13/hr for 2 nodes, 47 fallbacks
+	// Output: gcp a2-highgpu-8g in us-central1/us-central1-a: $29.39/hr per node, $58.77/hr for 2 nodes, 46 fallbacks
 }
 
 // chooseNaive is the straightforward optimizer: filter every offer, then sort the

@@ -182,6 +182,9 @@ func (c *Cluster) Plan(ctx context.Context, req providers.PlanRequest) (provider
 	if err != nil {
 		return providers.PlanResponse{}, err
 	}
+	if err := c.checkNames(a); err != nil {
+		return providers.PlanResponse{}, err
+	}
 	c.remember(req.Address, req.Config)
 	var replace []cty.Path
 	reason := ""

@@ -25,7 +25,7 @@ import (
 // predictions to a CSV file in one streaming pass.
 type BatchInference struct{}
 
-func (b *BatchInference) Plan(_ context.Context, req providers.PlanRequest) (providers.PlanResponse, error) {
+func (b *BatchInference) Plan(ctx context.Context, req providers.PlanRequest) (providers.PlanResponse, error) {
 	if !req.Prior.IsNull() && sameArgs(req.Prior, req.Config) {
 		return providers.PlanResponse{Planned: req.Prior}, nil
 	}
@@ -37,8 +37,12 @@ func (b *BatchInference) Plan(_ context.Context, req providers.PlanRequest) (pro
 		return resp, fmt.Errorf("output %q: writing predictions to object storage is not available yet; use a local path", out)
 	}
 	if m := str(attr(req.Config, "model")); m != "" {
-		if _, err := artifactStore(req.Env.DataDir).Get(m); err != nil {
+		model, err := artifactStore(req.Env.DataDir).Get(m)
+		if err != nil {
 			return resp, fmt.Errorf("model: %w", err)
+		}
+		if err := checkBatchColumns(ctx, model, str(attr(req.Config, "dataset")), req.Env); err != nil {
+			return resp, err
 		}
 	}
 	return resp, nil

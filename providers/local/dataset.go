@@ -162,8 +162,11 @@ func (d *Dataset) Plan(ctx context.Context, req providers.PlanRequest) (provider
 	if err != nil {
 		return providers.PlanResponse{}, err
 	}
-	digest, err := data.Fingerprint(ctx, spec)
+	digest, header, err := data.Inspect(ctx, spec)
 	if err != nil {
+		return providers.PlanResponse{}, err
+	}
+	if err := checkDatasetColumns(spec, header); err != nil {
 		return providers.PlanResponse{}, err
 	}
 	sub, err := subsetOf(req.Config)

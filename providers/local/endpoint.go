@@ -66,6 +66,11 @@ func (e *Endpoint) Plan(ctx context.Context, req providers.PlanRequest) (provide
 	if err != nil && req.Config.IsWhollyKnown() {
 		return providers.PlanResponse{}, err
 	}
+	if p := attr(req.Config, "port"); p.IsKnown() && !p.IsNull() {
+		if err := checkPortFree(req.Address, a.port, req.Prior, req.Env); err != nil {
+			return providers.PlanResponse{}, err
+		}
+	}
 	comp := map[string]cty.Value{"status": cty.StringVal("serving")}
 	if m := attr(req.Config, "model"); m.IsKnown() && !m.IsNull() {
 		comp["model_version"] = m

@@ -186,8 +186,18 @@ func (t *Training) Plan(ctx context.Context, req providers.PlanRequest) (provide
 	}
 	if req.Env.Lookup != nil {
 		if ds, ok := req.Env.Lookup(ts.dataset); ok {
+			ps, fromSource := shapeFromSource(ctx, ds, req.Env)
+			if fromSource {
+				if w := pixelWarning(ts, ps); w != nil {
+					resp.Warnings = append(resp.Warnings, w)
+				}
+			}
 			if sh, ok := shapeOf(ds); ok {
 				if err := train.Check(ts.sup, sh, base); err != nil {
+					return resp, err
+				}
+			} else if fromSource {
+				if err := checkTrainingInput(ts, ps, base); err != nil {
 					return resp, err
 				}
 			}

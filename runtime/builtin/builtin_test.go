@@ -2,6 +2,7 @@ package builtin
 
 import (
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -149,4 +150,25 @@ func FuzzParseIDX(f *testing.F) {
 		}
 		_, _ = ParseIDXLabels(b, "f")
 	})
+}
+
+// TestDescribeMatchesLoad: the plan-time description of each built-in
+// dataset is what loading it gives.
+func TestDescribeMatchesLoad(t *testing.T) {
+	for _, name := range Names() {
+		in, err := Describe(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tab, err := Load(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fmt.Sprint(in.Features) != fmt.Sprint(tab.Features) || fmt.Sprint(in.Classes) != fmt.Sprint(tab.Classes()) || fmt.Sprint(in.ImageShape) != fmt.Sprint(tab.ImageShape) {
+			t.Errorf("%s: Describe = %v/%v/%v, Load = %d features %v/%v", name, len(in.Features), in.Classes, in.ImageShape, len(tab.Features), tab.Classes(), tab.ImageShape)
+		}
+	}
+	if _, err := Describe("nope"); err == nil {
+		t.Error("Describe(nope) succeeded")
+	}
 }

@@ -89,7 +89,6 @@ func TestFailoverToAnotherCloud(t *testing.T) {
 		t.Fatalf("%v\nattempts:\n%s", err, strings.Join(attempts, "\n"))
 	}
 	want := []string{
-		"gcp a2-ultragpu-8g us-central1-a: no capacity",
 		"gcp a2-highgpu-8g us-central1-a: no capacity",
 		"gcp a2-highgpu-8g us-central1-b: no capacity",
 		"gcp a2-highgpu-8g us-central1-c: no capacity",
@@ -191,7 +190,6 @@ func TestFailoverAcrossThreeClouds(t *testing.T) {
 		t.Fatalf("%v\nattempts:\n%s", err, strings.Join(attempts, "\n"))
 	}
 	want := []string{
-		"gcp a2-ultragpu-8g us-central1: no capacity",
 		"azure Standard_ND96asr_v4 eastus: no capacity",
 		"gcp a2-highgpu-8g us-central1: no capacity",
 		"gcp a2-highgpu-8g us-central1: no capacity",
