@@ -25,7 +25,7 @@ func TestClient(t *testing.T) {
 	if err != nil || !strings.Contains(string(raw), `"probabilities"`) {
 		t.Fatalf("raw: %s %v", raw, err)
 	}
-	body := `{"inputs":[{"name":"x","shape":[784],"datatype":"FP32","data":` + mustJSON(row(1)) + `}]}`
+	body := `{"inputs":[{"name":"input","shape":[1,784],"datatype":"FP32","data":` + mustJSON(row(1)) + `}]}`
 	if raw, err := c.Infer(ctx, hs.URL, "digits", testToken, []byte(body)); err != nil || !strings.Contains(string(raw), `"model_version":"sha256:seed3"`) {
 		t.Fatalf("infer: %s %v", raw, err)
 	}

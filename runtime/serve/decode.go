@@ -44,16 +44,25 @@ func decodeV1(p *fastjson.Parser, body []byte, inputSize int) ([]float32, int, e
 	if v.Type() != fastjson.TypeObject {
 		return nil, 0, badRequest(`request body must be a JSON object with "instances", got %s`, v.Type())
 	}
+	// KServe's v1 takes the rows as "instances" or, in TF Serving's
+	// columnar form, "inputs".
+	field := "instances"
 	inst := v.Get("instances")
+	if in := v.Get("inputs"); in != nil {
+		if inst != nil {
+			return nil, 0, badRequest(`request has both "instances" and "inputs"; send one`)
+		}
+		field, inst = "inputs", in
+	}
 	if inst == nil {
-		return nil, 0, badRequest(`request has no "instances" field`)
+		return nil, 0, badRequest(`request has no "instances" (or "inputs") field`)
 	}
 	rows, err := inst.Array()
 	if err != nil {
-		return nil, 0, badRequest(`"instances" must be an array, got %s`, inst.Type())
+		return nil, 0, badRequest(`%q must be an array of rows, got %s`, field, inst.Type())
 	}
 	if len(rows) == 0 {
-		return nil, 0, badRequest(`"instances" is empty`)
+		return nil, 0, badRequest(`%q is empty`, field)
 	}
 	x := make([]float32, 0, len(rows)*inputSize)
 	fp32 := conv{datatype: "FP32"}
@@ -180,9 +189,9 @@ var numericTypes = map[string]bool{
 }
 
 // decodeV2 decodes an Open Inference Protocol infer request with one input
-// tensor. shape is [n, ...] with the trailing dimensions multiplying to
-// inputSize, or [inputSize] for a single row; data is flat or nested,
-// row-major, and must hold exactly prod(shape) values of the datatype.
+// tensor, named and shaped as the model metadata says (checkV2Input):
+// shape [n, inputSize]; data is flat or nested, row-major, and must hold
+// exactly n*inputSize values of the datatype.
 func decodeV2(p *fastjson.Parser, body []byte, inputSize int) (*v2Request, error) {
 	v, err := p.ParseBytes(body)
 	if err != nil {
@@ -190,6 +199,9 @@ func decodeV2(p *fastjson.Parser, body []byte, inputSize int) (*v2Request, error
 	}
 	if v.Type() != fastjson.TypeObject {
 		return nil, badRequest(`request body must be a JSON object with "inputs", got %s`, v.Type())
+	}
+	if usesBinary(v) {
+		return nil, errBinary
 	}
 	req := &v2Request{}
 	if id := v.Get("id"); id != nil {
@@ -249,21 +261,10 @@ func decodeV2(p *fastjson.Parser, body []byte, inputSize int) (*v2Request, error
 			return nil, badRequest(`input %q: shape %s is too large`, name, sv)
 		}
 	}
-	if len(shape) == 1 {
-		if shape[0] != inputSize {
-			return nil, badRequest(`input %q: shape [%d] does not match the model's %d features (use [n, %d] for a batch)`, name, shape[0], inputSize, inputSize)
-		}
-		req.n = 1
-	} else {
-		feat := 1
-		for _, d := range shape[1:] {
-			feat *= d
-		}
-		if feat != inputSize || shape[0] == 0 {
-			return nil, badRequest(`input %q: shape %s does not match the model input [n, %d] with n > 0`, name, sv, inputSize)
-		}
-		req.n = shape[0]
+	if rerr := checkV2Input(name, shape, inputSize); rerr != nil {
+		return nil, rerr
 	}
+	req.n = shape[0]
 	want := req.n * inputSize
 	dv := in.Get("data")
 	if dv == nil {

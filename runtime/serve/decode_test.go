@@ -41,6 +41,8 @@ func FuzzDecodeV1(f *testing.F) {
 func FuzzDecodeV2(f *testing.F) {
 	for _, s := range []string{
 		`{"id":"1","inputs":[{"name":"x","shape":[2,2],"datatype":"FP32","data":[1,2,3,4]}]}`,
+		`{"id":"1","inputs":[{"name":"input","shape":[2,2],"datatype":"FP32","data":[1,2,3,4]}]}`,
+		`{"inputs":[{"name":"input","shape":[1,2],"datatype":"FP32","parameters":{"binary_data_size":8}}]}`,
 		`{"inputs":[{"name":"x","shape":[1,2,1],"datatype":"INT64","data":[[1],[2]]}],"outputs":[{"name":"probabilities"}]}`,
 		`{"inputs":[{"name":"x","shape":[2],"datatype":"BOOL","data":[true,false]}]}`,
 		`{"inputs":[{"name":"x","shape":[2],"datatype":"UINT8","data":[256,1]}]}`,
@@ -105,6 +107,10 @@ func FuzzFastPaths(f *testing.F) {
 		`{"instances":[[1,2],[3,4]]}`, ` { "instances" : [ [ -0.5 , 1e-3 ] ] } `, `{"instances":[[1,2]],"x":1}`,
 		`{"instances":[[01,2]]}`, `{"instances":[[1.,2]]}`, `{"instances":[[1e400,2]]}`, `{"instances":[[1,2]]}x`,
 		`{"id":"a","inputs":[{"name":"x","shape":[2,2],"datatype":"FP32","data":[1,2,3,4]}]}`,
+		`{"id":"a","inputs":[{"name":"input","shape":[2,2],"datatype":"FP32","data":[1,2,3,4]}]}`,
+		`{"inputs":[{"data":[1,2],"datatype":"FP64","shape":[1,2],"name":"input"}],"id":"7"}`,
+		`{"inputs":[{"name":"inp\u0075t","shape":[1,2],"datatype":"FP32","data":[1,2]}]}`,
+		`{"inputs":[{"name":"input","shape":[2],"datatype":"FP32","data":[1,2]}]}`,
 		`{"inputs":[{"data":[1,2],"datatype":"FP64","shape":[2],"name":"in"}],"id":"7"}`,
 		`{"inputs":[{"name":"x","shape":[1,2,1],"datatype":"FP32","data":[1,2]}]}`,
 		`{"inputs":[{"name":"x","shape":[0,2],"datatype":"FP32","data":[]}]}`,
@@ -149,7 +155,7 @@ func TestFastPathsTakeCommonRequests(t *testing.T) {
 	if _, n, ok := fastV1([]byte(` {"instances": [[1, 2.5e-1], [0,-3]]}`), 2); !ok || n != 2 {
 		t.Error("fast v1 path refused a plain request")
 	}
-	if r, ok := fastV2([]byte(`{"id":"q","inputs":[{"name":"input0","shape":[1,2],"datatype":"FP32","data":[1,2]}]}`), 2); !ok || r.n != 1 || r.id != "q" {
+	if r, ok := fastV2([]byte(`{"id":"q","inputs":[{"name":"input","shape":[1,2],"datatype":"FP32","data":[1,2]}]}`), 2); !ok || r.n != 1 || r.id != "q" {
 		t.Error("fast v2 path refused a plain request")
 	}
 	for _, body := range []string{`{"instances":[[1,2]],"instances":[[3,4]]}`, `{"instances":[[1,"2"]]}`, `{"instances":[[NaN,1]]}`} {
@@ -163,7 +169,7 @@ func TestFastPathNestedAndTruncated(t *testing.T) {
 	if x, n, ok := fastV1([]byte(`{"instances":[[[1,2],[3,4]],[[5,6],[7,8]]]}`), 4); !ok || n != 2 || len(x) != 8 || x[7] != 8 {
 		t.Errorf("nested v1: %v %d %v", x, n, ok)
 	}
-	body := `{"inputs":[{"name":"x","shape":[1,2,2],"datatype":"FP32","data":[[1,2],[3,4]]}]}`
+	body := `{"inputs":[{"name":"input","shape":[1,4],"datatype":"FP32","data":[[1,2],[3,4]]}]}`
 	if r, ok := fastV2([]byte(body), 4); !ok || r.n != 1 || r.x[3] != 4 {
 		t.Errorf("nested v2: %+v %v", r, ok)
 	}
@@ -180,7 +186,7 @@ func TestFastPathNestedAndTruncated(t *testing.T) {
 }
 
 func TestFastPathWhitespace(t *testing.T) {
-	v2 := "{ \"id\" : \"a\" ,\n \"inputs\" : [ { \"name\" : \"x\" , \"shape\" : [ 1 , 2 ] , \"datatype\" : \"FP64\" , \"data\" : [ 1 , [ 2 ] ] } ] }\n"
+	v2 := "{ \"id\" : \"a\" ,\n \"inputs\" : [ { \"name\" : \"input\" , \"shape\" : [ 1 , 2 ] , \"datatype\" : \"FP64\" , \"data\" : [ 1 , [ 2 ] ] } ] }\n"
 	if r, ok := fastV2([]byte(v2), 2); !ok || r.n != 1 || r.x[1] != 2 || r.id != "a" {
 		t.Errorf("spaced v2: %+v %v", r, ok)
 	}

@@ -235,7 +235,7 @@ func fastV1Into(dst []float32, b []byte, inputSize int) ([]float32, int, bool) {
 	if !s.lit('{') {
 		return nil, 0, false
 	}
-	if k, ok := s.str(); !ok || k != "instances" || !s.lit(':') || !s.lit('[') {
+	if k, ok := s.str(); !ok || (k != "instances" && k != "inputs") || !s.lit(':') || !s.lit('[') {
 		return nil, 0, false
 	}
 	x := dst[:0]
@@ -306,7 +306,8 @@ func fastV2Into(dst []float32, b []byte, inputSize int) (*v2Request, bool) {
 				switch {
 				case ik == "name" && !seenName:
 					seenName = true
-					if _, ok := s.str(); !ok {
+					// Another name is an error the full decoder words.
+					if name, ok := s.str(); !ok || name != inputName {
 						return nil, false
 					}
 				case ik == "datatype" && !seenType:
@@ -366,23 +367,10 @@ func fastV2Into(dst []float32, b []byte, inputSize int) (*v2Request, bool) {
 	if !s.end() || !seenInputs || !seenName || !seenShape || !seenType || !seenData {
 		return nil, false
 	}
-	switch {
-	case len(shape) == 1 && shape[0] == inputSize:
-		req.n = 1
-	case len(shape) >= 2 && shape[0] > 0:
-		feat := 1
-		for _, d := range shape[1:] {
-			if feat *= d; feat > inputSize {
-				return nil, false
-			}
-		}
-		if feat != inputSize {
-			return nil, false
-		}
-		req.n = shape[0]
-	default:
-		return nil, false
+	if len(shape) != 2 || shape[0] < 1 || shape[1] != inputSize {
+		return nil, false // the full decoder says what is wrong
 	}
+	req.n = shape[0]
 	if len(x) != req.n*inputSize {
 		return nil, false
 	}

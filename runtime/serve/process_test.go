@@ -103,7 +103,7 @@ func TestProcessLifecycle(t *testing.T) {
 	if code, resp := do(t, "POST", p.URL+"/v1/models/digits:predict", testToken, body); code != 200 {
 		t.Fatalf("predict: %d %v", code, resp)
 	}
-	v2 := `{"id":"1","inputs":[{"name":"input-0","shape":[1,784],"datatype":"FP32","data":` + mustJSON(row(2)) + `}]}`
+	v2 := `{"id":"1","inputs":[{"name":"input","shape":[1,784],"datatype":"FP32","data":` + mustJSON(row(2)) + `}]}`
 	if code, resp := do(t, "POST", p.URL+"/v2/models/digits/infer", testToken, v2); code != 200 || resp["id"] != "1" || len(resp["outputs"].([]any)) != 2 {
 		t.Fatalf("v2 infer: %d %v", code, resp)
 	}

@@ -288,10 +288,11 @@ const (
 	routeV2ModelReady
 	routeV2Infer
 	routeMetrics
+	routeV1List
 	numRoutes
 )
 
-var routeNames = [numRoutes]string{"unknown", "v1_predict", "v1_model", "v2_server", "v2_live", "v2_ready", "v2_model", "v2_model_ready", "v2_infer", "metrics"}
+var routeNames = [numRoutes]string{"unknown", "v1_predict", "v1_model", "v2_server", "v2_live", "v2_ready", "v2_model", "v2_model_ready", "v2_infer", "metrics", "v1_models"}
 
 // parseRoute maps a path to a route and the model name and version in it.
 // It is hand-written because NAME:predict is not a whole path segment, which
@@ -306,6 +307,8 @@ func parseRoute(path string) (rt route, name, version string) {
 		return routeReady, "", ""
 	case "/metrics":
 		return routeMetrics, "", ""
+	case "/v1/models", "/v1/models/":
+		return routeV1List, "", ""
 	}
 	if rest, ok := strings.CutPrefix(path, "/v1/models/"); ok {
 		if n, ok := strings.CutSuffix(rest, ":predict"); ok && n != "" && !strings.Contains(n, "/") {
@@ -382,11 +385,13 @@ func (s *Server) dispatch(w http.ResponseWriter, r *http.Request, rt route, name
 	}
 	st := s.model.Load()
 	if name != "" {
-		if name != s.cfg.Name {
-			return writeError(w, http.StatusNotFound, fmt.Sprintf("model %q not found; this endpoint serves %q", name, s.cfg.Name))
+		if code, msg := s.unknownModel(rt, name, version, st); code != 0 {
+			return writeError(w, code, msg)
 		}
-		if version != "" && version != st.Version {
-			return writeError(w, http.StatusNotFound, fmt.Sprintf("model %q has no version %q; serving %q", name, version, st.Version))
+	}
+	if rt == routeV2Infer {
+		if rerr := refuseBinaryHeader(r); rerr != nil {
+			return writeError(w, rerr.status, rerr.msg)
 		}
 	}
 	switch rt {
@@ -408,6 +413,9 @@ func (s *Server) dispatch(w http.ResponseWriter, r *http.Request, rt route, name
 	case routeMetrics:
 		s.metricsH.ServeHTTP(w, r)
 		return http.StatusOK
+	case routeV1List:
+		b, _ := json.Marshal(map[string]any{"models": []string{s.cfg.Name}})
+		return writeJSON(w, http.StatusOK, b)
 	}
 	return writeError(w, http.StatusNotFound, "no route")
 }

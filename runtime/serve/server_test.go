@@ -147,10 +147,10 @@ func TestV2InferSpecExample(t *testing.T) {
 	}{
 		{"nested FP32", "FP32", nested, []int{2, 784}, nil, []string{"predictions", "probabilities"}, "/v2/models/digits/infer"},
 		{"flat FP64", "FP64", append(append([]float32{}, r1...), r2...), []int{2, 784}, []map[string]string{{"name": "probabilities"}}, []string{"probabilities"}, "/v2/models/digits/infer"},
-		{"image shape", "FP32", nested, []int{2, 28, 28}, []map[string]string{{"name": "predictions"}}, []string{"predictions"}, "/v2/models/digits/versions/sha256:seed2/infer"},
+		{"by version", "FP32", nested, []int{2, 784}, []map[string]string{{"name": "predictions"}}, []string{"predictions"}, "/v2/models/digits/versions/sha256:seed2/infer"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			req := map[string]any{"id": "42", "inputs": []any{map[string]any{"name": "input0", "shape": tc.shape, "datatype": tc.datatype, "data": tc.data}}}
+			req := map[string]any{"id": "42", "inputs": []any{map[string]any{"name": "input", "shape": tc.shape, "datatype": tc.datatype, "data": tc.data}}}
 			if tc.outputs != nil {
 				req["outputs"] = tc.outputs
 			}
@@ -211,7 +211,7 @@ func TestV2IntegerAndBoolDatatypes(t *testing.T) {
 		} else {
 			want, _ = m.Predict([]float32{1, 0, 1, 2, 3, 4}, 2)
 		}
-		body := fmt.Sprintf(`{"inputs":[{"name":"x","shape":[2,3],"datatype":%q,"data":%s}],"outputs":[{"name":"probabilities"}]}`, dt.typ, data)
+		body := fmt.Sprintf(`{"inputs":[{"name":"input","shape":[2,3],"datatype":%q,"data":%s}],"outputs":[{"name":"probabilities"}]}`, dt.typ, data)
 		code, resp := do(t, "POST", hs.URL+"/v2/models/m/infer", "", body)
 		if code != 200 {
 			t.Fatalf("%s: %d %v", dt.typ, code, resp)
@@ -231,7 +231,7 @@ func TestBadRequests(t *testing.T) {
 	_, hs := newTestServer(t, Config{Token: testToken, MaxBodyBytes: 64 << 10}, mnist(1))
 	good := mustJSON(map[string]any{"instances": [][]float32{row(1)}})
 	v2body := func(shape, datatype, data string) string {
-		return fmt.Sprintf(`{"inputs":[{"name":"input0","shape":%s,"datatype":%q,"data":%s}]}`, shape, datatype, data)
+		return fmt.Sprintf(`{"inputs":[{"name":"input","shape":%s,"datatype":%q,"data":%s}]}`, shape, datatype, data)
 	}
 	big := `{"instances":[` + strings.Repeat("0.5,", 40000) + `0]}`
 	const (
@@ -246,7 +246,8 @@ func TestBadRequests(t *testing.T) {
 		{"malformed json v1", "POST", v1, testToken, `{"instances": [[1,2`, 400, "malformed JSON"},
 		{"malformed json v2", "POST", v2, testToken, `{inputs}`, 400, "malformed JSON"},
 		{"not an object", "POST", v1, testToken, `[1,2]`, 400, "JSON object"},
-		{"no instances", "POST", v1, testToken, `{"inputs":[[1]]}`, 400, `no "instances"`},
+		{"no instances", "POST", v1, testToken, `{"rows":[[1]]}`, 400, `no "instances"`},
+		{"instances and inputs", "POST", v1, testToken, `{"instances":[[1]],"inputs":[[1]]}`, 400, `both "instances" and "inputs"`},
 		{"empty instances", "POST", v1, testToken, `{"instances":[]}`, 400, "empty"},
 		{"wrong feature count", "POST", v1, testToken, `{"instances":[[1,2,3]]}`, 400, "has 3 features, the model expects 784"},
 		{"too many features", "POST", v1, testToken, `{"instances":[` + mustJSON(append(row(1), 1)) + `]}`, 400, "more than 784 features"},
@@ -256,21 +257,30 @@ func TestBadRequests(t *testing.T) {
 		{"v2 unknown datatype", "POST", v2, testToken, v2body(`[1,784]`, "FP128", `[1]`), 400, "unsupported datatype"},
 		{"v2 int datatype with float", "POST", v2, testToken, v2body(`[1,784]`, "INT32", mustJSON(append([]float32{1.5}, make([]float32, 783)...))), 400, "needs an integer"},
 		{"v2 uint8 out of range", "POST", v2, testToken, v2body(`[1,784]`, "UINT8", mustJSON(append([]float32{300}, make([]float32, 783)...))), 400, "out of range"},
-		{"v2 wrong shape", "POST", v2, testToken, v2body(`[1,783]`, "FP32", `[1]`), 400, "does not match the model input"},
+		{"v2 wrong shape", "POST", v2, testToken, v2body(`[1,783]`, "FP32", `[1]`), 400, "shape [1,783] does not match the model's input shape [-1, 784]"},
+		{"v2 one row without a batch dimension", "POST", v2, testToken, v2body(`[784]`, "FP32", mustJSON(row(1))), 400, "shape [784] does not match the model's input shape [-1, 784]: send [n, 784]"},
+		{"v2 image shape", "POST", v2, testToken, v2body(`[1,28,28]`, "FP32", mustJSON(row(1))), 400, "shape [1,28,28] does not match the model's input shape [-1, 784]"},
+		{"v2 empty batch", "POST", v2, testToken, v2body(`[0,784]`, "FP32", `[]`), 400, "shape [0,784] does not match"},
+		{"v2 wrong input name", "POST", v2, testToken, `{"inputs":[{"name":"x","shape":[1,784],"datatype":"FP32","data":` + mustJSON(row(1)) + `}]}`, 400, `unknown input "x": the model's input is "input", datatype FP32, shape [-1, 784]`},
+		{"v2 binary data parameter", "POST", v2, testToken, `{"inputs":[{"name":"input","shape":[1,784],"datatype":"FP32","parameters":{"binary_data_size":3136}}]}`, 400, "binary data is not supported"},
+		{"v2 binary output", "POST", v2, testToken, `{"inputs":[{"name":"input","shape":[1,784],"datatype":"FP32","data":` + mustJSON(row(1)) + `}],"outputs":[{"name":"predictions","parameters":{"binary_data":true}}]}`, 400, "binary data is not supported"},
 		{"v2 shape vs data", "POST", v2, testToken, v2body(`[2,784]`, "FP32", mustJSON(row(1))), 400, "holds 784 values, shape [2,784] needs 1568"},
 		{"v2 negative dim", "POST", v2, testToken, v2body(`[-1,784]`, "FP32", `[]`), 400, "non-negative"},
 		{"v2 huge shape", "POST", v2, testToken, v2body(`[99999999999,784]`, "FP32", `[]`), 400, "too large"},
 		{"v2 two inputs", "POST", v2, testToken, `{"inputs":[{},{}]}`, 400, "exactly 1 input"},
 		{"v2 no inputs", "POST", v2, testToken, `{"id":"1"}`, 400, `no "inputs"`},
 		{"v2 id not string", "POST", v2, testToken, `{"id":1,"inputs":[]}`, 400, `"id" must be a string`},
-		{"v2 unknown output", "POST", v2, testToken, `{"inputs":[{"name":"x","shape":[784],"datatype":"FP32","data":` + mustJSON(row(1)) + `}],"outputs":[{"name":"logits"}]}`, 400, `unknown output "logits"`},
+		{"v2 unknown output", "POST", v2, testToken, `{"inputs":[{"name":"input","shape":[1,784],"datatype":"FP32","data":` + mustJSON(row(1)) + `}],"outputs":[{"name":"logits"}]}`, 400, `unknown output "logits"`},
 		{"missing token", "POST", v1, "", good, 401, "bearer token"},
 		{"wrong token", "POST", v1, "nope", good, 401, "bearer token"},
 		{"token prefix", "POST", v2, testToken[:4], good, 401, "bearer token"},
 		{"unknown model v1", "POST", "/v1/models/cats:predict", testToken, good, 404, `model "cats" not found`},
-		{"unknown model v2", "POST", "/v2/models/cats/infer", testToken, good, 404, `model "cats" not found`},
-		{"unknown version", "GET", "/v2/models/digits/versions/9", "", "", 404, `no version "9"`},
-		{"unknown metadata", "GET", "/v2/models/cats", "", "", 404, "not found"},
+		{"unknown model v1 status", "GET", "/v1/models/cats", "", "", 404, `model "cats" not found`},
+		{"unknown model v2", "POST", "/v2/models/cats/infer", testToken, good, 400, `model "cats" not found`},
+		{"unknown version", "GET", "/v2/models/digits/versions/9", "", "", 400, `no version "9"`},
+		{"unknown version infer", "POST", "/v2/models/digits/versions/9/infer", testToken, good, 400, `no version "9"`},
+		{"unknown metadata", "GET", "/v2/models/cats", "", "", 400, "not found"},
+		{"unknown model ready", "GET", "/v2/models/cats/ready", "", "", 400, "not found"},
 		{"unknown route", "GET", "/v3/whatever", "", "", 404, "no route"},
 		{"wrong method predict", "GET", v1, testToken, "", 405, "not allowed"},
 		{"wrong method infer", "PUT", v2, testToken, good, 405, "not allowed"},
@@ -469,7 +479,7 @@ func TestModelPanicIs500AndServerSurvives(t *testing.T) {
 func TestSwapAndResizeUnderLoad(t *testing.T) {
 	a, b := mnist(1), mnist(2)
 	s, hs := newTestServer(t, Config{Workers: 2}, a)
-	body := `{"inputs":[{"name":"x","shape":[784],"datatype":"FP32","data":` + mustJSON(row(1)) + `}]}`
+	body := `{"inputs":[{"name":"input","shape":[1,784],"datatype":"FP32","data":` + mustJSON(row(1)) + `}]}`
 	var (
 		stop     atomic.Bool
 		failures atomic.Int64
