@@ -43,7 +43,9 @@ const showHelp = `
 Usage: lepton show [options] [PLANFILE | ADDR]
 
   Shows a saved plan, one resource (with what its kind can tell: a dataset's
-  processing report, a training's metrics), or the whole state.
+  processing report, a training's metrics), or the whole state. builtin.NAME
+  shows a built-in dataset's column names (what label and features name),
+  classes and rows, before anything is applied.
 
 Examples:
   lepton show                    # the state
@@ -51,6 +53,7 @@ Examples:
   lepton show lepton.plan        # a saved plan
   lepton show -markdown lepton.plan
   lepton show dataset.digits
+  lepton show builtin.iris       # a built-in dataset's columns and classes
 `
 
 func cmdShow(m *meta, args []string) int {
@@ -89,6 +92,9 @@ func cmdShow(m *meta, args []string) int {
 				planner.RenderHuman(m.stdout, plan, m.colors())
 			}
 			return 0
+		}
+		if strings.HasPrefix(arg, builtinPrefix) {
+			return showBuiltin(m, arg)
 		}
 		if _, err := lang.ParseInstance(arg); err != nil {
 			return m.errorf("%q is neither a plan file nor a resource address: %v", arg, err)

@@ -290,3 +290,15 @@ func TestEndpointPortAndKilledServer(t *testing.T) {
 		t.Fatalf("state list after destroy: %q", r.stdout)
 	}
 }
+
+// TestShowBuiltin: `lepton show builtin.NAME` gives the column names a
+// configuration refers to, before anything is applied.
+func TestShowBuiltin(t *testing.T) {
+	dir := t.TempDir()
+	r := ok(t, dir, "show", "builtin.iris")
+	contains(t, r.stdout, "sepal_length, sepal_width, petal_length, petal_width", "label:    label (3 classes: setosa, versicolor, virginica)", "rows:     150")
+	r = ok(t, dir, "show", "builtin.mnist")
+	contains(t, r.stdout, "784 columns: pixel0, pixel1, pixel2, … pixel783", "[1 28 28]", "label (10 classes: 0, 1, 2", "60000")
+	r = exits(t, 1, dir, "show", "builtin.nope")
+	contains(t, r.stderr, "iris", "mnist")
+}

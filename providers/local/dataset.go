@@ -162,6 +162,7 @@ func (d *Dataset) Plan(ctx context.Context, req providers.PlanRequest) (provider
 	if err != nil {
 		return providers.PlanResponse{}, err
 	}
+	spec.Options.HashCache = hashCacheDir(req.Env.DataDir)
 	digest, header, err := data.Inspect(ctx, spec)
 	if err != nil {
 		return providers.PlanResponse{}, err

@@ -164,7 +164,8 @@ func TestDescribeMatchesLoad(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if fmt.Sprint(in.Features) != fmt.Sprint(tab.Features) || fmt.Sprint(in.Classes) != fmt.Sprint(tab.Classes()) || fmt.Sprint(in.ImageShape) != fmt.Sprint(tab.ImageShape) {
+		if fmt.Sprint(in.Features) != fmt.Sprint(tab.Features) || fmt.Sprint(in.Classes) != fmt.Sprint(tab.Classes()) || fmt.Sprint(in.ImageShape) != fmt.Sprint(tab.ImageShape) ||
+			in.Rows != tab.Rows || in.TrainRows != tab.TrainRows || in.Source != tab.Source || in.License != tab.License {
 			t.Errorf("%s: Describe = %v/%v/%v, Load = %d features %v/%v", name, len(in.Features), in.Classes, in.ImageShape, len(tab.Features), tab.Classes(), tab.ImageShape)
 		}
 	}

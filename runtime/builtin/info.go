@@ -12,6 +12,10 @@ type Info struct {
 	Features   []string
 	Classes    []string
 	ImageShape []int
+	Rows       int
+	TrainRows  int // the standard training split's rows, first; 0: none
+	Source     string
+	License    string
 }
 
 // Describe returns a built-in dataset's Info. mnist's is computed (its rows
@@ -19,7 +23,7 @@ type Info struct {
 func Describe(name string) (Info, error) {
 	switch name {
 	case "mnist":
-		in := Info{Features: make([]string, 28*28), ImageShape: []int{1, 28, 28}}
+		in := Info{Features: make([]string, 28*28), ImageShape: []int{1, 28, 28}, Rows: 70000, TrainRows: 60000, Source: mnistSource, License: mnistLicense}
 		for i := range in.Features {
 			in.Features[i] = "pixel" + strconv.Itoa(i)
 		}
@@ -32,7 +36,7 @@ func Describe(name string) (Info, error) {
 		if err != nil {
 			return Info{}, err
 		}
-		return Info{Features: t.Features, Classes: t.Classes()}, nil
+		return Info{Features: t.Features, Classes: t.Classes(), Rows: t.Rows, Source: t.Source, License: t.License}, nil
 	}
 	return Info{}, fmt.Errorf("%w %q (built-in datasets: %v)", ErrUnknown, name, Names())
 }

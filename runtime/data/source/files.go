@@ -100,6 +100,14 @@ func fingerprintFiles(ctx context.Context, pattern string, o Options) (string, e
 }
 
 func fingerprintList(ctx context.Context, files []string, o Options) (string, error) {
+	if o.HashCache == "" {
+		return hashList(ctx, files, o)
+	}
+	return cachedHash(ctx, files, o)
+}
+
+// hashList hashes the files' names, sizes and bytes.
+func hashList(ctx context.Context, files []string, o Options) (string, error) {
 	h := sha256.New()
 	for _, f := range files {
 		if err := ctx.Err(); err != nil {

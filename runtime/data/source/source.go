@@ -118,6 +118,10 @@ type Options struct {
 	S3Endpoint    string
 	GCSEndpoint   string
 	AzureEndpoint string
+	// HashCache, when set, is a directory where Fingerprint records each
+	// file list's digest with the files' size, times and inode, and reuses
+	// it while they are unchanged (see hashcache.go). Empty: always hash.
+	HashCache string
 }
 
 // DefaultMaxBytes bounds what a url source may download.
