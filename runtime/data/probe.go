@@ -30,8 +30,12 @@ func Inspect(ctx context.Context, spec Spec) (string, Header, error) {
 	if err := spec.Validate(); err != nil {
 		return "", Header{}, err
 	}
-	if spec.Source.URL != "" {
-		content, h, err := source.FingerprintURL(ctx, spec.Source, spec.options())
+	if spec.Source.URL != "" || spec.Source.File != "" {
+		fp := source.FingerprintURL
+		if spec.Source.File != "" {
+			fp = source.FingerprintFiles
+		}
+		content, h, err := fp(ctx, spec.Source, spec.options())
 		if err != nil {
 			return "", Header{}, err
 		}

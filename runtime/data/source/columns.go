@@ -297,3 +297,100 @@ func (c *capped) Write(p []byte) (int, error) {
 	}
 	return len(p), nil
 }
+
+// FingerprintFiles is Fingerprint for a file source that also returns its
+// header, reading each file at most once: a CSV file's header and first rows
+// are kept from the bytes hashed, or, when the hash cache spares the hashing,
+// read from the start of each file. (A named pipe yields its content once
+// per open.)
+func FingerprintFiles(ctx context.Context, s Source, o Options) (string, Header, error) {
+	files, err := expand(s.File, o.BaseDir)
+	if err != nil {
+		return "", Header{}, err
+	}
+	format := o.Format
+	if format == "" {
+		format = InferFormat(files[0])
+	}
+	if format != "csv" {
+		d, err := fingerprintList(ctx, files, o)
+		if err != nil {
+			return "", Header{}, err
+		}
+		h, err := fileColumns(ctx, s.File, o)
+		return d, h, err
+	}
+	capture := make([]*capped, len(files))
+	for i := range capture {
+		capture[i] = &capped{n: headerPrefix}
+	}
+	digest, hit, err := cachedHash(ctx, files, o, capture)
+	if err != nil {
+		return "", Header{}, err
+	}
+	h := Header{Known: true, Sampled: true}
+	seen, text := map[string]bool{}, map[string]bool{}
+	for i, f := range files {
+		if hit {
+			if err := capture[i].readFrom(f); err != nil {
+				return "", Header{}, fmt.Errorf("file %s: %w", display(f, o.BaseDir), err)
+			}
+		}
+		fh, err := capture[i].csvHeader(display(f, o.BaseDir))
+		if err != nil {
+			return "", Header{}, err
+		}
+		for _, c := range fh.Columns {
+			if !seen[c] {
+				seen[c] = true
+				h.Columns = append(h.Columns, c)
+			}
+		}
+		for _, c := range fh.Text {
+			if !text[c] {
+				text[c] = true
+				h.Text = append(h.Text, c)
+			}
+		}
+	}
+	return digest, h, nil
+}
+
+// readFrom keeps the first c.n bytes of the file at path.
+func (c *capped) readFrom(path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	_, err = io.Copy(c, io.LimitReader(f, int64(c.n)+1))
+	return err
+}
+
+// csvHeader parses the header and samples the whole rows of a file's first
+// bytes (named name, which tells a .gz or .tsv file).
+func (c *capped) csvHeader(name string) (Header, error) {
+	b := c.b
+	gz := strings.HasSuffix(strings.ToLower(name), ".gz")
+	if c.full && !gz {
+		// The last line may be cut: keep whole lines only.
+		i := bytes.LastIndexByte(b, '\n')
+		if i < 0 {
+			// The header line alone is longer than the prefix.
+			return Header{}, nil
+		}
+		b = b[:i+1]
+	}
+	r, err := openStream(bytes.NewReader(b), name, "csv")
+	if err != nil {
+		return Header{}, err
+	}
+	defer r.Close()
+	h := Header{Known: true, Columns: append([]string(nil), r.Columns()...)}
+	if err := h.sample(r, sampleRows); err != nil || (c.full && gz) {
+		// A cut compressed stream, or a row the apply will report: the
+		// columns' types are not told.
+		h.Text = append([]string(nil), h.Columns...)
+	}
+	return h, nil
+}

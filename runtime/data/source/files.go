@@ -100,16 +100,15 @@ func fingerprintFiles(ctx context.Context, pattern string, o Options) (string, e
 }
 
 func fingerprintList(ctx context.Context, files []string, o Options) (string, error) {
-	if o.HashCache == "" {
-		return hashList(ctx, files, o)
-	}
-	return cachedHash(ctx, files, o)
+	d, _, err := cachedHash(ctx, files, o, nil)
+	return d, err
 }
 
-// hashList hashes the files' names, sizes and bytes.
-func hashList(ctx context.Context, files []string, o Options) (string, error) {
+// hashList hashes the files' names, sizes and bytes; with capture (one per
+// file), it keeps each file's first bytes there as they are hashed.
+func hashList(ctx context.Context, files []string, o Options, capture []*capped) (string, error) {
 	h := sha256.New()
-	for _, f := range files {
+	for i, f := range files {
 		if err := ctx.Err(); err != nil {
 			return "", err
 		}
@@ -123,7 +122,11 @@ func hashList(ctx context.Context, files []string, o Options) (string, error) {
 			return "", fmt.Errorf("file %s: %w", display(f, o.BaseDir), err)
 		}
 		fileHeader(h, display(f, o.BaseDir), st.Size())
-		_, err = io.Copy(h, fh)
+		var w io.Writer = h
+		if capture != nil {
+			w = io.MultiWriter(h, capture[i])
+		}
+		_, err = io.Copy(w, fh)
 		fh.Close()
 		if err != nil {
 			return "", fmt.Errorf("file %s: %w", display(f, o.BaseDir), err)

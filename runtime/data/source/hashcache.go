@@ -127,19 +127,25 @@ func storeHash(files []string, before []fileStat, digest string, o Options) {
 	}
 }
 
-// cachedHash is hashList through the cache. The cache is an optimisation
-// only: any trouble with it falls back to hashing.
-func cachedHash(ctx context.Context, files []string, o Options) (string, error) {
+// cachedHash is hashList through the cache (when o.HashCache is set);
+// hit says the digest came from a record, and then nothing was read into
+// capture. The cache is an optimisation only: any trouble with it falls
+// back to hashing.
+func cachedHash(ctx context.Context, files []string, o Options, capture []*capped) (digest string, hit bool, err error) {
+	if o.HashCache == "" {
+		d, err := hashList(ctx, files, o, capture)
+		return d, false, err
+	}
 	before, ok := statList(files)
 	if ok {
 		if d, hit := lookupHash(files, before, o); hit {
-			return d, nil
+			return d, true, nil
 		}
 	}
-	d, err := hashList(ctx, files, o)
+	d, err := hashList(ctx, files, o, capture)
 	if err != nil || !ok {
-		return d, err
+		return d, false, err
 	}
 	storeHash(files, before, d, o)
-	return d, nil
+	return d, false, nil
 }
