@@ -441,12 +441,14 @@ func (a *applyRun) apply(ctx context.Context, c *ResourceChange) error {
 	}
 	env := withProviderConfig(a.env(), rb.Provider)
 	env.Log = func(format string, args ...any) { a.hooks.Log(c.Address(), fmt.Sprintf(format, args...)) }
+	flushProgress := func() {}
 	if env.Progress != nil && !env.ProgressTTY {
 		// Plain progress lines, each prefixed with the address like every
 		// other apply line.
 		lw := &lineWriter{emit: func(line string) { a.hooks.Log(c.Address(), line) }}
 		defer lw.Flush()
 		env.Progress = lw
+		flushProgress = lw.Flush
 	}
 	resp, err := res.Plan(ctx, providers.PlanRequest{Address: c.Address(), Prior: priorUnmarked, Config: cfgUnmarked, Env: env})
 	if err != nil {
@@ -516,6 +518,7 @@ func (a *applyRun) apply(ctx context.Context, c *ResourceChange) error {
 		return a.fail(c, act, fmt.Errorf("provider returned a value of the wrong type"))
 	}
 	newVal = setAttr(newVal, "id", cty.StringVal(c.Address()))
+	flushProgress() // the operation's last progress line before its "complete"
 	durable := make(chan struct{})
 	recorded := a.record(c, newVal, cfgMarks, priorMarks, state.StatusReady, final, func(summary string) {
 		a.hooks.Done(c.Address(), act, time.Since(start), summary)
