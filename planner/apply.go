@@ -468,18 +468,21 @@ func (a *applyRun) apply(ctx context.Context, c *ResourceChange) error {
 			return a.fail(c, act, err)
 		}
 	}
-	running := setAttr(unknownAsNull(resp.Planned), "id", cty.StringVal(c.Address()))
+	// running is the value recorded while the instance is in progress,
+	// built only when needed: most instances of a large apply are quick
+	// ones that never record it.
+	running := func() cty.Value { return setAttr(unknownAsNull(resp.Planned), "id", cty.StringVal(c.Address())) }
 	if isResumable(res) {
 		// Long operations are marked in state first, so an interrupted run
 		// is found (and resumed) by the next plan.
-		a.record(c, running, cfgMarks, priorMarks, state.StatusRunning, private, nil)
+		a.record(c, running(), cfgMarks, priorMarks, state.StatusRunning, private, nil)
 	}
 	var recMu sync.Mutex
 	record := func(ctx context.Context, b []byte) error {
 		recMu.Lock()
 		private = append([]byte(nil), b...)
 		recMu.Unlock()
-		a.record(c, running, cfgMarks, priorMarks, state.StatusRunning, b, nil)
+		a.record(c, running(), cfgMarks, priorMarks, state.StatusRunning, b, nil)
 		if err := a.pers.Flush(); err != nil {
 			return fmt.Errorf("recording %s in state: %w", c.Address(), err)
 		}
