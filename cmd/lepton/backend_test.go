@@ -279,6 +279,9 @@ func TestRemoteBackends(t *testing.T) {
 			r := exits(t, 1, b, "force-unlock", "0f3a")
 			contains(t, r.stderr, "not locked")
 			contains(t, ok(t, b, "state", "list").stdout, "dataset.a")
+			// init again without the flags keeps the recorded settings.
+			ok(t, b, "init")
+			contains(t, ok(t, b, "plan").stdout, "No changes.")
 		})
 	}
 }

@@ -157,6 +157,11 @@ func (m *meta) initBackend(cfg *lang.Config, o backendOpts) bool {
 	if err != nil && !o.reconfigure {
 		return m.errorf("%v", err) == 0
 	}
+	if rec != nil && len(extra) == 0 && rec.Type == want.Type && rec.Hash == want.Hash && !o.reconfigure {
+		// init again with an unchanged block keeps the -backend-config
+		// values given before, as Terraform does.
+		want = *rec
+	}
 	// The backend in use until now: what init recorded, else the local one
 	// (the block's own when it is local).
 	prev := backend.Config{Type: "local"}
