@@ -214,6 +214,9 @@ func (d *Dataset) Apply(ctx context.Context, req providers.ApplyRequest) (cty.Va
 		if err := writeReport(req.Env.DataDir, ds); err != nil {
 			return cty.NilVal, err
 		}
+		if err := writeProfile(req.Env.DataDir, ds); err != nil {
+			return cty.NilVal, err
+		}
 	}
 	if req.Env.DataDir != "" && ds.Train.N*ds.Train.D > cacheMinValues {
 		if err := writeCache(req.Env.DataDir, ds); err != nil {
@@ -348,7 +351,7 @@ func (d *Dataset) ReadsCurrent() bool { return true }
 // Delete removes the dataset's report; the source itself is the user's.
 func (d *Dataset) Delete(_ context.Context, req providers.DeleteRequest) error {
 	if dg := str(attr(req.Current, "digest")); dg != "" && req.Env.DataDir != "" {
-		for _, p := range []string{ReportPath(req.Env.DataDir, dg), cachePath(req.Env.DataDir, dg)} {
+		for _, p := range []string{ReportPath(req.Env.DataDir, dg), ProfilePath(req.Env.DataDir, dg), cachePath(req.Env.DataDir, dg)} {
 			if err := os.Remove(p); err != nil && !os.IsNotExist(err) {
 				return fmt.Errorf("removing dataset files: %w", err)
 			}

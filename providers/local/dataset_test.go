@@ -113,6 +113,26 @@ func TestDatasetPlanApply(t *testing.T) {
 				}
 			}
 
+			// The profile: from its file for a file source, rebuilt for an inline one.
+			_, statErr := os.Stat(local.ProfilePath(env.DataDir, dg.AsString()))
+			if (statErr == nil) != (c.files != nil) {
+				t.Errorf("profile file present: %v; want it only for a file source", statErr == nil)
+			}
+			prof, ok, err := local.Profile(ctx, dir, env.DataDir, got)
+			if err != nil || !ok {
+				t.Fatalf("Profile: %v, ok %v", err, ok)
+			}
+			if len(prof.Histograms) != len(c.columns) || len(prof.Steps) == 0 {
+				t.Errorf("profile has %d histograms (want %d) and %d steps", len(prof.Histograms), len(c.columns), len(prof.Steps))
+			}
+			n := 0
+			for _, k := range prof.Histograms[0].Counts {
+				n += k
+			}
+			if int64(n) != c.rows {
+				t.Errorf("histogram of %s counts %d rows, want %d", prof.Histograms[0].Column, n, c.rows)
+			}
+
 			// Planned again against what was applied: nothing to do.
 			again, err := res.Plan(ctx, providers.PlanRequest{Address: "dataset.a", Prior: got, Config: cfg, Env: env})
 			if err != nil {

@@ -231,8 +231,16 @@ func (t *Training) Apply(ctx context.Context, req providers.ApplyRequest) (cty.V
 	var metrics map[string]float64
 	epochs := 0
 	if ts.objective == "q_learning" {
-		res, err := rl.Run(ctx, ts.rl, rl.Options{RunDir: dir, Progress: progress})
+		rm := resumeRunMetrics(dir, ts.objective, ts.rl.Episodes)
+		res, err := rl.Run(ctx, ts.rl, rl.Options{RunDir: dir, Progress: progress, OnProgress: func(p rl.Progress) {
+			rm.addEpisode(p)
+			rm.write(dir) // best effort: the curves are a view, the run goes on without them
+		}})
 		if err != nil {
+			return cty.NilVal, err
+		}
+		rm.Done = true
+		if err := rm.write(dir); err != nil {
 			return cty.NilVal, err
 		}
 		payload, err := json.Marshal(res)
@@ -282,10 +290,23 @@ func (t *Training) Apply(ctx context.Context, req providers.ApplyRequest) (cty.V
 		}
 		// train.Run appends its own lines to RunDir/train.log.
 		logf.Close()
+		rm := resumeRunMetrics(dir, ts.objective, ts.sup.Epochs)
+		rm.Epochs = nil // train.Run hands over the whole history, a resumed run's included
 		res, err := train.Run(ctx, ts.sup, trainingData(ds, ts.objective), base, train.Options{
 			RunDir: dir, Progress: req.Env.Progress, IsTTY: req.Env.ProgressTTY, Store: store,
+			OnEpoch: func(h []train.EpochMetrics) {
+				rm.Epochs = h
+				rm.write(dir) // best effort: the curves are a view, the run goes on without them
+			},
 		})
 		if err != nil {
+			return cty.NilVal, err
+		}
+		rm.Epochs, rm.Confusion, rm.Done = res.History, res.Confusion, true
+		if res.Confusion != nil {
+			rm.Labels = ds.Classes
+		}
+		if err := rm.write(dir); err != nil {
 			return cty.NilVal, err
 		}
 		digest, metrics, epochs = res.Digest, res.Metrics, res.EpochsCompleted

@@ -30,6 +30,10 @@ type Options struct {
 	Log io.Writer
 	// Store, when set, receives the trained model; Result.Digest names it.
 	Store *artifact.Store
+	// OnEpoch, when set, is called after each epoch's checkpoint with the
+	// history so far (a resumed run's includes the epochs before it), so a
+	// caller can publish curves while the run goes on.
+	OnEpoch func(history []EpochMetrics)
 
 	graph graphOpts // benchmarks only
 }
@@ -51,6 +55,9 @@ type Result struct {
 	StoppedEarly    bool
 	ResumedFrom     int // epochs completed before this call; 0 for a fresh run
 	History         []EpochMetrics
+	// Confusion[i][j] counts test rows of class i predicted as class j
+	// (classification with a test split; nil otherwise).
+	Confusion [][]int
 }
 
 // ErrInterrupted is wrapped when ctx ends a run; the checkpoint holds the progress.
@@ -264,7 +271,7 @@ func (r *runner) epoch(ctx context.Context, st *state, prog *progress) error {
 	}
 	line := fmt.Sprintf("epoch %d/%d train_loss=%.4f", em.Epoch, s.Epochs, em.TrainLoss)
 	if r.data.Validation.Rows(r.width) > 0 {
-		vl, va, err := r.evaluate(r.data.Validation)
+		vl, va, err := r.evaluate(r.data.Validation, nil)
 		if err != nil {
 			return err
 		}
@@ -295,7 +302,13 @@ func (r *runner) epoch(ctx context.Context, st *state, prog *progress) error {
 	if st.Epoch >= s.Epochs {
 		st.Done = true
 	}
-	return r.save(st)
+	if err := r.save(st); err != nil {
+		return err
+	}
+	if r.opts.OnEpoch != nil {
+		r.opts.OnEpoch(slices.Clone(st.History))
+	}
+	return nil
 }
 
 // trainBatch is one optimisation step on the given training rows.
@@ -370,8 +383,9 @@ func (r *runner) fillBatch(rows []int, epoch, b int) {
 	}
 }
 
-// evaluate returns the mean loss and, for classification, the accuracy.
-func (r *runner) evaluate(sp Split) (loss, acc float64, err error) {
+// evaluate returns the mean loss and, for classification, the accuracy;
+// conf, when not nil, receives the confusion counts (true class, predicted).
+func (r *runner) evaluate(sp Split, conf [][]int) (loss, acc float64, err error) {
 	n := sp.Rows(r.width)
 	p, err := r.eval.Predict(sp.X, n)
 	if err != nil {
@@ -390,8 +404,12 @@ func (r *runner) evaluate(sp Split) (loss, acc float64, err error) {
 		row := p[i*k : (i+1)*k]
 		l := sp.Labels[i]
 		loss -= math.Log(math.Max(float64(row[l]), 1e-12))
-		if argmax(row) == l {
+		pred := argmax(row)
+		if pred == l {
 			correct++
+		}
+		if conf != nil && l < len(conf) && pred < len(conf[l]) {
+			conf[l][pred]++
 		}
 	}
 	return loss / float64(n), float64(correct) / float64(n), nil
@@ -414,10 +432,18 @@ func (r *runner) finish(st *state, resumed int) (*Result, error) {
 		}
 	}
 	if r.data.Test.Rows(r.width) > 0 {
-		l, a, err := r.evaluate(r.data.Test)
+		var conf [][]int
+		if r.spec.Objective == "classification" {
+			conf = make([][]int, r.outW)
+			for i := range conf {
+				conf[i] = make([]int, r.outW)
+			}
+		}
+		l, a, err := r.evaluate(r.data.Test, conf)
 		if err != nil {
 			return nil, err
 		}
+		res.Confusion = conf
 		res.Metrics["test_loss"] = l
 		if r.spec.Objective == "classification" {
 			res.Metrics["test_accuracy"] = a

@@ -376,7 +376,7 @@ func TestGraphMatchesPredict(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want, _, err := r.evaluate(d.Train)
+	want, _, err := r.evaluate(d.Train, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -542,7 +542,7 @@ func TestEarlyStopping(t *testing.T) {
 	for i := range r.weights {
 		copy(r.weights[i].Data, res.Model.Weights[i].Data)
 	}
-	vl, _, err := r.evaluate(d.Validation)
+	vl, _, err := r.evaluate(d.Validation, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
