@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/leptonml/lepton/internal/state"
+	"github.com/leptonml/lepton/internal/ui"
 	"github.com/leptonml/lepton/internal/version"
 	"github.com/leptonml/lepton/lang"
 	"github.com/leptonml/lepton/planner"
@@ -277,6 +278,7 @@ func (m *meta) planAndApply(o *opFlags, auto bool, opName string) int {
 	}
 	m.render(plan, op, *o)
 	if !plan.HasChanges() {
+		m.afterApply(opName, nil, planner.ApplyResult{}, nil, op.prior)
 		if plan.Mode == planner.DestroyMode {
 			fmt.Fprintf(m.stdout, "\nDestroy complete! Resources: 0 destroyed.\n")
 		}
@@ -371,7 +373,7 @@ func (m *meta) execute(ctx context.Context, cancel context.CancelFunc, op *opera
 		}
 	}()
 	fmt.Fprintln(m.stdout)
-	hooks := &printHooks{m: m}
+	hooks := ui.NewRecorder(&printHooks{m: m})
 	if isTTY(m.stderr) {
 		op.planner.Env.Progress, op.planner.Env.ProgressTTY = m.stderr, true
 	} else {
@@ -382,6 +384,9 @@ func (m *meta) execute(ctx context.Context, cancel context.CancelFunc, op *opera
 		m.errorf("writing state: %v", err)
 		return 1
 	}
+	var final *state.State
+	pers.View(func(s *state.State) { final = s.Clone() })
+	m.afterApply(map[bool]string{true: "destroy", false: "apply"}[plan.Mode == planner.DestroyMode], hooks, res, d, final)
 	failed := m.diags(d)
 	if res.Interrupted {
 		fmt.Fprintln(m.stderr, "\nApply interrupted: what finished is recorded in state; run apply again to continue.")
@@ -395,8 +400,6 @@ func (m *meta) execute(ctx context.Context, cancel context.CancelFunc, op *opera
 		return 0
 	}
 	fmt.Fprintf(m.stdout, "\n%sApply complete! Resources: %d added, %d changed, %d destroyed.%s\n", m.green(), res.Added, res.Changed, res.Destroyed, m.reset())
-	var final *state.State
-	pers.View(func(s *state.State) { final = s.Clone() })
 	printOutputs(m, final)
 	return 0
 }

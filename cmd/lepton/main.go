@@ -64,6 +64,7 @@ func commands() map[string]command {
 		"offers":       {"List GPU offers from the catalog, cheapest first", cmdOffers},
 		"predict":      {"Call an endpoint with the token from state", cmdPredict},
 		"status":       {"Live view of trainings, endpoints and clusters", cmdStatus},
+		"ui":           {"Serve a read-only web dashboard of this project on 127.0.0.1", cmdUI},
 	}
 }
 

@@ -16,32 +16,13 @@ func (m *Model) Describe() string {
 		fmt.Fprintf(&b, "objective: %s (%s)\n", a.Objective, a.ModelKind)
 		fmt.Fprintf(&b, "input:     %v\n", a.InputShape)
 		b.WriteString("layers:\n")
-		wi, total := 0, 0
-		for i, l := range a.Layers {
-			desc := ""
-			switch l.Type {
-			case LayerDense:
-				desc = fmt.Sprintf("dense %d -> %d", l.In, l.Out)
-			case LayerConv2D:
-				desc = fmt.Sprintf("conv2d %d -> %d, %dx%d, pad %d", l.In, l.Out, l.Kernel, l.Kernel, l.Pad)
-			case LayerMaxPool:
-				desc = fmt.Sprintf("maxpool %dx%d", l.Size, l.Size)
-			case LayerFlatten:
-				desc = "flatten"
+		total := 0
+		for i, l := range m.Layers() {
+			desc := l.Desc
+			if l.Params > 0 {
+				desc += fmt.Sprintf("  (%d parameters)", l.Params)
 			}
-			if l.Activation != "" {
-				desc += ", " + l.Activation
-			}
-			if l.Dropout > 0 {
-				desc += fmt.Sprintf(", dropout %g", l.Dropout)
-			}
-			params := 0
-			if l.HasWeights() && wi+1 < len(m.Weights) {
-				params = len(m.Weights[wi].Data) + len(m.Weights[wi+1].Data)
-				wi += 2
-				desc += fmt.Sprintf("  (%d parameters)", params)
-			}
-			total += params
+			total += l.Params
 			fmt.Fprintf(&b, "  %d. %s\n", i, desc)
 		}
 		if a.Objective == "classification" {
@@ -70,6 +51,49 @@ func (m *Model) Describe() string {
 		b.WriteString(strings.TrimRight(m.Summary, "\n") + "\n")
 	}
 	return b.String()
+}
+
+// LayerInfo is one layer of a model, described for people.
+type LayerInfo struct {
+	Desc   string `json:"desc"`
+	Params int    `json:"params"`
+}
+
+// Layers describes the model's layers with their parameter counts (weights
+// and biases); nil for a model without an architecture.
+func (m *Model) Layers() []LayerInfo {
+	a := m.Architecture
+	if a == nil {
+		return nil
+	}
+	out := make([]LayerInfo, 0, len(a.Layers))
+	wi := 0
+	for _, l := range a.Layers {
+		desc := ""
+		switch l.Type {
+		case LayerDense:
+			desc = fmt.Sprintf("dense %d -> %d", l.In, l.Out)
+		case LayerConv2D:
+			desc = fmt.Sprintf("conv2d %d -> %d, %dx%d, pad %d", l.In, l.Out, l.Kernel, l.Kernel, l.Pad)
+		case LayerMaxPool:
+			desc = fmt.Sprintf("maxpool %dx%d", l.Size, l.Size)
+		case LayerFlatten:
+			desc = "flatten"
+		}
+		if l.Activation != "" {
+			desc += ", " + l.Activation
+		}
+		if l.Dropout > 0 {
+			desc += fmt.Sprintf(", dropout %g", l.Dropout)
+		}
+		params := 0
+		if l.HasWeights() && wi+1 < len(m.Weights) {
+			params = len(m.Weights[wi].Data) + len(m.Weights[wi+1].Data)
+			wi += 2
+		}
+		out = append(out, LayerInfo{Desc: desc, Params: params})
+	}
+	return out
 }
 
 func writeMap[V any](b *strings.Builder, title string, m map[string]V, f func(V) string) {
