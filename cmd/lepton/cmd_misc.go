@@ -54,12 +54,15 @@ Examples:
   lepton show -markdown lepton.plan
   lepton show dataset.digits
   lepton show builtin.iris       # a built-in dataset's columns and classes
+  lepton show -png curves.png -confusion confusion.png training.digits
 `
 
 func cmdShow(m *meta, args []string) int {
 	fs := m.flags("show", showHelp)
 	asJSON := fs.Bool("json", false, "Print as JSON.")
 	asMD := fs.Bool("markdown", false, "Print a plan as Markdown.")
+	var charts chartFlags
+	charts.register(fs)
 	if code, ok := parse(fs, args); !ok {
 		return code
 	}
@@ -98,6 +101,9 @@ func cmdShow(m *meta, args []string) int {
 		}
 		if _, err := lang.ParseInstance(arg); err != nil {
 			return m.errorf("%q is neither a plan file nor a resource address: %v", arg, err)
+		}
+		if charts.set() {
+			return showCharts(m, arg, charts)
 		}
 		return showResource(m, arg)
 	}

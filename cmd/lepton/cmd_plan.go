@@ -33,6 +33,7 @@ Examples:
   lepton plan -json | conftest test -   # policy checks written for Terraform plans
   lepton plan -policy=policies          # the same checks in process: deny fails (exit 1), warn warns
   lepton plan -markdown > plan.md       # a pull-request comment
+  lepton plan -markdown -charts-dir charts -charts-url "$ARTIFACTS_URL" > plan.md
   lepton plan -detailed-exitcode        # exit 2 when there are changes
 `
 
@@ -76,6 +77,8 @@ type opFlags struct {
 	input       bool
 	json        bool
 	markdown    bool
+	chartsDir   string
+	chartsURL   string
 }
 
 func (o *opFlags) register(fs *flag.FlagSet, withDestroy bool) {
@@ -92,6 +95,8 @@ func (o *opFlags) register(fs *flag.FlagSet, withDestroy bool) {
 	fs.BoolVar(&o.input, "input", true, "Ask for missing variables and confirmation on a terminal (-input=false never asks).")
 	fs.BoolVar(&o.json, "json", false, "Print the plan in Terraform's JSON plan format (1.2).")
 	fs.BoolVar(&o.markdown, "markdown", false, "Print the plan as Markdown for a pull-request comment.")
+	fs.StringVar(&o.chartsDir, "charts-dir", "", "With -markdown: write each training's curves and confusion matrix as PNG files into this directory, and embed them.")
+	fs.StringVar(&o.chartsURL, "charts-url", "", "With -charts-dir: the URL prefix the images are served from (the CI's artifact URL); default the directory itself.")
 }
 
 func (o *opFlags) options() planner.Options {
@@ -121,6 +126,9 @@ func cmdPlan(m *meta, args []string) int {
 	}
 	if o.destroy && o.refreshOnly {
 		return m.errorf("-destroy and -refresh-only cannot be used together")
+	}
+	if (o.chartsDir != "" && !o.markdown) || (o.chartsURL != "" && o.chartsDir == "") {
+		return m.errorf("-charts-dir goes with -markdown, and -charts-url with -charts-dir")
 	}
 	engine, ok := pol.load(m)
 	if !ok {
@@ -182,6 +190,12 @@ func (m *meta) render(plan *planner.Plan, op *operation, o opFlags) bool {
 		}
 	case o.markdown:
 		planner.RenderMarkdown(m.stdout, plan)
+		if o.chartsDir != "" {
+			if err := markdownCharts(m, plan, o.chartsDir, o.chartsURL); err != nil {
+				m.errorf("drawing the training charts: %v", err)
+				return false
+			}
+		}
 	default:
 		planner.RenderHuman(m.stdout, plan, m.colors())
 	}
