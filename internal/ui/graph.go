@@ -54,11 +54,17 @@ func BuildGraph(st *state.State) *Graph {
 	sort.Slice(res, func(i, j int) bool { return res[i].Address < res[j].Address })
 	// Dependencies are recorded per resource (dataset.x stands for all its
 	// instances): index instances by resource and by instance key.
-	byRes := map[string][]int{}
+	byRes := map[string]*instances{}
 	keyOf := make([]string, len(res))
 	for i, r := range res {
 		base, key := splitInstance(r.Address)
-		byRes[base] = append(byRes[base], i)
+		in := byRes[base]
+		if in == nil {
+			in = &instances{byKey: map[string]int{}}
+			byRes[base] = in
+		}
+		in.all = append(in.all, i)
+		in.byKey[key] = i
 		keyOf[i] = key
 	}
 	g := &Graph{Serial: st.Serial, Nodes: make([]Node, len(res)), Kinds: map[string]int{}}
@@ -77,7 +83,9 @@ func BuildGraph(st *state.State) *Graph {
 			g.Cost += *a.PricePerHour
 		}
 		for _, d := range r.Dependencies {
-			n.Deps = append(n.Deps, depInstances(byRes[d], keyOf, keyOf[i], i)...)
+			if in := byRes[d]; in != nil {
+				n.Deps = append(n.Deps, in.pick(keyOf[i], i)...)
+			}
 		}
 		g.Nodes[i] = n
 		g.Kinds[r.Kind]++
@@ -108,17 +116,21 @@ func BuildGraph(st *state.State) *Graph {
 	return g
 }
 
-// depInstances picks the instances of a dependency to draw edges to: the one
-// with the same key (x[3] on y[3], the usual count pattern), else all of
-// them when few, else the first, so that edges stay linear in the state size.
-func depInstances(cands []int, keyOf []string, key string, self int) []int {
-	var out []int
-	for _, j := range cands {
-		if j != self && key != "" && keyOf[j] == key {
-			return []int{j}
-		}
+// instances are one resource's instances, in address order and by key.
+type instances struct {
+	all   []int
+	byKey map[string]int
+}
+
+// pick chooses the instances of a dependency to draw edges to: the one with
+// the same key (x[3] on y[3], the usual count pattern), else all of them
+// when few, else the first few, so that edges stay linear in the state size.
+func (in *instances) pick(key string, self int) []int {
+	if j, ok := in.byKey[key]; ok && key != "" && j != self {
+		return []int{j}
 	}
-	for _, j := range cands {
+	var out []int
+	for _, j := range in.all {
 		if j == self {
 			continue
 		}

@@ -199,10 +199,14 @@ func parseSample(r io.Reader, now time.Time) (*sample, error) {
 			if !inferenceRoutes[label(m, "route")] {
 				continue
 			}
+			hasInf := false
 			for _, b := range m.GetHistogram().GetBucket() {
 				byLe[b.GetUpperBound()] += float64(b.GetCumulativeCount())
+				hasInf = hasInf || math.IsInf(b.GetUpperBound(), 1)
 			}
-			byLe[math.Inf(1)] += float64(m.GetHistogram().GetSampleCount())
+			if !hasInf { // the +Inf bucket is the count of observations
+				byLe[math.Inf(1)] += float64(m.GetHistogram().GetSampleCount())
+			}
 		}
 		for le, c := range byLe {
 			s.buckets = append(s.buckets, bucket{le: le, count: c})
