@@ -68,7 +68,7 @@ function lineChart({ id, title, series, xLabel, yLabel, xTime, integerX, yMin })
   if (!all.length) { x0 = 0; x1 = 1; y0 = 0; y1 = 1; }
   if (yMin !== undefined) y0 = Math.min(y0, yMin);
   if (x1 === x0) { x0 -= 1; x1 += 1; }
-  if (y1 === y0) { const d = Math.abs(y0) * 0.1 || 1; y0 -= d; y1 += d; }
+  if (y1 === y0) { const d = Math.abs(y0) * 0.1 || 1; if (yMin === undefined) y0 -= d; y1 += d; }
   const pad = (y1 - y0) * 0.06; y1 += pad; if (yMin === undefined) y0 -= pad;
   const sx = (x) => L + ((x - x0) / (x1 - x0)) * (W - L - R);
   const sy = (y) => T + (1 - (y - y0) / (y1 - y0)) * (H - T - B);
@@ -145,6 +145,11 @@ function histogram(h) {
 let page = null; // { onTick(tick) } of the page on screen
 
 const statusColor = { ready: "#dff3e7", succeeded: "#dff3e7", serving: "#dff3e7", running: "#dcebf9", tainted: "#f8dfdd", failed: "#f8dfdd" };
+// bigGraph: above this many nodes the graph is drawn on a canvas: a browser
+// takes seconds to lay out ten thousand SVG elements, a canvas milliseconds.
+const bigGraph = 1500;
+// tableRows: rows of the resource table shown at once (the filter finds the rest).
+const tableRows = 500;
 const kindColor = { dataset: "#23945a", training: "#3a5bd9", endpoint: "#e0762b", cluster: "#8a4fc7", batch_inference: "#2a9fb0" };
 
 function graphSVG(g) {
@@ -163,7 +168,8 @@ function graphSVG(g) {
   for (const n of g.nodes) {
     const label = n.a.length > 32 ? n.a.slice(0, 31) + "…" : n.a;
     const fill = statusColor[n.s] || "#eef0f4";
-    parts.push(`<g class="node" data-address="${esc(n.a)}" data-kind="${esc(n.k)}" data-status="${esc(n.s)}" transform="translate(${n.x} ${n.y})"><title>${esc(n.a)}</title>` +
+    const tip = `${n.a}: ${n.k}, ${n.s}, ${cost(n.c)}`;
+    parts.push(`<g class="node" data-address="${esc(n.a)}" data-kind="${esc(n.k)}" data-status="${esc(n.s)}" transform="translate(${n.x} ${n.y})"><title>${esc(tip)}</title>` +
       `<rect class="box" width="${nw}" height="${nh}" rx="5" fill="${fill}" stroke="#c3c9d4"/><rect width="5" height="${nh}" rx="2" fill="${kindColor[n.k] || "#6b7385"}"/>` +
       `<text x="11" y="14">${esc(label)}</text><text class="sub" x="11" y="28">${esc(n.k)} · ${esc(n.s)} · ${esc(cost(n.c))}</text></g>`);
   }
@@ -178,6 +184,113 @@ function fitGraph(box, g) {
   const scale = Math.min(1, w / gw);
   box.style.height = Math.round(Math.min(window.innerHeight * 0.6, Math.max(120, gh * scale + 4))) + "px";
   if (scale === 1) svg.setAttribute("viewBox", `${-pad} ${-pad} ${w} ${gh}`);
+}
+
+// graphCanvas draws a large graph on a canvas: edges, a box per node
+// coloured by status and edged by kind, and labels once zoomed in enough to
+// read them. Scroll zooms, drag moves, a click opens the node under it.
+function graphCanvas(box, g) {
+  const nw = 230, nh = 34, pad = 20, colW = 280, rowH = 44;
+  const canvas = document.createElement("canvas");
+  canvas.id = "graph-canvas";
+  canvas.dataset.nodes = String(g.nodes.length);
+  box.appendChild(canvas);
+  const at = new Map(); // "col,row" -> node index
+  g.nodes.forEach((n, i) => at.set(`${Math.round(n.x / colW)},${Math.round(n.y / rowH)}`, i));
+  const dpr = window.devicePixelRatio || 1;
+  let W = box.clientWidth, H = box.clientHeight;
+  const fit = Math.min(W / (g.width + 2 * pad), H / (g.height + 2 * pad));
+  let view = { k: fit, x: -pad, y: -pad };
+  let queued = false;
+  function draw() {
+    queued = false;
+    W = box.clientWidth; H = box.clientHeight;
+    canvas.width = Math.round(W * dpr); canvas.height = Math.round(H * dpr);
+    canvas.style.width = W + "px"; canvas.style.height = H + "px";
+    const c = canvas.getContext("2d");
+    c.setTransform(dpr, 0, 0, dpr, 0, 0);
+    c.fillStyle = "#fff"; c.fillRect(0, 0, W, H);
+    c.setTransform(dpr * view.k, 0, 0, dpr * view.k, -view.x * view.k * dpr, -view.y * view.k * dpr);
+    const x0 = view.x, y0 = view.y, x1 = view.x + W / view.k, y1 = view.y + H / view.k;
+    const visible = (n) => n.x + nw >= x0 && n.x <= x1 && n.y + nh >= y0 && n.y <= y1;
+    c.beginPath();
+    for (const n of g.nodes) {
+      if (!n.d) continue;
+      for (const j of n.d) {
+        const m = g.nodes[j];
+        if (!visible(n) && !visible(m)) continue;
+        c.moveTo(m.x + nw, m.y + nh / 2); c.lineTo(n.x, n.y + nh / 2);
+      }
+    }
+    c.strokeStyle = "#b4bccb"; c.lineWidth = Math.max(1, 1 / view.k); c.stroke();
+    const byFill = new Map();
+    for (const n of g.nodes) {
+      if (!visible(n)) continue;
+      const key = (statusColor[n.s] || "#eef0f4") + "|" + (kindColor[n.k] || "#6b7385");
+      if (!byFill.has(key)) byFill.set(key, []);
+      byFill.get(key).push(n);
+    }
+    let drawn = 0;
+    for (const ns of byFill.values()) drawn += ns.length;
+    canvas.dataset.drawn = String(drawn);
+    for (const [key, ns] of byFill) {
+      const [fill, edge] = key.split("|");
+      c.beginPath();
+      for (const n of ns) c.rect(n.x, n.y, nw, nh);
+      c.fillStyle = fill; c.fill();
+      c.beginPath();
+      for (const n of ns) c.rect(n.x, n.y, 5, nh);
+      c.fillStyle = edge; c.fill();
+    }
+    if (view.k > 0.45) {
+      c.fillStyle = "#1d2330"; c.font = "12px system-ui, sans-serif";
+      for (const n of g.nodes) {
+        if (!visible(n)) continue;
+        c.fillText(n.a.length > 32 ? n.a.slice(0, 31) + "…" : n.a, n.x + 11, n.y + 14);
+        c.fillStyle = "#6b7385";
+        c.fillText(`${n.k} · ${n.s} · ${cost(n.c)}`, n.x + 11, n.y + 28);
+        c.fillStyle = "#1d2330";
+      }
+    }
+  }
+  const redraw = () => { if (!queued) { queued = true; requestAnimationFrame(draw); } };
+  const nodeAt = (e) => {
+    const r = canvas.getBoundingClientRect();
+    const x = view.x + (e.clientX - r.left) / view.k, y = view.y + (e.clientY - r.top) / view.k;
+    const i = at.get(`${Math.floor(x / colW)},${Math.floor(y / rowH)}`);
+    if (i === undefined) return null;
+    const n = g.nodes[i];
+    return x >= n.x && x <= n.x + nw && y >= n.y && y <= n.y + nh ? n : null;
+  };
+  box.addEventListener("wheel", (e) => {
+    e.preventDefault();
+    const r = canvas.getBoundingClientRect();
+    const px = view.x + (e.clientX - r.left) / view.k, py = view.y + (e.clientY - r.top) / view.k;
+    view.k *= e.deltaY > 0 ? 1 / 1.2 : 1.2;
+    view.x = px - (e.clientX - r.left) / view.k; view.y = py - (e.clientY - r.top) / view.k;
+    redraw();
+  }, { passive: false });
+  let drag = null, moved = false;
+  box.addEventListener("pointerdown", (e) => { drag = { x: e.clientX, y: e.clientY, vx: view.x, vy: view.y }; moved = false; });
+  window.addEventListener("pointerup", () => { drag = null; });
+  box.addEventListener("pointermove", (e) => {
+    if (!drag) {
+      const n = nodeAt(e);
+      canvas.title = n ? `${n.a}: ${n.k}, ${n.s}, ${cost(n.c)}` : "";
+      return;
+    }
+    if (Math.abs(e.clientX - drag.x) + Math.abs(e.clientY - drag.y) > 3) moved = true;
+    view.x = drag.vx - (e.clientX - drag.x) / view.k; view.y = drag.vy - (e.clientY - drag.y) / view.k;
+    redraw();
+  });
+  box.addEventListener("click", (e) => {
+    if (moved) return;
+    const n = nodeAt(e);
+    if (n) location.hash = "#/r/" + encodeURIComponent(n.a);
+  });
+  draw();
+  // For tests and the curious: where each node is on screen, in CSS pixels.
+  window.leptonGraphView = () => ({ k: view.k, x: view.x, y: view.y, dpr });
 }
 
 function panZoom(box) {
@@ -221,23 +334,30 @@ async function graphPage() {
       main.innerHTML = `<h1>Resources</h1><p class="muted">The state is empty: nothing has been applied here yet. Run <code>lepton apply</code>.</p>`;
       return;
     }
-    const rows = g.nodes.map((n) => `<tr data-address="${esc(n.a)}"><td>${link(n.a)}</td><td>${esc(n.k)}</td><td>${badge(n.s)}</td><td class="num">${esc(cost(n.c))}</td></tr>`).join("");
+    const row = (n) => `<tr data-address="${esc(n.a)}"><td>${link(n.a)}</td><td>${esc(n.k)}</td><td>${badge(n.s)}</td><td class="num">${esc(cost(n.c))}</td></tr>`;
+    // The table shows the first tableRows matches: a browser lays out
+    // 10,000 rows in seconds, and the filter finds any resource.
+    const tableHTML = (q) => {
+      const hit = q === "" ? g.nodes : g.nodes.filter((n) => `${n.a} ${n.k} ${n.s}`.toLowerCase().includes(q));
+      const more = hit.length > tableRows ? `<p class="muted" id="table-more">Showing ${tableRows} of ${fmt(hit.length)}: filter to find the others.</p>` : "";
+      return `<table id="resources"><thead><tr><th>Address</th><th>Kind</th><th>Status</th><th class="num">Cost</th></tr></thead><tbody>${hit.slice(0, tableRows).map(row).join("")}</tbody></table>${more}`;
+    };
     main.innerHTML = `<h1>Resources</h1>
       <div class="cards"><div class="card"><div class="v" id="count">${fmt(g.nodes.length)}</div><div class="k">resources (serial ${g.serial})</div></div>${kinds}
       <div class="card"><div class="v">${esc(cost(g.cost_per_hour))}</div><div class="k">cost per hour</div></div></div>
-      <div class="graphbox" id="graphbox">${graphSVG(g)}</div>
+      <div class="graphbox" id="graphbox">${g.nodes.length <= bigGraph ? graphSVG(g) : ""}</div>
       <p class="muted">Scroll to zoom, drag to move, click a resource for its details.</p>
       <div class="toolbar"><input type="search" id="filter" placeholder="Filter by address, kind or status"></div>
-      <div class="panel"><table id="resources"><thead><tr><th>Address</th><th>Kind</th><th>Status</th><th class="num">Cost</th></tr></thead><tbody>${rows}</tbody></table></div>`;
-    fitGraph(document.getElementById("graphbox"), g);
-    panZoom(document.getElementById("graphbox"));
+      <div class="panel" id="table">${tableHTML("")}</div>`;
+    const box = document.getElementById("graphbox");
+    if (g.nodes.length <= bigGraph) {
+      fitGraph(box, g);
+      panZoom(box);
+    } else {
+      graphCanvas(box, g);
+    }
     const f = document.getElementById("filter");
-    f.addEventListener("input", () => {
-      const q = f.value.toLowerCase();
-      for (const tr of document.querySelectorAll("#resources tbody tr")) {
-        tr.hidden = q !== "" && !tr.textContent.toLowerCase().includes(q);
-      }
-    });
+    f.addEventListener("input", () => { document.getElementById("table").innerHTML = tableHTML(f.value.trim().toLowerCase()); });
     window.leptonRendered = performance.now();
   }
   await load();
