@@ -35,7 +35,7 @@ func promTool(t *testing.T, env, name string) string {
 	return p
 }
 
-func run(t *testing.T, dir, bin string, args ...string) string {
+func runTool(t *testing.T, dir, bin string, args ...string) string {
 	t.Helper()
 	c := exec.Command(bin, args...)
 	c.Dir = dir
@@ -49,9 +49,9 @@ func run(t *testing.T, dir, bin string, args ...string) string {
 // TestMonitoringFilesCheck runs promtool over the shipped files as they are.
 func TestMonitoringFilesCheck(t *testing.T) {
 	promtool := promTool(t, "LEPTON_PROMTOOL", "promtool")
-	run(t, "monitoring", promtool, "check", "config", "prometheus.yml")
-	run(t, "monitoring", promtool, "check", "rules", "alerts.yml")
-	run(t, "monitoring", promtool, "test", "rules", "alerts_test.yml")
+	runTool(t, "monitoring", promtool, "check", "config", "prometheus.yml")
+	runTool(t, "monitoring", promtool, "check", "rules", "alerts.yml")
+	runTool(t, "monitoring", promtool, "test", "rules", "alerts_test.yml")
 	var dash struct {
 		Panels []struct {
 			Targets []struct {
