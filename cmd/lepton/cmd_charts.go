@@ -11,9 +11,9 @@ import (
 	"strings"
 
 	"github.com/leptonml/lepton/internal/chart"
+	"github.com/leptonml/lepton/internal/fsutil"
 	"github.com/leptonml/lepton/planner"
 	"github.com/leptonml/lepton/providers/local"
-	"github.com/leptonml/lepton/runtime/artifact"
 )
 
 // chartFlags are show's -png and -confusion.
@@ -53,7 +53,7 @@ func showCharts(m *meta, addr string, c chartFlags) int {
 			m.errorf("%s: %v", addr, err)
 			return false
 		}
-		if err := artifact.WriteFileAtomic(m.path(file), b.Bytes(), 0o644); err != nil {
+		if err := fsutil.WriteFile(m.path(file), b.Bytes(), 0o644, fsutil.Options{MkdirAll: true}); err != nil {
 			m.errorf("writing %s: %v", file, err)
 			return false
 		}
@@ -115,7 +115,7 @@ func markdownCharts(m *meta, plan *planner.Plan, dir, urlPrefix string) error {
 			if err := d.draw(&b); err != nil {
 				return fmt.Errorf("%s: %w", addr, err)
 			}
-			if err := artifact.WriteFileAtomic(filepath.Join(m.path(dir), d.file), b.Bytes(), 0o644); err != nil {
+			if err := fsutil.WriteFile(filepath.Join(m.path(dir), d.file), b.Bytes(), 0o644, fsutil.Options{MkdirAll: true}); err != nil {
 				return err
 			}
 			fmt.Fprintf(&out, "![%s: %s](%s/%s)\n", addr, d.alt, urlPrefix, d.file)

@@ -63,17 +63,18 @@ func cmdUI(m *meta, args []string) int {
 	if err != nil {
 		return m.errorf("%v", err)
 	}
-	statePath := m.path(defaultStatePath)
-	if cfg, ok := m.quietConfig(); ok {
-		if be, err := m.backend(cfg); err == nil {
-			statePath = be.Path
-		}
+	// The state is read where every command reads it (the configured
+	// backend, decrypted when a passphrase is set).
+	cfg, _ := lang.Load(m.dir)
+	be, err := m.backend(cfg)
+	if err != nil {
+		return m.errorf("%v", err)
 	}
 	token, err := newUIToken()
 	if err != nil {
 		return m.errorf("making a token: %v", err)
 	}
-	srv, err := ui.New(ui.Options{Dir: abs, DataDir: filepath.Join(abs, ".lepton"), StatePath: statePath, Token: token,
+	srv, err := ui.New(ui.Options{Dir: abs, DataDir: filepath.Join(abs, ".lepton"), State: be, Token: token,
 		Plan: func(ctx context.Context) (*planner.Plan, error) { return m.uiPlan(ctx, vf) }, Log: m.stderr})
 	if err != nil {
 		return m.errorf("%v", err)
@@ -100,14 +101,6 @@ func newUIToken() (string, error) {
 	return hex.EncodeToString(b), nil
 }
 
-// quietConfig loads the configuration without printing diagnostics.
-func (m *meta) quietConfig() (*lang.Config, bool) {
-	q := *m
-	var sink bytes.Buffer
-	q.stderr, q.files = &sink, map[string]*hcl.File{}
-	return q.loadConfig()
-}
-
 // uiPlan is what `lepton plan` would do now, for the dashboard: the lock is
 // held only while the state is read (so a plan never runs against a state
 // an apply is halfway through writing, and never keeps an apply waiting),
@@ -115,7 +108,8 @@ func (m *meta) quietConfig() (*lang.Config, bool) {
 func (m *meta) uiPlan(ctx context.Context, vf varFlags) (*planner.Plan, error) {
 	q := *m
 	var msgs bytes.Buffer
-	q.stdout, q.stderr, q.color, q.files = &msgs, &msgs, false, map[string]*hcl.File{}
+	q.stdout, q.stderr, q.color, q.files, q.registries = &msgs, &msgs, false, map[string]*hcl.File{}, nil
+	defer q.closeProviders()
 	fail := func() error { return errors.New(strings.TrimSpace(msgs.String())) }
 	cfg, ok := q.loadConfig()
 	if !ok {
@@ -129,15 +123,16 @@ func (m *meta) uiPlan(ctx context.Context, vf varFlags) (*planner.Plan, error) {
 	if err != nil {
 		return nil, err
 	}
-	if _, err := be.Lock(ctx, "ui", version.Version, 0); err != nil {
+	info, err := be.Lock(ctx, state.LockInfo{Operation: "ui", Version: version.Version}, 0)
+	if err != nil {
 		var le *state.LockError
 		if errors.As(err, &le) {
 			return nil, fmt.Errorf("the state is locked by %s (%s since %s): the plan is computed again once it is released", le.Info.Who, le.Info.Operation, le.Info.Created.Format("15:04:05"))
 		}
 		return nil, err
 	}
-	prior, err := be.Read()
-	be.Unlock()
+	prior, err := be.Read(ctx)
+	be.Unlock(context.Background(), info.ID)
 	if err != nil {
 		return nil, err
 	}

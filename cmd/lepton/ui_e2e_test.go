@@ -401,7 +401,7 @@ func writeBigState(t *testing.T, path string, n int) {
 				Attributes:   json.RawMessage(`{"status":"succeeded","epochs_completed":3,"metrics":{"train_loss":0.5}}`),
 				Dependencies: []string{"dataset.d"}})
 	}
-	if err := state.NewLocal(path).Write(st); err != nil {
+	if err := state.Write(context.Background(), state.NewLocal(path), st, state.WriteOptions{}); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -12,8 +12,8 @@ import (
 	"path/filepath"
 	"sort"
 
+	"github.com/leptonml/lepton/internal/fsutil"
 	"github.com/leptonml/lepton/internal/state"
-	"github.com/leptonml/lepton/runtime/artifact"
 )
 
 // Group is one entry of a file_sd_configs file.
@@ -82,7 +82,7 @@ func Write(dataDir string, st *state.State) error {
 	if err != nil {
 		return err
 	}
-	if err := artifact.WriteFileAtomic(p, append(b, '\n'), 0o644); err != nil {
+	if err := fsutil.WriteFile(p, append(b, '\n'), 0o644, fsutil.Options{MkdirAll: true}); err != nil {
 		return fmt.Errorf("writing Prometheus targets %s: %w", p, err)
 	}
 	return nil

@@ -10,8 +10,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/leptonml/lepton/internal/fsutil"
 	"github.com/leptonml/lepton/planner"
-	"github.com/leptonml/lepton/runtime/artifact"
 )
 
 // ApplyRecord is what the last apply (or destroy) did, kept in
@@ -105,7 +105,7 @@ func WriteLastApply(dataDir string, rec *ApplyRecord) error {
 	if err != nil {
 		return err
 	}
-	if err := artifact.WriteFileAtomic(LastApplyPath(dataDir), b, 0o644); err != nil {
+	if err := fsutil.WriteFile(LastApplyPath(dataDir), b, 0o644, fsutil.Options{MkdirAll: true}); err != nil {
 		return fmt.Errorf("recording the apply: %w", err)
 	}
 	return nil

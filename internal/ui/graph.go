@@ -191,7 +191,7 @@ func (s *Server) apiGraph(w http.ResponseWriter, r *http.Request) {
 		} else {
 			g = BuildGraph(snap.st)
 		}
-		g.Version = s.version()
+		g.Version = snap.key.String()
 		var err error
 		if b, err = json.Marshal(g); err != nil {
 			http.Error(w, err.Error(), http.StatusInternalServerError)

@@ -16,7 +16,6 @@ import (
 	"io/fs"
 	"net"
 	"net/http"
-	"os"
 	"strings"
 	"sync"
 	"time"
@@ -38,8 +37,9 @@ type PlanFunc func(ctx context.Context) (*planner.Plan, error)
 type Options struct {
 	// Dir is the project directory and DataDir its .lepton directory.
 	Dir, DataDir string
-	// StatePath is the state file (the local backend's).
-	StatePath string
+	// State is where the state is read (the project's backend, decrypting
+	// when the state is encrypted). The dashboard never writes it.
+	State state.Backend
 	// Token guards every route; the printed URL carries it.
 	Token string
 	// Plan computes the current plan; nil shows none.
@@ -71,6 +71,9 @@ type Server struct {
 func New(opts Options) (*Server, error) {
 	if opts.Token == "" {
 		return nil, errors.New("ui: a token is required")
+	}
+	if opts.State == nil {
+		return nil, errors.New("ui: a state backend is required")
 	}
 	if opts.ScrapeEvery <= 0 {
 		opts.ScrapeEvery = 2 * time.Second
@@ -201,35 +204,56 @@ func (s *Server) index(w http.ResponseWriter, r *http.Request) {
 	w.Write(b)
 }
 
-// stateKey identifies a version of the state file cheaply.
+// stateKey identifies a version of the state: every write of a state
+// raises its serial.
 type stateKey struct {
-	mod  time.Time
-	size int64
+	lineage string
+	serial  uint64
+	exists  bool
 }
+
+func (k stateKey) String() string {
+	if !k.exists {
+		return "none"
+	}
+	return fmt.Sprintf("%s-%d", k.lineage, k.serial)
+}
+
+// stateTTL is how long a read of the state is used before the backend is
+// read again (the event stream asks every second).
+const stateTTL = time.Second
 
 // snapshot is a parsed state and what is derived from it once per version.
 type snapshot struct {
-	key   stateKey
-	st    *state.State
-	byAdr map[string]*state.Resource
-	graph []byte // encoded /api/graph answer
-	err   error
+	key    stateKey
+	readAt time.Time
+	st     *state.State
+	byAdr  map[string]*state.Resource
+	graph  []byte // encoded /api/graph answer
+	err    error
 }
 
-// snapshot returns the state as it is now, parsing the file only when it
-// changed (atomic renames make each version whole).
+// snapshot returns the state as it is now (read at most once a second), and
+// derives its index and graph only when its version changed.
 func (s *Server) snapshot() *snapshot {
 	s.stateMu.Lock()
 	defer s.stateMu.Unlock()
-	key := stateKey{}
-	if fi, err := os.Stat(s.opts.StatePath); err == nil {
-		key = stateKey{mod: fi.ModTime(), size: fi.Size()}
-	}
-	if s.cached != nil && s.cached.key == key {
+	if s.cached != nil && time.Since(s.cached.readAt) < stateTTL {
 		return s.cached
 	}
-	snap := &snapshot{key: key, byAdr: map[string]*state.Resource{}}
-	st, err := state.NewLocal(s.opts.StatePath).Read()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	st, err := s.opts.State.Read(ctx)
+	now := time.Now()
+	key := stateKey{}
+	if st != nil {
+		key = stateKey{lineage: st.Lineage, serial: st.Serial, exists: true}
+	}
+	if err == nil && s.cached != nil && s.cached.err == nil && s.cached.key == key {
+		s.cached.readAt = now
+		return s.cached
+	}
+	snap := &snapshot{key: key, readAt: now, byAdr: map[string]*state.Resource{}}
 	if err != nil {
 		snap.err = err
 	} else {
@@ -246,10 +270,4 @@ func (s *Server) snapshot() *snapshot {
 }
 
 // version is what the event stream sends so pages know when to reload.
-func (s *Server) version() string {
-	fi, err := os.Stat(s.opts.StatePath)
-	if err != nil {
-		return "none"
-	}
-	return fmt.Sprintf("%d-%d", fi.ModTime().UnixNano(), fi.Size())
-}
+func (s *Server) version() string { return s.snapshot().key.String() }

@@ -24,11 +24,11 @@ func newTestServer(t *testing.T, st *state.State) (*Server, string) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "lepton.state.json")
 	if st != nil {
-		if err := state.NewLocal(path).Write(st); err != nil {
+		if err := state.Write(context.Background(), state.NewLocal(path), st, state.WriteOptions{}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	s, err := New(Options{Dir: dir, DataDir: filepath.Join(dir, ".lepton"), StatePath: path, Token: token})
+	s, err := New(Options{Dir: dir, DataDir: filepath.Join(dir, ".lepton"), State: state.NewLocal(path), Token: token})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,7 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/leptonml/lepton/runtime/artifact"
+	"github.com/leptonml/lepton/internal/fsutil"
 	"github.com/leptonml/lepton/runtime/data"
 	"github.com/zclconf/go-cty/cty"
 )
@@ -50,7 +50,7 @@ func writeProfile(dataDir string, ds *data.Dataset) error {
 	if err != nil {
 		return err
 	}
-	if err := artifact.WriteFileAtomic(p, b, 0o644); err != nil {
+	if err := fsutil.WriteFile(p, b, 0o644, fsutil.Options{MkdirAll: true}); err != nil {
 		return fmt.Errorf("writing the dataset profile: %w", err)
 	}
 	return nil

@@ -7,7 +7,7 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/leptonml/lepton/runtime/artifact"
+	"github.com/leptonml/lepton/internal/fsutil"
 	"github.com/leptonml/lepton/runtime/rl"
 	"github.com/leptonml/lepton/runtime/train"
 )
@@ -57,7 +57,7 @@ func (m *RunMetrics) write(runDir string) error {
 	if err != nil {
 		return err
 	}
-	if err := artifact.WriteFileAtomic(filepath.Join(runDir, "metrics.json"), b, 0o644); err != nil {
+	if err := fsutil.WriteFile(filepath.Join(runDir, "metrics.json"), b, 0o644, fsutil.Options{MkdirAll: true}); err != nil {
 		return fmt.Errorf("recording run metrics: %w", err)
 	}
 	return nil
