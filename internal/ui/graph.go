@@ -2,6 +2,7 @@ package ui
 
 import (
 	"encoding/json"
+	"math"
 	"net/http"
 	"sort"
 	"strings"
@@ -97,10 +98,9 @@ func BuildGraph(st *state.State) *Graph {
 		layers[d] = append(layers[d], i)
 		maxDepth = max(maxDepth, d)
 	}
-	maxRows := 25
-	for maxRows*maxRows < len(res)/4 {
-		maxRows *= 2
-	}
+	// Columns wrap at maxRows so that a large graph drawn whole is about
+	// twice as wide as it is tall, as the page's graph box is.
+	maxRows := max(25, int(math.Sqrt(float64(len(res))*float64(nodeW+gapX)/float64(2*(nodeH+gapY)))))
 	col := 0
 	for d := 0; d <= maxDepth; d++ {
 		ids := layers[d]
