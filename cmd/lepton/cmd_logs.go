@@ -5,13 +5,12 @@ import (
 	"errors"
 	"flag"
 	"io"
+	iofs "io/fs"
 	"os"
 	"os/signal"
-	"path/filepath"
-	"time"
 
 	"github.com/leptonml/lepton/lang"
-	"github.com/leptonml/lepton/providers/local"
+	"github.com/leptonml/lepton/providers"
 )
 
 const logsHelp = `
@@ -38,43 +37,32 @@ func cmdLogs(m *meta, args []string) int {
 	if err != nil {
 		return m.errorf("%v", err)
 	}
-	abs, _ := filepath.Abs(m.dir)
-	dataDir := filepath.Join(abs, ".lepton")
-	var path string
-	switch addr.Resource.Kind {
-	case "training":
-		path = local.LogPath(dataDir, addr.String())
-	case "endpoint":
-		path = local.EndpointLogPath(dataDir, addr.String())
-	default:
-		return m.errorf("%s resources have no logs: logs exist for training and endpoint resources", addr.Resource.Kind)
+	lr, ok := m.resource(addr.Resource.Kind, "").(logReader)
+	if !ok {
+		return m.errorf("%s resources have no logs: logs exist for %s resources", addr.Resource.Kind,
+			m.kindsWith(func(r providers.Resource) bool { _, ok := r.(logReader); return ok }))
 	}
-	f, err := os.Open(path)
-	if errors.Is(err, os.ErrNotExist) {
-		return m.errorf("no log for %s yet (%s): it has not run here", addr, path)
+	ctx := context.Background()
+	if *follow {
+		var stop context.CancelFunc
+		ctx, stop = signal.NotifyContext(ctx, os.Interrupt)
+		defer stop()
+	}
+	// Logs are not read from state: a run interrupted before its state was
+	// written has a log too.
+	rc, err := lr.Logs(ctx, providers.InstanceView{Address: addr.String(), Env: m.providerEnv()}, *follow)
+	var pe *iofs.PathError
+	if errors.Is(err, iofs.ErrNotExist) && errors.As(err, &pe) {
+		return m.errorf("no log for %s yet (%s): it has not run here", addr, pe.Path)
 	}
 	if err != nil {
 		return m.errorf("%v", err)
 	}
-	defer f.Close()
-	if _, err := io.Copy(m.stdout, f); err != nil {
+	defer rc.Close()
+	if _, err := io.Copy(m.stdout, rc); err != nil {
 		return m.errorf("%v", err)
 	}
-	if !*follow {
-		return 0
-	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
-	defer stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return 0
-		case <-time.After(500 * time.Millisecond):
-		}
-		if _, err := io.Copy(m.stdout, f); err != nil {
-			return m.errorf("%v", err)
-		}
-	}
+	return 0
 }
 
 // parseInterleaved parses flags that may follow positional arguments

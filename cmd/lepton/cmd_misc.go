@@ -18,8 +18,6 @@ import (
 	"github.com/leptonml/lepton/internal/version"
 	"github.com/leptonml/lepton/lang"
 	"github.com/leptonml/lepton/planner"
-	"github.com/leptonml/lepton/providers/local"
-	"github.com/leptonml/lepton/runtime/artifact"
 	ctyjson "github.com/zclconf/go-cty/cty/json"
 )
 
@@ -149,41 +147,12 @@ func showResource(m *meta, addr string) int {
 		return m.errorf("%v", err)
 	}
 	fmt.Fprint(m.stdout, text)
-	if r.Kind == "training" {
-		var attrs struct {
-			Model string `json:"model"`
+	if d, ok := m.resource(r.Kind, r.Provider).(describer); ok {
+		extra, err := d.Describe(context.Background(), m.view(r))
+		if err != nil {
+			return m.errorf("%v", err)
 		}
-		json.Unmarshal(r.Attributes, &attrs)
-		if attrs.Model != "" {
-			abs, _ := filepath.Abs(m.dir)
-			store := artifact.Store{Dir: filepath.Join(abs, ".lepton", "artifacts")}
-			model, err := store.Get(attrs.Model)
-			if err != nil {
-				return m.errorf("loading the model artifact: %v", err)
-			}
-			fmt.Fprintf(m.stdout, "\nModel %s:\n\n%s", attrs.Model, model.Describe())
-		}
-	}
-	if r.Kind == "dataset" {
-		switch {
-		case len(r.SensitiveAttributes) > 0:
-			// The report lists column names and statistics of the data,
-			// which would show the sensitive values it was read from.
-			fmt.Fprintf(m.stdout, "\nProcessing report: hidden, because the dataset is built from sensitive values.\n")
-		default:
-			abs, _ := filepath.Abs(m.dir)
-			attrs, err := ctyjson.Unmarshal(r.Attributes, lang.Schemas()["dataset"].StateType())
-			if err != nil {
-				return m.errorf("reading %s from the state: %v", r.Address, err)
-			}
-			report, ok, err := local.Report(context.Background(), abs, filepath.Join(abs, ".lepton"), attrs)
-			if err != nil {
-				return m.errorf("rebuilding the processing report of %s: %v", r.Address, err)
-			}
-			if ok {
-				fmt.Fprintf(m.stdout, "\nProcessing report:\n\n%s", report)
-			}
-		}
+		fmt.Fprint(m.stdout, extra)
 	}
 	return 0
 }

@@ -6,18 +6,14 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net/http"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"sort"
-	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/leptonml/lepton/internal/state"
-	"github.com/leptonml/lepton/providers/local"
 	"github.com/leptonml/lepton/runtime/serve"
 )
 
@@ -71,20 +67,17 @@ func cmdPredict(m *meta, args []string) int {
 	if st == nil || r == nil {
 		return m.errorf("no %s in state: apply it first", addr)
 	}
-	if r.Kind != "endpoint" {
+	pr, ok := m.resource(r.Kind, r.Provider).(predictor)
+	if !ok {
 		return m.errorf("%s is a %s; predict calls endpoints", addr, r.Kind)
 	}
-	var attrs struct {
-		URL   string `json:"url"`
-		Token string `json:"token"`
-	}
-	if err := json.Unmarshal(r.Attributes, &attrs); err != nil || attrs.URL == "" {
-		return m.errorf("%s has no URL in state: is it running? (lepton status)", addr)
-	}
-	name := strings.TrimPrefix(addr, "endpoint.")
 	ctx, cancel := context.WithTimeout(context.Background(), *timeout)
 	defer cancel()
-	out, err := (&serve.Client{}).PredictRaw(ctx, attrs.URL, safeRouteName(name), attrs.Token, body)
+	target, err := pr.PredictTarget(ctx, m.view(r))
+	if err != nil || target.URL == "" {
+		return m.errorf("%s has no URL in state: is it running? (lepton status)", addr)
+	}
+	out, err := (&serve.Client{}).PredictRaw(ctx, target.URL, target.Model, target.Token, body)
 	if err != nil {
 		return m.errorf("%v", err)
 	}
@@ -94,13 +87,6 @@ func cmdPredict(m *meta, args []string) int {
 	}
 	fmt.Fprintln(m.stdout, strings.TrimSpace(string(out)))
 	return 0
-}
-
-// safeRouteName is the model name an endpoint serves under (see
-// providers/local: endpoint.x["a"] serves as x_a).
-func safeRouteName(name string) string {
-	r := strings.NewReplacer("[", "_", "]", "", "\"", "", "/", "_", " ", "_")
-	return r.Replace(name)
 }
 
 const statusHelp = `
@@ -166,54 +152,19 @@ func statusRows(ctx context.Context, m *meta, st *state.State) []statusRow {
 	if st == nil {
 		return rows
 	}
-	abs, _ := filepath.Abs(m.dir)
-	dataDir := filepath.Join(abs, ".lepton")
 	res := append([]*state.Resource(nil), st.Resources...)
 	sort.Slice(res, func(i, j int) bool { return res[i].Address < res[j].Address })
 	for _, r := range res {
-		var a map[string]any
-		json.Unmarshal(r.Attributes, &a)
 		row := statusRow{Address: r.Address, Kind: r.Kind, Status: r.Status, Extra: map[string]string{}}
-		switch r.Kind {
-		case "dataset":
-			row.Detail = fmt.Sprintf("%v rows, %v dropped", a["rows"], a["dropped_rows"])
-		case "training":
-			if s, _ := a["status"].(string); s != "" && r.Status == state.StatusReady {
-				row.Status = s
+		if sr, ok := m.resource(r.Kind, r.Provider).(statusReporter); ok {
+			rep := sr.Status(ctx, m.view(r))
+			if rep.Status != "" {
+				row.Status = rep.Status
 			}
-			if mt, ok := a["metrics"].(map[string]any); ok {
-				row.Metrics = mt
+			row.Detail, row.Metrics = rep.Detail, rep.Metrics
+			for k, v := range rep.Extra {
+				row.Extra[k] = v
 			}
-			if r.Status == state.StatusRunning {
-				row.Detail = lastLine(local.LogPath(dataDir, r.Address))
-			} else {
-				row.Detail = fmt.Sprintf("epochs %v", a["epochs_completed"])
-			}
-		case "endpoint":
-			url, _ := a["url"].(string)
-			p := serve.Process{Pid: toInt(a["pid"]), URL: url, ReadyPath: filepath.Join(filepath.Dir(local.EndpointLogPath(dataDir, r.Address)), "ready.json"),
-				SpecPath: filepath.Join(filepath.Dir(local.EndpointLogPath(dataDir, r.Address)), "spec.json")}
-			cs := serve.Check(ctx, p)
-			switch {
-			case cs.Ready:
-				row.Status = "healthy"
-			case cs.Running:
-				row.Status = "unhealthy"
-			default:
-				row.Status = "down"
-			}
-			row.Detail = url
-			if cs.Detail != "" {
-				row.Detail += " (" + cs.Detail + ")"
-			}
-			if cs.Ready {
-				row.Extra["requests"] = strconv.FormatFloat(scrapeSum(ctx, url, "lepton_http_requests_total"), 'f', 0, 64)
-				row.Extra["model_version"] = cs.Version
-			}
-		case "cluster":
-			row.Detail = fmt.Sprintf("%v %v in %v, %v nodes, $%v/hr", a["cloud"], a["instance_type"], a["region"], lenOf(a["node_ids"]), a["price_per_hour"])
-		case "batch_inference":
-			row.Detail = fmt.Sprintf("%v rows -> %v", a["rows"], a["output"])
 		}
 		rows = append(rows, row)
 	}
@@ -252,55 +203,4 @@ func renderStatus(m *meta, rows []statusRow) {
 		fmt.Fprintf(tw, "%s\t%s\t%s\n", r.Address, r.Status, detail)
 	}
 	tw.Flush()
-}
-
-func lastLine(path string) string {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return ""
-	}
-	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
-	return lines[len(lines)-1]
-}
-
-func toInt(v any) int {
-	f, _ := v.(float64)
-	return int(f)
-}
-
-func lenOf(v any) int {
-	l, _ := v.([]any)
-	return len(l)
-}
-
-// scrapeSum adds up a counter's samples from an endpoint's /metrics.
-func scrapeSum(ctx context.Context, url, metric string) float64 {
-	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimRight(url, "/")+"/metrics", nil)
-	if err != nil {
-		return 0
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return 0
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(io.LimitReader(resp.Body, 4<<20))
-	total := 0.0
-	for _, line := range strings.Split(string(b), "\n") {
-		if !strings.HasPrefix(line, metric) {
-			continue
-		}
-		rest := strings.TrimPrefix(line, metric)
-		if rest != "" && rest[0] != '{' && rest[0] != ' ' {
-			continue
-		}
-		if i := strings.LastIndexByte(line, ' '); i > 0 {
-			if f, err := strconv.ParseFloat(line[i+1:], 64); err == nil {
-				total += f
-			}
-		}
-	}
-	return total
 }

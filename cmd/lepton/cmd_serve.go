@@ -12,7 +12,7 @@ import (
 // (`lepton internal-serve -spec FILE`); lepton starts it, users do not.
 func cmdInternalServe(m *meta, args []string) int {
 	load := func(ctx context.Context, src serve.ModelSource) (serve.Model, error) {
-		model, err := (&artifact.Store{Dir: src.Store}).Get(src.Digest)
+		model, err := (&artifact.Store{Dir: src.Store}).Get(ctx, src.Digest)
 		if err != nil {
 			return nil, err
 		}

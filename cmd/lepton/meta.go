@@ -39,6 +39,9 @@ type meta struct {
 	// registries are the provider sets this command configured, closed
 	// when it ends.
 	registries []*providers.Registry
+	// views are the providers the read-only commands (show, status,
+	// logs, predict) ask, configured once.
+	views *providers.Registry
 }
 
 func newMeta(stdin io.Reader, stdout, stderr io.Writer, env []string) *meta {
@@ -318,9 +321,14 @@ func (m *meta) lock(ctx context.Context, be state.Backend, lf lockFlags, op stri
 // registry returns the providers available for a configuration, configured
 // with its evaluated provider blocks; the command closes them when it ends.
 func (m *meta) registry(ctx context.Context, blocks map[string]map[string]string, env providers.Env) (*providers.Registry, error) {
-	reg := providers.NewRegistry(local.New())
+	reg := providers.NewRegistry(m.providerSet()...)
 	m.registries = append(m.registries, reg)
 	return reg, reg.Configure(ctx, providers.ConfigureRequest{Blocks: blocks, Env: env})
+}
+
+// providerSet is every provider lepton has, the default first.
+func (m *meta) providerSet() []providers.Provider {
+	return []providers.Provider{local.New()}
 }
 
 // closeProviders closes every provider the command configured.

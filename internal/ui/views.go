@@ -175,7 +175,7 @@ func (c *modelCache) get(dataDir, digest string) (*modelInfo, error) {
 	if mi, ok := c.m[digest]; ok {
 		return mi, nil
 	}
-	m, err := (&artifact.Store{Dir: filepath.Join(dataDir, "artifacts")}).Get(digest)
+	m, err := (&artifact.Store{Dir: filepath.Join(dataDir, "artifacts")}).Get(context.TODO(), digest)
 	if err != nil {
 		return nil, err
 	}

@@ -37,7 +37,7 @@ func (b *BatchInference) Plan(ctx context.Context, req providers.PlanRequest) (p
 		return resp, fmt.Errorf("output %q: writing predictions to object storage is not available yet; use a local path", out)
 	}
 	if m := str(attr(req.Config, "model")); m != "" {
-		model, err := artifactStore(req.Env.DataDir).Get(m)
+		model, err := artifactStore(req.Env.DataDir).Get(ctx, m)
 		if err != nil {
 			return resp, fmt.Errorf("model: %w", err)
 		}
@@ -57,7 +57,7 @@ func (b *BatchInference) outputPath(v cty.Value, env providers.Env) string {
 }
 
 func (b *BatchInference) Apply(ctx context.Context, req providers.ApplyRequest) (cty.Value, error) {
-	model, err := artifactStore(req.Env.DataDir).Get(str(attr(req.Planned, "model")))
+	model, err := artifactStore(req.Env.DataDir).Get(ctx, str(attr(req.Planned, "model")))
 	if err != nil {
 		return cty.NilVal, fmt.Errorf("model: %w", err)
 	}

@@ -2,18 +2,17 @@ package local
 
 import (
 	"bufio"
+	"context"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"math"
-	"os"
-	"path/filepath"
 	"strings"
 
-	"github.com/leptonml/lepton/internal/fsutil"
 	"github.com/leptonml/lepton/runtime/data"
+	"github.com/leptonml/lepton/runtime/runstore"
 )
 
 // The processed-dataset cache lets a training read the matrices a dataset's
@@ -23,8 +22,8 @@ import (
 
 const cacheMagic = "LEPDSET1"
 
-func cachePath(dataDir, digest string) string {
-	return filepath.Join(dataDir, "datasets", strings.TrimPrefix(digest, "sha256:")+".bin")
+func cacheKey(digest string) string {
+	return "datasets/" + strings.TrimPrefix(digest, "sha256:") + ".bin"
 }
 
 // cacheHeader is everything but the matrices.
@@ -44,11 +43,23 @@ type cacheHeader struct {
 	Shapes      [3][4]int // per split: N, D, len(Y), len(Target)
 }
 
-func writeCache(dataDir string, ds *data.Dataset) error {
-	p := cachePath(dataDir, ds.Digest)
-	if _, err := os.Stat(p); err == nil {
+func writeCache(ctx context.Context, dataDir string, ds *data.Dataset) error {
+	s, key := storeOf(dataDir), cacheKey(ds.Digest)
+	if ok, _ := runstore.Exists(ctx, s, key); ok {
 		return nil
 	}
+	// The cache streams into the store as it is encoded: a large dataset's
+	// matrices are not copied into one buffer first.
+	pr, pw := io.Pipe()
+	go func() { pw.CloseWithError(encodeCache(pw, ds)) }()
+	err := s.Put(ctx, key, pr)
+	pr.CloseWithError(err) // stops the encoder if Put gave up early
+	return err
+}
+
+// encodeCache writes the cache format: magic, header length, JSON header,
+// then every split's matrices as little-endian float32.
+func encodeCache(out io.Writer, ds *data.Dataset) error {
 	splits := []data.Matrix{ds.Train, ds.Validation, ds.Test}
 	h := cacheHeader{Digest: ds.Digest, Source: ds.Source, Label: ds.Label, Columns: ds.Columns, Schema: ds.Schema, Rows: ds.Rows,
 		DroppedRows: ds.DroppedRows, Classes: ds.Classes, Stats: ds.Stats, Steps: ds.Steps, Transform: ds.Transform, ImageShape: ds.ImageShape}
@@ -59,22 +70,18 @@ func writeCache(dataDir string, ds *data.Dataset) error {
 	if err != nil {
 		return err
 	}
-	// NoSync: a cache file that is lost or torn by a power cut fails its
-	// checks and is rebuilt from the source, and an fsync of hundreds of
-	// megabytes would slow every dataset load.
-	return fsutil.Write(p, 0o600, fsutil.Options{NoSync: true, MkdirAll: true}, func(w io.Writer) error {
-		io.WriteString(w, cacheMagic)
-		binary.Write(w, binary.LittleEndian, uint64(len(hb)))
-		w.Write(hb)
-		for _, m := range splits {
-			for _, xs := range [][]float32{m.X, m.Y, m.Target} {
-				if err := writeFloats(w, xs); err != nil {
-					return err
-				}
+	w := bufio.NewWriterSize(out, 1<<20)
+	w.WriteString(cacheMagic)
+	binary.Write(w, binary.LittleEndian, uint64(len(hb)))
+	w.Write(hb)
+	for _, m := range splits {
+		for _, xs := range [][]float32{m.X, m.Y, m.Target} {
+			if err := writeFloats(w, xs); err != nil {
+				return err
 			}
 		}
-		return nil
-	})
+	}
+	return w.Flush()
 }
 
 func writeFloats(w io.Writer, xs []float32) error {
@@ -113,8 +120,8 @@ func readFloats(r io.Reader, n int) ([]float32, error) {
 
 // readCache returns the cached dataset with that digest, or an error
 // (os.ErrNotExist when there is none).
-func readCache(dataDir, digest string) (*data.Dataset, error) {
-	f, err := os.Open(cachePath(dataDir, digest))
+func readCache(ctx context.Context, dataDir, digest string) (*data.Dataset, error) {
+	f, err := storeOf(dataDir).Get(ctx, cacheKey(digest))
 	if err != nil {
 		return nil, err
 	}

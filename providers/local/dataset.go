@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
@@ -13,9 +12,8 @@ import (
 	"github.com/leptonml/lepton/lang"
 	"github.com/leptonml/lepton/providers"
 	"github.com/leptonml/lepton/runtime/data"
+	"github.com/leptonml/lepton/runtime/runstore"
 	"github.com/zclconf/go-cty/cty"
-
-	"github.com/leptonml/lepton/internal/fsutil"
 )
 
 // Dataset reads and processes a dataset on this machine. Its digest is
@@ -211,7 +209,7 @@ func (d *Dataset) Apply(ctx context.Context, req providers.ApplyRequest) (cty.Va
 	// less time than writing a file per dataset takes (a configuration of
 	// 10,000 inline datasets spent half its apply creating report files).
 	if spec.Source.Inline == nil {
-		if err := writeReport(req.Env.DataDir, ds); err != nil {
+		if err := writeReport(ctx, req.Env.DataDir, ds); err != nil {
 			return cty.NilVal, err
 		}
 		if err := writeProfile(req.Env.DataDir, ds); err != nil {
@@ -219,7 +217,7 @@ func (d *Dataset) Apply(ctx context.Context, req providers.ApplyRequest) (cty.Va
 		}
 	}
 	if req.Env.DataDir != "" && ds.Train.N*ds.Train.D > cacheMinValues {
-		if err := writeCache(req.Env.DataDir, ds); err != nil {
+		if err := writeCache(ctx, req.Env.DataDir, ds); err != nil {
 			return cty.NilVal, fmt.Errorf("caching the processed dataset: %w", err)
 		}
 	}
@@ -234,7 +232,7 @@ func Report(ctx context.Context, dir, dataDir string, attrs cty.Value) (report s
 	if digest == "" {
 		return "", false, nil
 	}
-	if b, err := os.ReadFile(ReportPath(dataDir, digest)); err == nil {
+	if b, err := runstore.ReadAll(ctx, storeOf(dataDir), reportKey(digest)); err == nil {
 		return string(b), true, nil
 	}
 	spec, err := SpecFromValue(attrs, dir)
@@ -259,30 +257,26 @@ func Report(ctx context.Context, dir, dataDir string, attrs cty.Value) (report s
 	return b.String(), true, nil
 }
 
-// ReportPath is where `lepton show dataset.NAME` finds a dataset's report.
-func ReportPath(dataDir, digest string) string {
-	return filepath.Join(dataDir, "datasets", strings.TrimPrefix(digest, "sha256:")+".txt")
+// reportKey is where `lepton show dataset.NAME` finds a dataset's report.
+func reportKey(digest string) string {
+	return "datasets/" + strings.TrimPrefix(digest, "sha256:") + ".txt"
 }
 
-func writeReport(dataDir string, ds *data.Dataset) error {
+func writeReport(ctx context.Context, dataDir string, ds *data.Dataset) error {
 	if dataDir == "" {
 		return nil
 	}
-	p := ReportPath(dataDir, ds.Digest)
-	if _, err := os.Stat(p); err == nil {
+	s, key := storeOf(dataDir), reportKey(ds.Digest)
+	if ok, _ := runstore.Exists(ctx, s, key); ok {
 		return nil
-	}
-	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-		return fmt.Errorf("writing dataset report: %w", err)
 	}
 	var b strings.Builder
 	if err := ds.Describe(&b); err != nil {
 		return err
 	}
-	// Two datasets with the same content share a report: write each through
-	// its own temporary file. NoSync: a report is rebuilt when missing, and
-	// an fsync per dataset would slow applies of thousands of them.
-	if err := fsutil.WriteFile(p, []byte(b.String()), 0o644, fsutil.Options{NoSync: true}); err != nil {
+	// Two datasets with the same content share a report; Put replaces it
+	// whole, so either write leaves a whole report.
+	if err := runstore.PutBytes(ctx, s, key, []byte(b.String())); err != nil {
 		return fmt.Errorf("writing dataset report: %w", err)
 	}
 	return nil
@@ -348,10 +342,17 @@ func (d *Dataset) DeterminedByArgs(config cty.Value) bool {
 // ReadsCurrent: a dataset's drift is a changed digest, found by Plan.
 func (d *Dataset) ReadsCurrent() bool { return true }
 
-// Delete removes the dataset's report; the source itself is the user's.
-func (d *Dataset) Delete(_ context.Context, req providers.DeleteRequest) error {
+// Delete removes the dataset's report and cache; the source itself is the user's.
+func (d *Dataset) Delete(ctx context.Context, req providers.DeleteRequest) error {
 	if dg := str(attr(req.Current, "digest")); dg != "" && req.Env.DataDir != "" {
-		for _, p := range []string{ReportPath(req.Env.DataDir, dg), ProfilePath(req.Env.DataDir, dg), cachePath(req.Env.DataDir, dg)} {
+		s := storeOf(req.Env.DataDir)
+		for _, k := range []string{reportKey(dg), cacheKey(dg)} {
+			if err := s.Delete(ctx, k); err != nil {
+				return fmt.Errorf("removing dataset files: %w", err)
+			}
+		}
+		// The profile is written beside them, outside the store (a view).
+		for _, p := range []string{ProfilePath(req.Env.DataDir, dg)} {
 			if err := os.Remove(p); err != nil && !os.IsNotExist(err) {
 				return fmt.Errorf("removing dataset files: %w", err)
 			}

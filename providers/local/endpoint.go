@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/leptonml/lepton/providers"
@@ -22,9 +23,24 @@ type Endpoint struct {
 	Binary string
 }
 
-// endpointDir holds an endpoint's spec, ready file and log.
+// endpointDir holds an endpoint's spec, ready file and log (keys under
+// endpointPrefix). The server is a process of this machine that writes its
+// own files, so they are files of the local store.
 func endpointDir(dataDir, address string) string {
-	return filepath.Join(dataDir, "endpoints", safeName(address))
+	return filepath.Join(storeOf(dataDir).Root(), filepath.FromSlash(strings.TrimSuffix(endpointPrefix(address), "/")))
+}
+
+// artifactsDir is the local store's artifacts directory, which the server
+// process (on this machine) reads its model from.
+func artifactsDir(dataDir string) string {
+	p, _ := storeOf(dataDir).Path("artifacts")
+	return p
+}
+
+// processFiles is a server's files, without its process.
+func processFiles(dataDir, address string) serve.Process {
+	dir := endpointDir(dataDir, address)
+	return serve.Process{SpecPath: filepath.Join(dir, "spec.json"), LogPath: filepath.Join(dir, serverLogKey), ReadyPath: filepath.Join(dir, "ready.json")}
 }
 
 type endpointArgs struct {
@@ -120,7 +136,7 @@ func (e *Endpoint) spec(address string, a endpointArgs, token string, env provid
 	addr, _ := splitAddress(address)
 	return serve.ProcessSpec{
 		Name: addr, Port: a.port, Token: token, Workers: a.replicas, MaxBatchSize: a.maxBatchSize,
-		Model: serve.ModelSource{Artifact: a.model, Digest: a.model, Store: artifactStore(env.DataDir).Dir},
+		Model: serve.ModelSource{Artifact: a.model, Digest: a.model, Store: artifactsDir(env.DataDir)},
 	}
 }
 
@@ -135,11 +151,9 @@ func splitAddress(address string) (string, error) {
 }
 
 func processOf(dataDir, address string, v cty.Value) serve.Process {
-	dir := endpointDir(dataDir, address)
-	return serve.Process{
-		Pid: intAttr(v, "pid", 0), Port: intAttr(v, "port", 0), URL: str(attr(v, "url")),
-		SpecPath: filepath.Join(dir, "spec.json"), LogPath: filepath.Join(dir, "server.log"), ReadyPath: filepath.Join(dir, "ready.json"),
-	}
+	p := processFiles(dataDir, address)
+	p.Pid, p.Port, p.URL = intAttr(v, "pid", 0), intAttr(v, "port", 0), str(attr(v, "url"))
+	return p
 }
 
 // Apply starts a server, or updates the running one in place.
@@ -171,8 +185,9 @@ func (e *Endpoint) Apply(ctx context.Context, req providers.ApplyRequest) (cty.V
 	// A server left by an apply that died before recording it (state says
 	// running, without a pid) would hold the port: stop it first.
 	dir := endpointDir(req.Env.DataDir, req.Address)
-	if info, err := serve.ReadReady(filepath.Join(dir, "ready.json")); err == nil {
-		old := serve.Process{Pid: info.Pid, URL: info.URL, SpecPath: filepath.Join(dir, "spec.json"), ReadyPath: filepath.Join(dir, "ready.json")}
+	files := processFiles(req.Env.DataDir, req.Address)
+	if info, err := serve.ReadReady(files.ReadyPath); err == nil {
+		old := serve.Process{Pid: info.Pid, URL: info.URL, SpecPath: files.SpecPath, ReadyPath: files.ReadyPath}
 		if serve.Alive(old) {
 			if err := serve.Stop(ctx, old, 30*time.Second); err != nil {
 				return cty.NilVal, fmt.Errorf("stopping the server left by an interrupted apply: %w", err)

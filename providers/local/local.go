@@ -38,6 +38,12 @@ func (p *Provider) Configure(context.Context, providers.ConfigureRequest) error 
 // Close closes the SDK clients the clusters opened.
 func (p *Provider) Close() error { return p.clusters.Close() }
 
+// kinds is the order the local provider presents its kinds in.
+var kinds = []string{"dataset", "cluster", "training", "batch_inference", "endpoint"}
+
+// Kinds lists the kinds the local provider manages.
+func (p *Provider) Kinds() []string { return append([]string(nil), kinds...) }
+
 // Name is "local".
 func (p *Provider) Name() string { return "local" }
 

@@ -8,8 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
 	"strings"
 
 	"github.com/leptonml/lepton/providers"
@@ -17,6 +15,7 @@ import (
 	"github.com/leptonml/lepton/runtime/data"
 	"github.com/leptonml/lepton/runtime/rl"
 	"github.com/leptonml/lepton/runtime/rl/env"
+	"github.com/leptonml/lepton/runtime/runstore"
 	"github.com/leptonml/lepton/runtime/train"
 	"github.com/zclconf/go-cty/cty"
 )
@@ -26,23 +25,8 @@ import (
 // interrupted run resumes where it stopped.
 type Training struct{}
 
-// RunDir is where a training's checkpoints and log live.
-func RunDir(dataDir, address string) string {
-	return filepath.Join(dataDir, "runs", safeName(address))
-}
-
-// LogPath is the log `lepton logs` prints for a training.
-func LogPath(dataDir, address string) string {
-	return filepath.Join(RunDir(dataDir, address), "train.log")
-}
-
-func safeName(address string) string {
-	r := strings.NewReplacer("[", "_", "]", "", "\"", "", "/", "_", " ", "_")
-	return r.Replace(address)
-}
-
 func artifactStore(dataDir string) *artifact.Store {
-	return &artifact.Store{Dir: filepath.Join(dataDir, "artifacts")}
+	return &artifact.Store{Objects: storeOf(dataDir)}
 }
 
 // trainingSpec is what a training block says, in the runtime's terms.
@@ -179,7 +163,7 @@ func (t *Training) Plan(ctx context.Context, req providers.PlanRequest) (provide
 	}
 	var base *artifact.Model
 	if ts.base != "" {
-		base, err = artifactStore(req.Env.DataDir).Get(ts.base)
+		base, err = artifactStore(req.Env.DataDir).Get(ctx, ts.base)
 		if err != nil {
 			return resp, fmt.Errorf("base_model: %w", err)
 		}
@@ -213,11 +197,12 @@ func (t *Training) Apply(ctx context.Context, req providers.ApplyRequest) (cty.V
 	if err != nil {
 		return cty.NilVal, err
 	}
+	run := runstore.Sub(storeOf(req.Env.DataDir), runPrefix(req.Address))
 	dir := RunDir(req.Env.DataDir, req.Address)
-	if err := prepareRunDir(dir, req.Planned); err != nil {
+	if err := prepareRun(ctx, run, req.Planned); err != nil {
 		return cty.NilVal, err
 	}
-	logf, err := os.OpenFile(filepath.Join(dir, "train.log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+	logf, err := run.Append(ctx, trainLogKey)
 	if err != nil {
 		return cty.NilVal, fmt.Errorf("opening the run log: %w", err)
 	}
@@ -232,7 +217,7 @@ func (t *Training) Apply(ctx context.Context, req providers.ApplyRequest) (cty.V
 	epochs := 0
 	if ts.objective == "q_learning" {
 		rm := resumeRunMetrics(dir, ts.objective, ts.rl.Episodes)
-		res, err := rl.Run(ctx, ts.rl, rl.Options{RunDir: dir, Progress: progress, OnProgress: func(p rl.Progress) {
+		res, err := rl.Run(ctx, ts.rl, rl.Options{Run: run, Progress: progress, OnProgress: func(p rl.Progress) {
 			rm.addEpisode(p)
 			rm.write(dir) // best effort: the curves are a view, the run goes on without them
 		}})
@@ -249,7 +234,7 @@ func (t *Training) Apply(ctx context.Context, req providers.ApplyRequest) (cty.V
 		}
 		m := &artifact.Model{Kind: artifact.KindQLearning, Payload: payload, Metrics: res.Metrics,
 			Meta: map[string]string{"environment": ts.rl.Environment.Name, "episodes": fmt.Sprint(ts.rl.Episodes), "seed": fmt.Sprint(ts.rl.Seed)}}
-		if digest, err = store.Put(m); err != nil {
+		if digest, err = store.Put(ctx, m); err != nil {
 			return cty.NilVal, err
 		}
 		metrics, epochs = res.Metrics, ts.rl.Episodes
@@ -262,7 +247,7 @@ func (t *Training) Apply(ctx context.Context, req providers.ApplyRequest) (cty.V
 		if err != nil {
 			return cty.NilVal, err
 		}
-		ds, err := readCache(req.Env.DataDir, str(attr(dsVal, "digest")))
+		ds, err := readCache(ctx, req.Env.DataDir, str(attr(dsVal, "digest")))
 		if err != nil {
 			fmt.Fprintf(logf, "loading %s\n", ts.dataset)
 			if ds, err = data.Load(ctx, spec); err != nil {
@@ -284,16 +269,16 @@ func (t *Training) Apply(ctx context.Context, req providers.ApplyRequest) (cty.V
 		}
 		var base *artifact.Model
 		if ts.base != "" {
-			if base, err = store.Get(ts.base); err != nil {
+			if base, err = store.Get(ctx, ts.base); err != nil {
 				return cty.NilVal, fmt.Errorf("base_model: %w", err)
 			}
 		}
-		// train.Run appends its own lines to RunDir/train.log.
+		// train.Run appends its own lines to the run's train.log.
 		logf.Close()
 		rm := resumeRunMetrics(dir, ts.objective, ts.sup.Epochs)
 		rm.Epochs = nil // train.Run hands over the whole history, a resumed run's included
 		res, err := train.Run(ctx, ts.sup, trainingData(ds, ts.objective), base, train.Options{
-			RunDir: dir, Progress: req.Env.Progress, IsTTY: req.Env.ProgressTTY, Store: store,
+			Run: run, Progress: req.Env.Progress, IsTTY: req.Env.ProgressTTY, Store: store,
 			OnEpoch: func(h []train.EpochMetrics) {
 				rm.Epochs = h
 				rm.write(dir) // best effort: the curves are a view, the run goes on without them
@@ -325,25 +310,24 @@ func (t *Training) Apply(ctx context.Context, req providers.ApplyRequest) (cty.V
 	}), nil
 }
 
-// prepareRunDir keeps a run directory whose checkpoints belong to these
-// arguments, and empties it when the arguments changed.
-func prepareRunDir(dir string, planned cty.Value) error {
+// prepareRun keeps a run's objects (its checkpoints) when they belong to
+// these arguments, and removes them when the arguments changed.
+func prepareRun(ctx context.Context, run runstore.Store, planned cty.Value) error {
 	b, err := json.Marshal(argsOnly(planned))
 	if err != nil {
 		return err
 	}
 	sum := sha256.Sum256(b)
 	id := hex.EncodeToString(sum[:])
-	marker := filepath.Join(dir, "spec.sha256")
-	if prev, err := os.ReadFile(marker); err == nil && strings.TrimSpace(string(prev)) != id {
-		if err := os.RemoveAll(dir); err != nil {
+	if prev, err := runstore.ReadAll(ctx, run, specMarkerKey); err == nil && strings.TrimSpace(string(prev)) != id {
+		if err := runstore.DeletePrefix(ctx, run, ""); err != nil {
 			return fmt.Errorf("clearing the old run directory: %w", err)
 		}
 	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := runstore.PutBytes(ctx, run, specMarkerKey, []byte(id+"\n")); err != nil {
 		return fmt.Errorf("creating the run directory: %w", err)
 	}
-	return os.WriteFile(marker, []byte(id+"\n"), 0o644)
+	return nil
 }
 
 // argsOnly renders the arguments (not computed attributes) as JSON-friendly values.
@@ -385,25 +369,23 @@ func trainingData(ds *data.Dataset, objective string) *train.Data {
 }
 
 // Read reports the training gone when its model artifact is missing.
-func (t *Training) Read(_ context.Context, req providers.ReadRequest) (cty.Value, error) {
+func (t *Training) Read(ctx context.Context, req providers.ReadRequest) (cty.Value, error) {
 	digest := str(attr(req.Current, "model"))
 	if digest == "" {
 		return req.Current, nil
 	}
-	p, err := artifactStore(req.Env.DataDir).Path(digest)
-	if err != nil {
-		return req.Current, nil
-	}
-	if _, err := os.Stat(p); os.IsNotExist(err) {
+	ok, err := artifactStore(req.Env.DataDir).Has(ctx, digest)
+	if err == nil && !ok {
 		return cty.NullVal(req.Current.Type()), nil
 	}
 	return req.Current, nil
 }
 
-// Delete removes the run directory. Model artifacts are content-addressed
-// and may be shared by other runs; they stay in .lepton/artifacts.
-func (t *Training) Delete(_ context.Context, req providers.DeleteRequest) error {
-	if err := os.RemoveAll(RunDir(req.Env.DataDir, req.Address)); err != nil {
+// Delete removes the run's objects (its directory). Model artifacts are
+// content-addressed and may be shared by other runs; they stay in
+// .lepton/artifacts.
+func (t *Training) Delete(ctx context.Context, req providers.DeleteRequest) error {
+	if err := runstore.DeletePrefix(ctx, storeOf(req.Env.DataDir), runPrefix(req.Address)); err != nil {
 		return fmt.Errorf("removing the run directory: %w", err)
 	}
 	return nil

@@ -3,7 +3,6 @@ package local
 import (
 	"errors"
 	"net"
-	"path/filepath"
 	"strconv"
 	"syscall"
 
@@ -44,6 +43,6 @@ func ownsPort(address string, port int, prior cty.Value, env providers.Env) bool
 	if env.DataDir == "" {
 		return false
 	}
-	info, err := serve.ReadReady(filepath.Join(endpointDir(env.DataDir, address), "ready.json"))
+	info, err := serve.ReadReady(processFiles(env.DataDir, address).ReadyPath)
 	return err == nil && info.Port == port && serve.Alive(serve.Process{Pid: info.Pid})
 }

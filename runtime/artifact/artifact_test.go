@@ -1,6 +1,7 @@
 package artifact
 
 import (
+	"context"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -226,18 +227,18 @@ func TestPredictConcurrent(t *testing.T) {
 func TestStoreRoundTrip(t *testing.T) {
 	s := Store{Dir: filepath.Join(t.TempDir(), "artifacts")}
 	for _, m := range []*Model{mlpModel(), cnnModel(), {Kind: KindQLearning, Payload: json.RawMessage(`{"q":[[0.1,0.2]],"policy":[1]}`), Metrics: map[string]float64{"success_rate": 0.74}, Summary: "policy:\n  > v\n"}} {
-		d, err := s.Put(m)
+		d, err := s.Put(context.Background(), m)
 		if err != nil {
 			t.Fatal(err)
 		}
 		if !strings.HasPrefix(d, "sha256:") || len(d) != 71 || m.Digest() != d {
 			t.Fatalf("digest %q", d)
 		}
-		d2, err := s.Put(m)
+		d2, err := s.Put(context.Background(), m)
 		if err != nil || d2 != d {
 			t.Fatalf("second put: %v %v", d2, err)
 		}
-		got, err := s.Get(d)
+		got, err := s.Get(context.Background(), d)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -268,7 +269,7 @@ func TestStoreRoundTrip(t *testing.T) {
 
 func TestLoadErrors(t *testing.T) {
 	s := Store{Dir: t.TempDir()}
-	d, err := s.Put(mlpModel())
+	d, err := s.Put(context.Background(), mlpModel())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -310,7 +311,7 @@ func TestLoadErrors(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			_, err := s.Get(c.digest())
+			_, err := s.Get(context.Background(), c.digest())
 			if err == nil || !strings.Contains(err.Error(), c.want) {
 				t.Fatalf("err = %v, want %q", err, c.want)
 			}
@@ -339,7 +340,7 @@ func TestDescribeGolden(t *testing.T) {
 	m := cnnModel()
 	m.Metrics = map[string]float64{"test_accuracy": 0.9871, "val_loss": 0.041}
 	m.Meta = map[string]string{"seed": "1", "epochs_completed": "3"}
-	if _, err := s.Put(m); err != nil {
+	if _, err := s.Put(context.Background(), m); err != nil {
 		t.Fatal(err)
 	}
 	got := m.Describe()

@@ -1,47 +1,86 @@
 package artifact
 
 import (
+	"context"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strings"
 
-	"github.com/leptonml/lepton/internal/fsutil"
+	"github.com/leptonml/lepton/runtime/runstore"
 )
 
-// Store keeps artifacts as files named by their digest in Dir
-// (the CLI uses .lepton/artifacts).
+// Store keeps artifacts as objects named by their digest,
+// sha256-<hex>.lmodel: under artifacts/ in a run store (Objects; the CLI's
+// .lepton/artifacts), or directly in the directory Dir (what an endpoint's
+// server process is given).
 type Store struct {
-	Dir string
+	Dir     string
+	Objects runstore.Store
 }
 
 const fileExt = ".lmodel"
 
-// Path returns the file that holds the artifact with this digest.
-func (s Store) Path(digest string) (string, error) {
+// objects is the store the artifacts are in and their keys' prefix.
+func (s Store) objects() (runstore.Store, string) {
+	if s.Objects != nil {
+		return s.Objects, "artifacts/"
+	}
+	return runstore.NewDir(s.Dir, runstore.DirOptions{}), ""
+}
+
+// key is the artifact's key in its store.
+func (s Store) key(digest string) (runstore.Store, string, error) {
 	hexd, ok := strings.CutPrefix(digest, "sha256:")
 	if _, err := hex.DecodeString(hexd); !ok || err != nil || len(hexd) != 64 {
-		return "", fmt.Errorf("artifact reference %q: want sha256:<64 hex digits>", digest)
+		return nil, "", fmt.Errorf("artifact reference %q: want sha256:<64 hex digits>", digest)
 	}
-	return filepath.Join(s.Dir, "sha256-"+hexd+fileExt), nil
+	objs, prefix := s.objects()
+	return objs, prefix + "sha256-" + hexd + fileExt, nil
+}
+
+// location names where the artifacts are, for messages.
+func (s Store) location() string {
+	if s.Objects != nil {
+		return s.Objects.Where("artifacts")
+	}
+	return s.Dir
+}
+
+// Path names the object that holds the artifact with this digest (its file
+// in a local store), after checking that the digest is well formed.
+func (s Store) Path(digest string) (string, error) {
+	objs, key, err := s.key(digest)
+	if err != nil {
+		return "", err
+	}
+	return objs.Where(key), nil
+}
+
+// Has reports whether the artifact with this digest is stored.
+func (s Store) Has(ctx context.Context, digest string) (bool, error) {
+	objs, key, err := s.key(digest)
+	if err != nil {
+		return false, err
+	}
+	return runstore.Exists(ctx, objs, key)
 }
 
 // Put writes m and returns its digest. Writing the same model twice is a no-op.
-// The write is atomic: a crash leaves either no file or the whole file.
-func (s Store) Put(m *Model) (string, error) {
+// The write is atomic: a crash leaves either no object or the whole object.
+func (s Store) Put(ctx context.Context, m *Model) (string, error) {
 	b, err := Encode(m)
 	if err != nil {
 		return "", err
 	}
 	d := DigestOf(b)
-	p, _ := s.Path(d)
-	if _, err := os.Stat(p); err == nil {
+	objs, key, _ := s.key(d)
+	if ok, _ := runstore.Exists(ctx, objs, key); ok {
 		m.digest = d
 		return d, nil
 	}
-	if err := fsutil.WriteFile(p, b, 0o644, fsutil.Options{MkdirAll: true}); err != nil {
+	if err := runstore.PutBytes(ctx, objs, key, b); err != nil {
 		return "", fmt.Errorf("store artifact %s: %w", d, err)
 	}
 	m.digest = d
@@ -49,18 +88,19 @@ func (s Store) Put(m *Model) (string, error) {
 }
 
 // Get reads and checks the artifact with this digest.
-func (s Store) Get(digest string) (*Model, error) {
-	p, err := s.Path(digest)
+func (s Store) Get(ctx context.Context, digest string) (*Model, error) {
+	objs, key, err := s.key(digest)
 	if err != nil {
 		return nil, err
 	}
-	b, err := os.ReadFile(p)
+	b, err := runstore.ReadAll(ctx, objs, key)
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
-			return nil, fmt.Errorf("artifact %s: not in %s (was the training run destroyed, or .lepton deleted?): %w", digest, s.Dir, err)
+			return nil, fmt.Errorf("artifact %s: not in %s (was the training run destroyed, or .lepton deleted?): %w", digest, s.location(), err)
 		}
 		return nil, fmt.Errorf("artifact %s: %w", digest, err)
 	}
+	p := objs.Where(key)
 	if got := DigestOf(b); got != digest {
 		return nil, fmt.Errorf("artifact %s: %w: file %s hashes to %s (corrupted or modified)", digest, ErrDigestMismatch, p, got)
 	}

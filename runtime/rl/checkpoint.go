@@ -1,15 +1,14 @@
 package rl
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"math"
-	"os"
 	"reflect"
 
 	"github.com/leptonml/lepton/runtime/rl/env"
-
-	"github.com/leptonml/lepton/internal/fsutil"
+	"github.com/leptonml/lepton/runtime/runstore"
 )
 
 const checkpointVersion = 1
@@ -31,22 +30,25 @@ type checkpoint struct {
 }
 
 // saveCheckpoint writes st atomically: a crash leaves the old checkpoint or
-// the new one, never half of one.
-func saveCheckpoint(path string, st *checkpoint) error {
+// the new one, never half of one. It is written when ctx ends too (that is
+// when it matters most), so the write does not take ctx's cancellation.
+func saveCheckpoint(ctx context.Context, run runstore.Store, st *checkpoint) error {
+	path := run.Where(CheckpointFile)
 	data, err := json.Marshal(st)
 	if err != nil {
 		return fmt.Errorf("encoding checkpoint %s: %w", path, err)
 	}
-	if err := fsutil.WriteFile(path, data, 0o600, fsutil.Options{MkdirAll: true}); err != nil {
+	if err := runstore.PutBytes(context.WithoutCancel(ctx), run, CheckpointFile, data); err != nil {
 		return fmt.Errorf("writing checkpoint %s: %w", path, err)
 	}
 	return nil
 }
 
 // loadCheckpoint reads a checkpoint for spec (already normalized) on e. A
-// missing file is an error wrapping fs.ErrNotExist.
-func loadCheckpoint(path string, spec Spec, e env.Env) (*checkpoint, error) {
-	data, err := os.ReadFile(path)
+// missing checkpoint is an error wrapping fs.ErrNotExist.
+func loadCheckpoint(ctx context.Context, run runstore.Store, spec Spec, e env.Env) (*checkpoint, error) {
+	path := run.Where(CheckpointFile)
+	data, err := runstore.ReadAll(ctx, run, CheckpointFile)
 	if err != nil {
 		return nil, fmt.Errorf("reading checkpoint: %w", err)
 	}

@@ -7,16 +7,19 @@ import (
 	"io"
 	"io/fs"
 	"math/rand/v2"
-	"path/filepath"
 	"time"
 
 	"github.com/leptonml/lepton/runtime/rl/env"
+	"github.com/leptonml/lepton/runtime/runstore"
 )
 
 // Options are the parts of a run that do not change its result.
 type Options struct {
-	// RunDir, when set, holds the checkpoint (CheckpointFile). A checkpoint
-	// already there is resumed from; it must come from the same spec.
+	// Run, when set, holds the checkpoint (the object CheckpointFile). A
+	// checkpoint already there is resumed from; it must come from the same
+	// spec.
+	Run runstore.Store
+	// RunDir, when Run is nil, is a local directory used as Run.
 	RunDir string
 	// CheckpointEvery is the checkpoint interval in episodes (default 1000).
 	// A checkpoint is also written when ctx is cancelled and at the end.
@@ -48,14 +51,14 @@ func (p Progress) String() string {
 		p.Episode, p.Episodes, p.Window, p.MeanReturn, p.Epsilon, p.EpisodesPerSec)
 }
 
-// CheckpointFile is the checkpoint's name inside Options.RunDir.
+// CheckpointFile is the checkpoint's key in Options.Run.
 const CheckpointFile = "q_learning.checkpoint.json"
 
 // Run trains a Q-table as spec says and evaluates its greedy policy. With the
 // same spec it returns the same Result, whether or not it was interrupted and
 // resumed on the way: episode i draws all its randomness from a generator
 // seeded by (Seed, i) alone. When ctx is cancelled, Run writes a checkpoint
-// (if opts.RunDir is set) and returns an error wrapping ctx.Err().
+// (if opts.Run or opts.RunDir is set) and returns an error wrapping ctx.Err().
 func Run(ctx context.Context, spec Spec, opts Options) (*Result, error) {
 	if err := Check(spec); err != nil {
 		return nil, fmt.Errorf("q_learning spec: %w", err)
@@ -73,10 +76,12 @@ func Run(ctx context.Context, spec Spec, opts Options) (*Result, error) {
 	}
 
 	st := &checkpoint{Version: checkpointVersion, Spec: spec, Q: newTable(e.NumStates(), e.NumActions())}
-	ckPath := ""
-	if opts.RunDir != "" {
-		ckPath = filepath.Join(opts.RunDir, CheckpointFile)
-		prev, err := loadCheckpoint(ckPath, spec, e)
+	if opts.Run == nil && opts.RunDir != "" {
+		// The checkpoint is the user's data: private, as its own store's.
+		opts.Run = runstore.NewDir(opts.RunDir, runstore.DirOptions{Private: []string{CheckpointFile}})
+	}
+	if opts.Run != nil {
+		prev, err := loadCheckpoint(ctx, opts.Run, spec, e)
 		switch {
 		case err == nil:
 			st = prev
@@ -85,7 +90,7 @@ func Run(ctx context.Context, spec Spec, opts Options) (*Result, error) {
 			return nil, err
 		}
 	}
-	if err := train(ctx, e, spec, st, opts, ckPath); err != nil {
+	if err := train(ctx, e, spec, st, opts); err != nil {
 		return nil, err
 	}
 
@@ -117,12 +122,12 @@ func newTable(states, actions int) [][]float64 {
 }
 
 // train runs episodes st.Episodes..spec.Episodes-1, updating st in place.
-func train(ctx context.Context, e env.Env, spec Spec, st *checkpoint, opts Options, ckPath string) error {
+func train(ctx context.Context, e env.Env, spec Spec, st *checkpoint, opts Options) error {
 	save := func() error {
-		if ckPath == "" {
+		if opts.Run == nil {
 			return nil
 		}
-		return saveCheckpoint(ckPath, st)
+		return saveCheckpoint(ctx, opts.Run, st)
 	}
 	rng := newStreamRNG()
 	q := st.Q

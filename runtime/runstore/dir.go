@@ -18,16 +18,25 @@ import (
 // Dir is the local store: key k is the file Root/k (.lepton/ for the CLI),
 // so a .lepton directory written before this interface existed reads the same.
 type Dir struct {
-	root    string
-	private []string
+	root string
+	o    DirOptions
+}
+
+// DirOptions say how a Dir writes some of its keys; each field holds
+// path.Match patterns such as "datasets/*.bin".
+type DirOptions struct {
+	// Private keys hold a user's data: written 0600 instead of 0644.
+	Private []string
+	// NoSync keys are rebuilt when missing or invalid (caches, reports) and
+	// written on a hot path: written atomically but without fsync
+	// (fsutil.Options.NoSync).
+	NoSync []string
 }
 
 // NewDir returns the store rooted at root. Files are written 0644 and
-// directories 0755, except keys matching one of the private patterns
-// (path.Match syntax, e.g. "datasets/*.bin"), written 0600: what holds a
-// user's data is readable by that user alone.
-func NewDir(root string, private ...string) *Dir {
-	return &Dir{root: root, private: private}
+// directories 0755, except as o says.
+func NewDir(root string, o DirOptions) *Dir {
+	return &Dir{root: root, o: o}
 }
 
 // Root is the directory the store keeps its files in.
@@ -52,18 +61,25 @@ func (d *Dir) Where(key string) string {
 	return p
 }
 
-func (d *Dir) mode(key string) fs.FileMode {
-	for _, pat := range d.private {
+func matchAny(patterns []string, key string) bool {
+	for _, pat := range patterns {
 		if ok, _ := path.Match(pat, key); ok {
-			return 0o600
+			return true
 		}
+	}
+	return false
+}
+
+func (d *Dir) mode(key string) fs.FileMode {
+	if matchAny(d.o.Private, key) {
+		return 0o600
 	}
 	return 0o644
 }
 
-// Put writes through a temporary file in the same directory, synced and
-// renamed into place, then syncs the directory: after a crash the key holds
-// the old object or the new one.
+// Put writes through fsutil: a temporary file in the same directory,
+// synced and renamed into place, then the directory synced. After a crash
+// the key holds the old object or the new one.
 func (d *Dir) Put(ctx context.Context, key string, r io.Reader) error {
 	p, err := d.Path(key)
 	if err != nil {
@@ -72,12 +88,14 @@ func (d *Dir) Put(ctx context.Context, key string, r io.Reader) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	return fsutil.Write(p, d.mode(key), fsutil.Options{MkdirAll: true}, func(w io.Writer) error {
-		if _, err := io.Copy(w, ctxReader{ctx, r}); err != nil {
-			return fmt.Errorf("writing %s: %w", p, err)
-		}
-		return nil
+	err = fsutil.Write(p, d.mode(key), fsutil.Options{MkdirAll: true, NoSync: matchAny(d.o.NoSync, key)}, func(w io.Writer) error {
+		_, err := io.Copy(w, ctxReader{ctx, r})
+		return err
 	})
+	if err != nil {
+		return fmt.Errorf("writing %s: %w", p, err)
+	}
+	return nil
 }
 
 // ctxReader stops a long copy when its context ends.

@@ -16,7 +16,7 @@ import (
 )
 
 func TestDirConformance(t *testing.T) {
-	storetest.Run(t, func(t *testing.T) runstore.Store { return runstore.NewDir(t.TempDir()) })
+	storetest.Run(t, func(t *testing.T) runstore.Store { return runstore.NewDir(t.TempDir(), runstore.DirOptions{}) })
 }
 
 func TestMemoryConformance(t *testing.T) {
@@ -24,14 +24,16 @@ func TestMemoryConformance(t *testing.T) {
 }
 
 func TestSubConformance(t *testing.T) {
-	storetest.Run(t, func(t *testing.T) runstore.Store { return runstore.Sub(runstore.NewDir(t.TempDir()), "nested/root/") })
+	storetest.Run(t, func(t *testing.T) runstore.Store {
+		return runstore.Sub(runstore.NewDir(t.TempDir(), runstore.DirOptions{}), "nested/root/")
+	})
 }
 
 // TestDirFiles: the local store writes the files .lepton always held, at the
 // same paths and with the same modes, and leaves no temporary file.
 func TestDirFiles(t *testing.T) {
 	root := t.TempDir()
-	s := runstore.NewDir(root, "datasets/*.bin")
+	s := runstore.NewDir(root, runstore.DirOptions{Private: []string{"datasets/*.bin"}, NoSync: []string{"datasets/*"}})
 	ctx := context.Background()
 	for _, k := range []string{"artifacts/sha256-00.lmodel", "datasets/00.txt", "datasets/00.bin", "runs/training.x/spec.sha256"} {
 		if err := runstore.PutBytes(ctx, s, k, []byte("x")); err != nil {
@@ -76,7 +78,7 @@ func TestDirFiles(t *testing.T) {
 // TestFollow: Follow prints what is appended while it runs and ends with EOF
 // when its context does.
 func TestFollow(t *testing.T) {
-	s := runstore.NewDir(t.TempDir())
+	s := runstore.NewDir(t.TempDir(), runstore.DirOptions{})
 	ctx := context.Background()
 	w, err := s.Append(ctx, "log")
 	if err != nil {

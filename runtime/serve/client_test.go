@@ -54,12 +54,22 @@ func TestReadTraffic(t *testing.T) {
 	}
 	c.Predict(ctx, hs.URL, "digits", "bad", [][]float32{row(1)})
 	c.Predict(ctx, hs.URL, "digits", testToken, [][]float32{{1}})
+	if err := Health(ctx, hs.URL); err != nil {
+		t.Fatal(err)
+	}
 	tr, err := ReadTraffic(ctx, hs.URL)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if tr.Requests != 5 || tr.ClientErrors != 2 || tr.ServerErrors != 0 || tr.Rows != 6 || tr.InFlight != 0 || tr.Version != "sha256:seed4" || tr.MeanLatency <= 0 {
 		t.Fatalf("traffic %+v", tr)
+	}
+	// The health check counts among all requests, not among inferences.
+	if tr.HTTPRequests != 6 {
+		t.Fatalf("HTTPRequests %v, want 6", tr.HTTPRequests)
+	}
+	if tr, err = ReadTraffic(ctx, hs.URL); err != nil || tr.HTTPRequests != 7 || tr.Requests != 5 {
+		t.Fatalf("second scrape (counts the first): %+v, %v", tr, err)
 	}
 	if c := s.Counts(); c != (TrafficCounts{Requests: 5, ClientErrors: 2, Rows: 6}) {
 		t.Fatalf("counts %+v", c)

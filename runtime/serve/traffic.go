@@ -21,6 +21,9 @@ type Traffic struct {
 	Rows         float64       // rows scored by the model
 	MeanLatency  time.Duration // mean over inference requests
 	Version      string        // model version served
+	// HTTPRequests counts every request answered, on any route: health
+	// checks and earlier scrapes too (the count `lepton status` shows).
+	HTTPRequests float64
 }
 
 // ReadTraffic scrapes url/metrics and sums the inference routes.
@@ -58,10 +61,11 @@ func ReadTraffic(ctx context.Context, url string) (Traffic, error) {
 	if f := fams["lepton_http_requests_total"]; f != nil {
 		for _, m := range f.GetMetric() {
 			l := labels(m)
+			v := m.GetCounter().GetValue()
+			t.HTTPRequests += v
 			if !inference(l) {
 				continue
 			}
-			v := m.GetCounter().GetValue()
 			t.Requests += v
 			switch {
 			case strings.HasPrefix(l["code"], "4"):

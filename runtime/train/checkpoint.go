@@ -2,17 +2,21 @@ package train
 
 import (
 	"bytes"
+	"context"
 	"encoding/gob"
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"unsafe"
 
-	"github.com/leptonml/lepton/internal/fsutil"
+	"github.com/leptonml/lepton/runtime/runstore"
 )
 
-const checkpointFile = "checkpoint.gob"
+// The run's objects.
+const (
+	checkpointFile = "checkpoint.gob"
+	logKey         = "train.log"
+)
 
 // checkpointFormat changes whenever checkpoint's fields do.
 const checkpointFormat = 2
@@ -30,8 +34,10 @@ type checkpoint struct {
 	Avg         [][]float32
 }
 
-func (r *runner) save(st *state) error {
-	if r.opts.RunDir == "" {
+// save writes the checkpoint. It is written when ctx ends too (that is
+// when it matters most), so the write does not take ctx's cancellation.
+func (r *runner) save(ctx context.Context, st *state) error {
+	if r.opts.Run == nil {
 		return nil
 	}
 	cp := checkpoint{Format: checkpointFormat, Fingerprint: r.fp, State: *st, Weights: r.copyWeightsShared(),
@@ -40,9 +46,8 @@ func (r *runner) save(st *state) error {
 	if err := gob.NewEncoder(&buf).Encode(&cp); err != nil {
 		return fmt.Errorf("encode checkpoint: %w", err)
 	}
-	p := filepath.Join(r.opts.RunDir, checkpointFile)
-	if err := fsutil.WriteFile(p, buf.Bytes(), 0o644, fsutil.Options{MkdirAll: true}); err != nil {
-		return fmt.Errorf("write checkpoint %s: %w", p, err)
+	if err := runstore.PutBytes(context.WithoutCancel(ctx), r.opts.Run, checkpointFile, buf.Bytes()); err != nil {
+		return fmt.Errorf("write checkpoint %s: %w", r.opts.Run.Where(checkpointFile), err)
 	}
 	return nil
 }
@@ -56,9 +61,9 @@ func (r *runner) copyWeightsShared() [][]float32 {
 	return out
 }
 
-func loadCheckpoint(dir string) (*checkpoint, error) {
-	p := filepath.Join(dir, checkpointFile)
-	b, err := os.ReadFile(p)
+func loadCheckpoint(ctx context.Context, run runstore.Store) (*checkpoint, error) {
+	p := run.Where(checkpointFile)
+	b, err := runstore.ReadAll(ctx, run, checkpointFile)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, nil
 	}
@@ -77,7 +82,7 @@ func loadCheckpoint(dir string) (*checkpoint, error) {
 
 func (r *runner) restore(cp *checkpoint) error {
 	if len(cp.Weights) != len(r.weights) || len(cp.OptM) != len(r.opt.m) || len(cp.OptV) != len(r.opt.v) {
-		return fmt.Errorf("checkpoint does not fit this network: remove %s", filepath.Join(r.opts.RunDir, checkpointFile))
+		return fmt.Errorf("checkpoint does not fit this network: remove %s", r.opts.Run.Where(checkpointFile))
 	}
 	for i, w := range cp.Weights {
 		if len(w) != len(r.weights[i].Data) {

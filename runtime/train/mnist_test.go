@@ -31,7 +31,7 @@ func TestMNISTMLPAccuracy(t *testing.T) {
 	}
 	// What serving sees: the stored artifact, fed raw 0..255 pixels, must
 	// score the same (it applies the stored normalisation itself).
-	m, err := store.Get(res.Digest)
+	m, err := store.Get(context.Background(), res.Digest)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -86,7 +86,7 @@ func TestTransfer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	baseModel, err := store.Get(base.Digest)
+	baseModel, err := store.Get(context.Background(), base.Digest)
 	if err != nil {
 		t.Fatal(err)
 	}

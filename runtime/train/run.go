@@ -10,23 +10,25 @@ import (
 	"io"
 	"math"
 	"math/rand/v2"
-	"os"
-	"path/filepath"
 	"slices"
 	"strconv"
 
 	"github.com/leptonml/lepton/runtime/artifact"
+	"github.com/leptonml/lepton/runtime/runstore"
 )
 
 // Options says where a run writes and how it reports.
 type Options struct {
-	// RunDir holds checkpoint.gob and train.log. A checkpoint found there is
-	// resumed. Empty: no checkpoints, no log file.
+	// Run holds the run's objects, checkpoint.gob and train.log (the CLI
+	// gives it runs/ADDRESS/ in .lepton). A checkpoint found there is
+	// resumed. Nil: no checkpoints, no log.
+	Run runstore.Store
+	// RunDir, when Run is nil, is a local directory used as Run.
 	RunDir string
 	// Progress receives a progress bar when IsTTY, else a plain line every few seconds.
 	Progress io.Writer
 	IsTTY    bool
-	// Log receives one line per epoch (also appended to RunDir/train.log).
+	// Log receives one line per epoch (also appended to train.log in Run).
 	Log io.Writer
 	// Store, when set, receives the trained model; Result.Digest names it.
 	Store *artifact.Store
@@ -108,7 +110,7 @@ type runner struct {
 	width   int
 	fp      string
 	logf    func(format string, a ...any)
-	logFile *os.File
+	logFile io.WriteCloser
 	tMean   float64
 	tStd    float64
 	outW    int
@@ -155,24 +157,38 @@ func newRunner(s Spec, data *Data, base *artifact.Model, opts Options) (*runner,
 	r.eval = &artifact.Model{Kind: artifact.KindSupervised, Architecture: arch, Weights: r.out, ClassLabels: data.Classes}
 	r.fp = fingerprint(s, data, base)
 
-	var logs []io.Writer
-	if opts.Log != nil {
-		logs = append(logs, opts.Log)
+	if r.opts.Run == nil && r.opts.RunDir != "" {
+		r.opts.Run = runstore.NewDir(r.opts.RunDir, runstore.DirOptions{})
 	}
-	if opts.RunDir != "" {
-		if err := os.MkdirAll(opts.RunDir, 0o755); err != nil {
-			return nil, fmt.Errorf("run directory: %w", err)
-		}
-		f, err := os.OpenFile(filepath.Join(opts.RunDir, "train.log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
-		if err != nil {
-			return nil, fmt.Errorf("run log: %w", err)
-		}
-		r.logFile = f
+	r.setLog(nil)
+	return r, nil
+}
+
+// setLog sends log lines to opts.Log and to f, when not nil.
+func (r *runner) setLog(f io.Writer) {
+	var logs []io.Writer
+	if r.opts.Log != nil {
+		logs = append(logs, r.opts.Log)
+	}
+	if f != nil {
 		logs = append(logs, f)
 	}
 	w := io.MultiWriter(logs...)
 	r.logf = func(format string, a ...any) { fmt.Fprintf(w, format+"\n", a...) }
-	return r, nil
+}
+
+// openLog appends the log to train.log in the run's store.
+func (r *runner) openLog(ctx context.Context) error {
+	if r.opts.Run == nil {
+		return nil
+	}
+	f, err := r.opts.Run.Append(ctx, logKey)
+	if err != nil {
+		return fmt.Errorf("run log: %w", err)
+	}
+	r.logFile = f
+	r.setLog(f)
+	return nil
 }
 
 func (r *runner) close() {
@@ -186,14 +202,17 @@ func (r *runner) run(ctx context.Context) (*Result, error) {
 	s := r.spec
 	st := &state{}
 	resumed := 0
-	if r.opts.RunDir != "" {
-		cp, err := loadCheckpoint(r.opts.RunDir)
+	if err := r.openLog(ctx); err != nil {
+		return nil, err
+	}
+	if r.opts.Run != nil {
+		cp, err := loadCheckpoint(ctx, r.opts.Run)
 		if err != nil {
 			return nil, err
 		}
 		if cp != nil {
 			if cp.Fingerprint != r.fp {
-				return nil, fmt.Errorf("%s holds a checkpoint of another run (the spec, data or base model changed): remove it to start over", filepath.Join(r.opts.RunDir, checkpointFile))
+				return nil, fmt.Errorf("%s holds a checkpoint of another run (the spec, data or base model changed): remove it to start over", r.opts.Run.Where(checkpointFile))
 			}
 			if err := r.restore(cp); err != nil {
 				return nil, err
@@ -220,7 +239,7 @@ func (r *runner) run(ctx context.Context) (*Result, error) {
 			copy(r.out[i].Data, w)
 		}
 	}
-	return r.finish(st, resumed)
+	return r.finish(ctx, st, resumed)
 }
 
 // state is everything a checkpoint must carry besides weights and optimizer state.
@@ -249,7 +268,7 @@ func (r *runner) epoch(ctx context.Context, st *state, prog *progress) error {
 	for b := st.Batch; b < r.perEp; b++ {
 		if err := ctx.Err(); err != nil {
 			st.Batch = b
-			if werr := r.save(st); werr != nil {
+			if werr := r.save(ctx, st); werr != nil {
 				return errors.Join(err, werr)
 			}
 			r.logf("interrupted at epoch %d, batch %d of %d: checkpoint saved", st.Epoch+1, b, r.perEp)
@@ -302,7 +321,7 @@ func (r *runner) epoch(ctx context.Context, st *state, prog *progress) error {
 	if st.Epoch >= s.Epochs {
 		st.Done = true
 	}
-	if err := r.save(st); err != nil {
+	if err := r.save(ctx, st); err != nil {
 		return err
 	}
 	if r.opts.OnEpoch != nil {
@@ -415,7 +434,7 @@ func (r *runner) evaluate(sp Split, conf [][]int) (loss, acc float64, err error)
 	return loss / float64(n), float64(correct) / float64(n), nil
 }
 
-func (r *runner) finish(st *state, resumed int) (*Result, error) {
+func (r *runner) finish(ctx context.Context, st *state, resumed int) (*Result, error) {
 	res := &Result{EpochsCompleted: st.Epoch, StoppedEarly: st.Stopped, ResumedFrom: resumed, History: st.History,
 		Metrics: map[string]float64{}}
 	if h := st.History; len(h) > 0 {
@@ -477,7 +496,7 @@ func (r *runner) finish(st *state, resumed int) (*Result, error) {
 		Meta:          meta,
 	}
 	if r.opts.Store != nil {
-		d, err := r.opts.Store.Put(res.Model)
+		d, err := r.opts.Store.Put(ctx, res.Model)
 		if err != nil {
 			return nil, err
 		}

@@ -56,7 +56,7 @@ func tinyModel(t *testing.T, features int, hidden []int, classes []string) *arti
 		t.Fatal(err)
 	}
 	m := &artifact.Model{Kind: artifact.KindSupervised, Architecture: arch, Weights: initWeights(arch, 1), ClassLabels: classes}
-	if _, err := (artifact.Store{Dir: t.TempDir()}).Put(m); err != nil {
+	if _, err := (artifact.Store{Dir: t.TempDir()}).Put(context.Background(), m); err != nil {
 		t.Fatal(err)
 	}
 	return m
@@ -178,7 +178,7 @@ func TestIrisOptimizers(t *testing.T) {
 				t.Fatalf("iris test accuracy %.3f < %.2f", acc, c.min)
 			}
 			// The stored artifact predicts from raw rows (it applies the z-score itself).
-			m, err := store.Get(res.Digest)
+			m, err := store.Get(context.Background(), res.Digest)
 			if err != nil {
 				t.Fatal(err)
 			}
