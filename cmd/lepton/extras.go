@@ -41,7 +41,8 @@ type kindLister interface {
 	Kinds() []string
 }
 
-// env is what a provider call needs of the working directory.
+// providerEnv is what a provider call needs of the working directory: it
+// and the local store's directory, .lepton.
 func (m *meta) providerEnv() providers.Env {
 	abs, _ := filepath.Abs(m.dir)
 	return providers.Env{Dir: abs, DataDir: filepath.Join(abs, ".lepton")}

@@ -342,7 +342,6 @@ func (m *meta) closeProviders() error {
 }
 
 func (m *meta) newPlanner(cfg *lang.Config, vars map[string]cty.Value) *planner.Planner {
-	abs, _ := filepath.Abs(m.dir)
 	scope := lang.NewScope(cfg, vars)
 	provs := map[string]map[string]string{}
 	if vars != nil {
@@ -354,7 +353,8 @@ func (m *meta) newPlanner(cfg *lang.Config, vars map[string]cty.Value) *planner.
 			}
 		}
 	}
-	env := providers.Env{Dir: abs, DataDir: filepath.Join(abs, ".lepton"), Providers: provs}
+	env := m.providerEnv()
+	env.Providers = provs
 	reg, err := m.registry(context.Background(), provs, env)
 	if err != nil {
 		// The resource calls report what is wrong with the provider again,
