@@ -1,6 +1,6 @@
-# A training cluster of 8xA100 nodes on demand, at $23.57/hr a node: one node
-# is within the max-cost example's budget of $50/hr, two come close (a
-# warning), three are over it.
+# A training cluster of 4xA100 nodes on demand (a2-highgpu-4g, $14.69/hr a
+# node in us-central1): one node is within the max-cost example's budget of
+# $50/hr, three come close (a warning), four are over it.
 variable "nodes" {
   type    = number
   default = 1
@@ -14,7 +14,7 @@ provider "gcp" {
 cluster "train" {
   clouds  = ["gcp"]
   regions = ["us-central1"]
-  gpu     = "A100:8"
+  gpu     = "A100:4"
   nodes   = var.nodes
   spot    = false
 }
