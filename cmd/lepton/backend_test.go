@@ -142,9 +142,12 @@ func TestS3Backend(t *testing.T) {
 
 	// state pull prints the shared state; push refuses an older serial and a
 	// foreign lineage unless -force.
+	// The killed apply may have deleted some of the datasets it was replacing
+	// (destroy, then create) and not created them again yet: between 20 and
+	// 60 resources are left.
 	pulled := run(b.dir, 0, "state", "pull").stdout
 	st, err := state.Parse([]byte(pulled))
-	if err != nil || len(st.Resources) != 60 {
+	if err != nil || len(st.Resources) < 20 || len(st.Resources) > 60 {
 		t.Fatalf("state pull: %v\n%s", err, pulled)
 	}
 	old := st.Clone()
