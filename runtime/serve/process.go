@@ -499,6 +499,13 @@ func Update(ctx context.Context, p Process, spec ProcessSpec) error {
 		return err
 	}
 	spec.ReadyFile = p.ReadyPath
+	if cur.Port == 0 && spec.Port != 0 {
+		// The server was started on any free port and bound this one:
+		// asking for the port it has is no change.
+		if info, err := ReadReady(p.ReadyPath); err == nil && info.Port == spec.Port {
+			spec.Port = 0
+		}
+	}
 	if f := immutableDiff(cur, spec); f != "" {
 		return fmt.Errorf("endpoint %s: %s changed: %w", cur.Name, f, ErrNeedsReplace)
 	}

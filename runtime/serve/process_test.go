@@ -338,3 +338,25 @@ func (l *lockedBuffer) String() string {
 	defer l.mu.Unlock()
 	return l.b.String()
 }
+
+// TestUpdateWithTheBoundPort: a server started on any free port (0) is
+// updated with a spec that names the port it bound (what state records, and
+// what apply passes back): that is no change of port. Another port is.
+func TestUpdateWithTheBoundPort(t *testing.T) {
+	p, _ := startChild(t, ProcessSpec{Name: "digits", Token: testToken, Workers: 1, Model: ModelSource{Artifact: "mnist:1", Digest: "v1"}})
+	info, err := ReadReady(p.ReadyPath)
+	if err != nil || info.Port == 0 {
+		t.Fatalf("ready info %+v, %v", info, err)
+	}
+	spec := ProcessSpec{Name: "digits", Port: info.Port, Token: testToken, Workers: 1, Model: ModelSource{Artifact: "mnist:2", Digest: "v2"}}
+	if err := Update(context.Background(), p, spec); err != nil {
+		t.Fatalf("update naming the bound port: %v", err)
+	}
+	if st := Check(context.Background(), p); st.Version != "v2" {
+		t.Fatalf("status after the update: %+v", st)
+	}
+	spec.Port = info.Port + 1
+	if err := Update(context.Background(), p, spec); !errors.Is(err, ErrNeedsReplace) {
+		t.Fatalf("update to another port: %v, want ErrNeedsReplace", err)
+	}
+}
