@@ -20,8 +20,9 @@ func (r *run) findOrphans(ctx context.Context) hcl.Diagnostics {
 	if r.st == nil || r.st.Lineage == "" || !r.opts.Refresh {
 		return nil
 	}
-	kinds := make([]string, 0, len(lang.Schemas()))
-	for k := range lang.Schemas() {
+	schemas := lang.Schemas()
+	kinds := make([]string, 0, len(schemas))
+	for k := range schemas {
 		kinds = append(kinds, k)
 	}
 	sort.Strings(kinds)
@@ -47,7 +48,7 @@ func (r *run) findOrphans(ctx context.Context) hcl.Diagnostics {
 		}
 		// A deposed object is in state too: its objects are not orphans.
 		for _, d := range r.st.Deposed {
-			schema := lang.Schemas()[d.Kind]
+			schema := schemas[d.Kind]
 			if d.Kind != kind || schema == nil {
 				continue
 			}

@@ -1188,6 +1188,7 @@ func (r *run) planDeposed(prior *state.State) hcl.Diagnostics {
 	}
 	var diags hcl.Diagnostics
 	types := newTypeCache()
+	schemas := lang.Schemas()
 	for _, d := range prior.Deposed {
 		addr, err := lang.ParseInstance(d.Address)
 		if err != nil {
@@ -1197,7 +1198,7 @@ func (r *run) planDeposed(prior *state.State) hcl.Diagnostics {
 		if len(r.opts.Targets) > 0 && !targeted(r.opts.Targets, addr.Resource) {
 			continue
 		}
-		schema := lang.Schemas()[d.Kind]
+		schema := schemas[d.Kind]
 		if schema == nil {
 			diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Unknown resource kind in state", Detail: fmt.Sprintf("%s has kind %q, which this lepton does not know.", d.Address, d.Kind)})
 			continue
