@@ -106,3 +106,37 @@ func (s Store) Get(ctx context.Context, digest string) (*Model, error) {
 	}
 	return Decode(b, p)
 }
+
+// PutEncoded stores an artifact's encoded bytes as they are (a model trained
+// on a remote node and downloaded), after checking that they decode, and
+// returns their digest: the same digest the node computed.
+func (s Store) PutEncoded(ctx context.Context, b []byte) (string, error) {
+	d := DigestOf(b)
+	if _, err := Decode(b, d); err != nil {
+		return "", err
+	}
+	objs, key, _ := s.key(d)
+	if ok, _ := runstore.Exists(ctx, objs, key); ok {
+		return d, nil
+	}
+	if err := runstore.PutBytes(ctx, objs, key, b); err != nil {
+		return "", fmt.Errorf("store artifact %s: %w", d, err)
+	}
+	return d, nil
+}
+
+// GetEncoded returns an artifact's encoded bytes, checked against digest.
+func (s Store) GetEncoded(ctx context.Context, digest string) ([]byte, error) {
+	objs, key, err := s.key(digest)
+	if err != nil {
+		return nil, err
+	}
+	b, err := runstore.ReadAll(ctx, objs, key)
+	if err != nil {
+		return nil, fmt.Errorf("artifact %s: %w", digest, err)
+	}
+	if got := DigestOf(b); got != digest {
+		return nil, fmt.Errorf("artifact %s: %w: %s hashes to %s (corrupted or modified)", digest, ErrDigestMismatch, objs.Where(key), got)
+	}
+	return b, nil
+}
