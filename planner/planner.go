@@ -875,6 +875,9 @@ func (r *run) planInstance(ctx context.Context, rb *lang.ResourceBlock, addr lan
 		// Not a replacement: deleting would throw away the checkpoints that
 		// the create resumes from.
 		c.Action, c.Reason = Create, "was interrupted; it resumes from its last checkpoint"
+		if resp.Reason != "" {
+			c.Reason = resp.Reason // a run going on elsewhere, say
+		}
 	case forced:
 		c.Action, c.ActionReason, c.Reason = r.replaceAction(rb), ReasonRequested, "will be replaced, as requested"
 	case consumed != "":

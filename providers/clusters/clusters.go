@@ -31,6 +31,7 @@ import (
 	"github.com/leptonml/lepton/providers"
 	"github.com/leptonml/lepton/providers/catalog"
 	"github.com/leptonml/lepton/providers/cloud"
+	"github.com/leptonml/lepton/providers/remote"
 	"github.com/zclconf/go-cty/cty"
 )
 
@@ -53,6 +54,9 @@ type Options struct {
 	// Parallelism bounds concurrent node creations and deletions within one
 	// cluster; 0: all nodes at once.
 	Parallelism int
+	// Runs opens the run storages whose agents the nodes boot; nil: nodes
+	// get no agent.
+	Runs *remote.Runs
 }
 
 // Cluster is the cluster resource (providers.Resource and
@@ -424,7 +428,7 @@ func (c *Cluster) create(ctx context.Context, req providers.ApplyRequest, a args
 	}
 	provs := map[string]cloud.Provisioner{}
 	for _, name := range a.Clouds {
-		provs[name] = &lazy{c: c, cloud: name, env: req.Env}
+		provs[name] = c.booting(&lazy{c: c, cloud: name, env: req.Env}, name, req.Address, req.Env)
 	}
 	logf := logger(req.Env)
 	tried := 0
@@ -608,6 +612,7 @@ func (c *Cluster) resize(ctx context.Context, req providers.ApplyRequest, a args
 	if err != nil {
 		return cty.NilVal, err
 	}
+	p = c.booting(p, offer.Cloud, req.Address, req.Env)
 	logf := logger(req.Env)
 	nodes := make([]cloud.Node, len(ids))
 	for i, id := range ids {
@@ -748,6 +753,9 @@ func (c *Cluster) Delete(ctx context.Context, req providers.DeleteRequest) error
 		return fmt.Errorf("%d of %d instance(s) not deleted (%s): %w", len(left), len(nodes), nodeIDs(left), err)
 	}
 	logger(req.Env)("deleted %d node(s) on %s", len(nodes), cloudName)
+	if err := c.deleteRunObjects(ctx, cloudName, req.Address, req.Env); err != nil {
+		return fmt.Errorf("the nodes are deleted, but not the cluster's objects in its run storage: %w", err)
+	}
 	return nil
 }
 

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/leptonml/lepton/providers"
+	"github.com/leptonml/lepton/providers/remote"
 	"github.com/leptonml/lepton/runtime/serve"
 	"github.com/zclconf/go-cty/cty"
 )
@@ -21,6 +22,7 @@ import (
 type Endpoint struct {
 	// Binary is the executable started as the server; empty: this one.
 	Binary string
+	runs   *remote.Runs // run storages of cloud clusters
 }
 
 // endpointDir holds an endpoint's spec, ready file and log (keys under
@@ -49,6 +51,7 @@ type endpointArgs struct {
 	port         int
 	auth         bool
 	maxBatchSize int
+	cluster      string
 }
 
 func parseEndpoint(v cty.Value) (endpointArgs, error) {
@@ -56,9 +59,7 @@ func parseEndpoint(v cty.Value) (endpointArgs, error) {
 	if b := attr(v, "auth"); !b.IsNull() && b.IsKnown() {
 		a.auth = b.True()
 	}
-	if c := str(attr(v, "cluster")); c != "" {
-		return a, fmt.Errorf("serving on %s is not available yet: remote endpoints on cluster nodes (the lepton agent) have not landed; remove cluster to serve from this machine", c)
-	}
+	a.cluster = str(attr(v, "cluster"))
 	switch {
 	case a.replicas < 1:
 		return a, fmt.Errorf("replicas must be at least 1, got %d", a.replicas)
@@ -82,7 +83,7 @@ func (e *Endpoint) Plan(ctx context.Context, req providers.PlanRequest) (provide
 	if err != nil && req.Config.IsWhollyKnown() {
 		return providers.PlanResponse{}, err
 	}
-	if p := attr(req.Config, "port"); p.IsKnown() && !p.IsNull() {
+	if p := attr(req.Config, "port"); p.IsKnown() && !p.IsNull() && attr(req.Config, "cluster").IsNull() {
 		if err := checkPortFree(req.Address, a.port, req.Prior, req.Env); err != nil {
 			return providers.PlanResponse{}, err
 		}
@@ -174,6 +175,11 @@ func (e *Endpoint) Apply(ctx context.Context, req providers.ApplyRequest) (cty.V
 			}
 		}
 	}
+	if tg, ok, err := targetOf(req.Env, a.cluster); err != nil {
+		return cty.NilVal, err
+	} else if ok {
+		return e.applyRemote(ctx, req, a, token, tg)
+	}
 	spec := e.spec(req.Address, a, token, req.Env)
 	if !req.Prior.IsNull() {
 		p := processOf(req.Env.DataDir, req.Address, req.Prior)
@@ -215,6 +221,9 @@ func (e *Endpoint) value(planned cty.Value, p serve.Process, token, model string
 
 // Read health-checks the server: one that died or stopped answering is gone.
 func (e *Endpoint) Read(ctx context.Context, req providers.ReadRequest) (cty.Value, error) {
+	if p, ok := parsePrivate(req.Private); ok {
+		return e.readRemote(ctx, req, p)
+	}
 	p := processOf(req.Env.DataDir, req.Address, req.Current)
 	st := serve.Check(ctx, p)
 	if !st.Running || !st.Ready {
@@ -233,6 +242,9 @@ func (e *Endpoint) Read(ctx context.Context, req providers.ReadRequest) (cty.Val
 
 // Delete stops the server gracefully, draining requests in flight.
 func (e *Endpoint) Delete(ctx context.Context, req providers.DeleteRequest) error {
+	if p, ok := parsePrivate(req.Private); ok {
+		return deleteRemoteRun(ctx, e.runs, req.Env, p)
+	}
 	p := processOf(req.Env.DataDir, req.Address, req.Current)
 	if err := serve.Stop(ctx, p, 30*time.Second); err != nil {
 		return err

@@ -9,6 +9,7 @@ import (
 	"github.com/leptonml/lepton/lang"
 	"github.com/leptonml/lepton/providers"
 	"github.com/leptonml/lepton/providers/clusters"
+	"github.com/leptonml/lepton/providers/remote"
 )
 
 // Provider is the local provider.
@@ -20,13 +21,14 @@ type Provider struct {
 // New returns the local provider.
 func New() *Provider {
 	schemas := lang.Schemas()
-	cl := clusters.New(clusters.Options{})
+	runs := remote.NewRuns(openStorage)
+	cl := clusters.New(clusters.Options{Runs: runs})
 	return &Provider{clusters: cl, resources: map[string]providers.Resource{
 		"dataset":         &Dataset{schema: schemas["dataset"]},
 		"cluster":         cl,
-		"training":        &Training{},
+		"training":        &Training{runs: runs},
 		"batch_inference": &BatchInference{},
-		"endpoint":        &Endpoint{},
+		"endpoint":        &Endpoint{runs: runs},
 	}}
 }
 

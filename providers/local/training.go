@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/leptonml/lepton/providers"
+	"github.com/leptonml/lepton/providers/remote"
 	"github.com/leptonml/lepton/runtime/artifact"
 	"github.com/leptonml/lepton/runtime/data"
 	"github.com/leptonml/lepton/runtime/rl"
@@ -23,7 +24,9 @@ import (
 // Training runs a training on this machine: the built-in supervised kernels
 // or tabular Q-learning. Its run directory holds checkpoints, so an
 // interrupted run resumes where it stopped.
-type Training struct{}
+type Training struct {
+	runs *remote.Runs // run storages of cloud clusters
+}
 
 func artifactStore(dataDir string) *artifact.Store {
 	return &artifact.Store{Objects: storeOf(dataDir)}
@@ -34,6 +37,7 @@ type trainingSpec struct {
 	objective string
 	dataset   string // the consumed dataset's address
 	base      string // base model digest
+	cluster   string // the cluster's address; empty: this machine
 	sup       train.Spec
 	rl        rl.Spec
 }
@@ -53,12 +57,9 @@ func floatAttr(v cty.Value, name string, def float64) float64 {
 }
 
 func parseTraining(v cty.Value) (trainingSpec, error) {
-	ts := trainingSpec{objective: str(attr(v, "objective")), dataset: str(attr(v, "dataset")), base: str(attr(v, "base_model"))}
+	ts := trainingSpec{objective: str(attr(v, "objective")), dataset: str(attr(v, "dataset")), base: str(attr(v, "base_model")), cluster: str(attr(v, "cluster"))}
 	if ts.objective == "" {
 		ts.objective = "classification"
-	}
-	if c := str(attr(v, "cluster")); c != "" {
-		return ts, fmt.Errorf("training on %s is not available yet: remote runs on cluster nodes (the lepton agent) have not landed; remove cluster to train on this machine", c)
 	}
 	if r := attr(v, "run"); !r.IsNull() {
 		return ts, errors.New("run { command = ... } (your own program instead of a built-in kernel) needs a cluster node agent, which has not landed yet")
@@ -146,6 +147,11 @@ func (t *Training) Plan(ctx context.Context, req providers.PlanRequest) (provide
 		return providers.PlanResponse{Planned: req.Prior}, nil
 	}
 	resp := providers.PlanResponse{Planned: withComputed("training", req.Config, nil)}
+	if p, ok := parsePrivate(req.PriorPrivate); ok && req.Prior.IsNull() {
+		resp.Detail = runningDetail(ctx, t.runs, req.Env, p)
+		resp.Private = req.PriorPrivate
+		resp.Reason = "is still running on " + p.Cluster + "; apply waits for it"
+	}
 	if !req.Prior.IsNull() {
 		for _, name := range changedArgs(req.Prior, req.Config) {
 			resp.RequiresReplace = append(resp.RequiresReplace, cty.GetAttrPath(name))
@@ -196,6 +202,11 @@ func (t *Training) Apply(ctx context.Context, req providers.ApplyRequest) (cty.V
 	ts, err := parseTraining(req.Planned)
 	if err != nil {
 		return cty.NilVal, err
+	}
+	if tg, ok, err := targetOf(req.Env, ts.cluster); err != nil {
+		return cty.NilVal, err
+	} else if ok {
+		return t.applyRemote(ctx, req, ts, tg)
 	}
 	run := runstore.Sub(storeOf(req.Env.DataDir), runPrefix(req.Address))
 	dir := RunDir(req.Env.DataDir, req.Address)
@@ -385,6 +396,11 @@ func (t *Training) Read(ctx context.Context, req providers.ReadRequest) (cty.Val
 // content-addressed and may be shared by other runs; they stay in
 // .lepton/artifacts.
 func (t *Training) Delete(ctx context.Context, req providers.DeleteRequest) error {
+	if p, ok := parsePrivate(req.Private); ok {
+		if err := deleteRemoteRun(ctx, t.runs, req.Env, p); err != nil {
+			return err
+		}
+	}
 	if err := runstore.DeletePrefix(ctx, storeOf(req.Env.DataDir), runPrefix(req.Address)); err != nil {
 		return fmt.Errorf("removing the run directory: %w", err)
 	}

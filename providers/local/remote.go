@@ -1,0 +1,241 @@
+package local
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/leptonml/lepton/providers"
+	"github.com/leptonml/lepton/providers/clusters"
+	"github.com/leptonml/lepton/providers/remote"
+	"github.com/leptonml/lepton/runtime/data"
+	"github.com/leptonml/lepton/runtime/runspec"
+	"github.com/leptonml/lepton/runtime/runstore"
+	"github.com/zclconf/go-cty/cty"
+)
+
+// Runs on a cloud cluster's nodes: lepton hands the run to the node's agent
+// through the run storage (providers/remote) and follows its status there.
+// A killed apply leaves the run going; its id is recorded in state (the
+// instance's private data) before the node is told, so the next apply waits
+// for that run instead of starting another.
+
+// target is the cloud cluster a run is placed on.
+type target struct {
+	address string // cluster.gpu
+	key     string // its name in the run storage
+	cloud   string
+	hosts   []string
+	ids     []string
+}
+
+// targetOf returns the cluster at clusterAddr when it is on cloud nodes;
+// ok is false for a local cluster (the run stays on this machine).
+func targetOf(env providers.Env, clusterAddr string) (target, bool, error) {
+	if clusterAddr == "" {
+		return target{}, false, nil
+	}
+	if env.Lookup == nil {
+		return target{}, false, fmt.Errorf("%s is not known here", clusterAddr)
+	}
+	v, found := env.Lookup(clusterAddr)
+	if !found || v.IsNull() {
+		return target{}, false, fmt.Errorf("%s is not in state: apply it first", clusterAddr)
+	}
+	cloudName := str(attr(v, "cloud"))
+	if cloudName == "" || cloudName == clusters.Local {
+		return target{}, false, nil
+	}
+	t := target{address: clusterAddr, key: remote.ClusterKey(clusterAddr), cloud: cloudName,
+		hosts: strList(attr(v, "node_addresses")), ids: strList(attr(v, "node_ids"))}
+	if len(t.ids) == 0 {
+		return t, false, fmt.Errorf("%s has no running node", clusterAddr)
+	}
+	return t, true, nil
+}
+
+// host names node i for messages.
+func (t target) host(i int) string {
+	if i < len(t.ids) && i < len(t.hosts) {
+		return t.ids[i] + ", " + t.hosts[i]
+	}
+	if i < len(t.ids) {
+		return t.ids[i]
+	}
+	return "gone"
+}
+
+// runPrivate is what state keeps of a remote run (the instance's private
+// data).
+type runPrivate struct {
+	Run     string    `json:"run"`
+	Cluster string    `json:"cluster"` // the cluster's address
+	Cloud   string    `json:"cloud"`
+	Nodes   []int     `json:"nodes"`
+	Started time.Time `json:"started"`
+}
+
+func parsePrivate(b []byte) (runPrivate, bool) {
+	var p runPrivate
+	if len(b) == 0 || json.Unmarshal(b, &p) != nil || p.Run == "" {
+		return runPrivate{}, false
+	}
+	return p, true
+}
+
+func (p runPrivate) bytes() []byte {
+	b, _ := json.Marshal(p)
+	return b
+}
+
+// newRunID names a run: the address's storage name and random bits, so a
+// new start is always a new run.
+func newRunID(address string) string {
+	var b [6]byte
+	rand.Read(b[:])
+	return remote.ClusterKey(address) + "-" + hex.EncodeToString(b[:])
+}
+
+// open opens the run storage of the target's cloud.
+func openRuns(ctx context.Context, runs *remote.Runs, env providers.Env, t target) (*remote.Client, error) {
+	return runs.Open(ctx, t.cloud, env.Providers[t.cloud], env.Lineage, false)
+}
+
+// runObjects signs a run's per-node status and log objects.
+func runObjects(ctx context.Context, c *remote.Client, id string, node int) (status, log runspec.Object, err error) {
+	if status, err = c.Store.Sign(ctx, runspec.StatusKey(id, node), "PUT", remote.URLTTL); err != nil {
+		return
+	}
+	log, err = c.Store.Sign(ctx, runspec.LogKey(id, node), "PUT", remote.URLTTL)
+	return
+}
+
+// uploadArtifact puts a local model artifact in the run storage (once) and
+// signs a GET of it.
+func uploadArtifact(ctx context.Context, c *remote.Client, dataDir, digest string) (runspec.Object, error) {
+	key := runspec.ArtifactKey(digest)
+	err := c.Upload(ctx, key, func() (io.ReadCloser, error) {
+		b, err := artifactStore(dataDir).GetEncoded(ctx, digest)
+		if err != nil {
+			return nil, err
+		}
+		return io.NopCloser(strings.NewReader(string(b))), nil
+	})
+	if err != nil {
+		return runspec.Object{}, err
+	}
+	o, err := c.Store.Sign(ctx, key, "GET", remote.URLTTL)
+	o.Digest = digest
+	return o, err
+}
+
+// uploadDataset puts a dataset's processed snapshot (the local cache) in
+// the run storage, once per digest, and signs a GET of it. The snapshot is
+// made first when this machine has none.
+func uploadDataset(ctx context.Context, c *remote.Client, env providers.Env, dsAddr string, dsVal cty.Value) (runspec.Object, error) {
+	digest := str(attr(dsVal, "digest"))
+	if digest == "" {
+		return runspec.Object{}, fmt.Errorf("%s has no digest: apply it first", dsAddr)
+	}
+	local := storeOf(env.DataDir)
+	if ok, _ := runstore.Exists(ctx, local, cacheKey(digest)); !ok {
+		ds, err := loadDataset(ctx, env, dsAddr, dsVal)
+		if err != nil {
+			return runspec.Object{}, err
+		}
+		if ds.Digest != digest {
+			return runspec.Object{}, fmt.Errorf("%s changed since it was applied (digest %s, state has %s): run plan again", dsAddr, ds.Digest, digest)
+		}
+		if err := writeCache(ctx, env.DataDir, ds); err != nil {
+			return runspec.Object{}, fmt.Errorf("snapshotting %s: %w", dsAddr, err)
+		}
+	}
+	key := runspec.DatasetKey(digest)
+	if err := c.Upload(ctx, key, func() (io.ReadCloser, error) { return local.Get(ctx, cacheKey(digest)) }); err != nil {
+		return runspec.Object{}, err
+	}
+	return c.Store.Sign(ctx, key, "GET", remote.URLTTL)
+}
+
+// loadDataset reads and processes a dataset as its apply did.
+func loadDataset(ctx context.Context, env providers.Env, dsAddr string, dsVal cty.Value) (*data.Dataset, error) {
+	spec, err := SpecFromValue(dsVal, env.Dir)
+	if err != nil {
+		return nil, err
+	}
+	ds, err := data.Load(ctx, spec)
+	if err != nil {
+		return nil, fmt.Errorf("loading %s: %w", dsAddr, err)
+	}
+	sub, err := subsetOf(dsVal)
+	if err != nil {
+		return nil, err
+	}
+	if err := sub.apply(ds); err != nil {
+		return nil, err
+	}
+	ds.Digest = sub.digest(ds.Digest)
+	return ds, nil
+}
+
+// runningDetail describes a remote run for the plan: where, since when, and
+// its last progress line.
+func runningDetail(ctx context.Context, runs *remote.Runs, env providers.Env, p runPrivate) []string {
+	where := fmt.Sprintf("run %s is going on %s", p.Run, p.Cluster)
+	if !p.Started.IsZero() {
+		where += " since " + p.Started.UTC().Format(time.RFC3339)
+	}
+	lines := []string{where + "; apply waits for it"}
+	c, err := runs.Open(ctx, p.Cloud, env.Providers[p.Cloud], env.Lineage, false)
+	if err != nil {
+		return append(lines, "status unknown: "+err.Error())
+	}
+	for _, n := range p.Nodes {
+		st, found, err := c.Status(ctx, p.Run, n)
+		switch {
+		case err != nil:
+			lines = append(lines, fmt.Sprintf("node %d: status unknown: %v", n, err))
+		case !found:
+			lines = append(lines, fmt.Sprintf("node %d: not started yet", n))
+		default:
+			s := fmt.Sprintf("node %d (%s): %s", n, st.Host, st.State)
+			if len(st.Lines) > 0 {
+				s += ", " + strings.TrimSpace(st.Lines[len(st.Lines)-1])
+			}
+			if !runspec.Terminal(st.State) && runspec.Stale(st.Updated, time.Now()) {
+				s += fmt.Sprintf(" (no report since %s)", st.Updated.UTC().Format(time.RFC3339))
+			}
+			lines = append(lines, s)
+		}
+	}
+	return lines
+}
+
+func logger(env providers.Env) func(string, ...any) {
+	if env.Log == nil {
+		return func(string, ...any) {}
+	}
+	return env.Log
+}
+
+func nowUTC() time.Time { return time.Now().UTC().Truncate(time.Second) }
+
+// deleteRemoteRun takes a run off its nodes and removes its objects.
+func deleteRemoteRun(ctx context.Context, runs *remote.Runs, env providers.Env, p runPrivate) error {
+	c, err := runs.Open(ctx, p.Cloud, env.Providers[p.Cloud], env.Lineage, false)
+	if err != nil {
+		return fmt.Errorf("removing run %s: %w", p.Run, err)
+	}
+	key := remote.ClusterKey(p.Cluster)
+	for _, n := range p.Nodes {
+		if err := c.RemoveRun(ctx, key, n, p.Run); err != nil {
+			return err
+		}
+	}
+	return c.DeleteRun(ctx, p.Run)
+}
