@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"iter"
 	"os"
 	"path/filepath"
 	"slices"
@@ -88,7 +87,7 @@ func (b *BatchInference) Apply(ctx context.Context, req providers.ApplyRequest) 
 	var res batch.Result
 	err = fsutil.Write(out, 0o600, fsutil.Options{NoSync: true, MkdirAll: true}, func(w io.Writer) error {
 		var err error
-		res, err = batch.Score(ctx, model, allRows(ds), w, batch.Options{})
+		res, err = batch.Score(ctx, model, batch.FromDataset(ds), w, batch.Options{})
 		if err != nil {
 			return fmt.Errorf("scoring %s: %w", dsAddr, err)
 		}
@@ -107,19 +106,6 @@ func elide(ss []string) string {
 		return fmt.Sprintf("[%s, … %d more]", strings.Join(ss[:6], ", "), len(ss)-6)
 	}
 	return "[" + strings.Join(ss, ", ") + "]"
-}
-
-// allRows streams train, validation and test rows in that order.
-func allRows(ds *data.Dataset) iter.Seq2[batch.Row, error] {
-	return func(yield func(batch.Row, error) bool) {
-		for _, m := range []data.Matrix{ds.Train, ds.Validation, ds.Test} {
-			for r, err := range batch.FromMatrix(m.X, m.N, m.D) {
-				if !yield(r, err) {
-					return
-				}
-			}
-		}
-	}
 }
 
 // Read reports the output gone when the file is missing or no longer what

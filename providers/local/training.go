@@ -16,6 +16,7 @@ import (
 	"github.com/leptonml/lepton/runtime/data"
 	"github.com/leptonml/lepton/runtime/rl"
 	"github.com/leptonml/lepton/runtime/rl/env"
+	"github.com/leptonml/lepton/runtime/runmetrics"
 	"github.com/leptonml/lepton/runtime/runstore"
 	"github.com/leptonml/lepton/runtime/train"
 	"github.com/zclconf/go-cty/cty"
@@ -227,24 +228,22 @@ func (t *Training) Apply(ctx context.Context, req providers.ApplyRequest) (cty.V
 	var metrics map[string]float64
 	epochs := 0
 	if ts.objective == "q_learning" {
-		rm := resumeRunMetrics(dir, ts.objective, ts.rl.Episodes)
+		rm := runmetrics.Resume(dir, ts.objective, ts.rl.Episodes)
 		res, err := rl.Run(ctx, ts.rl, rl.Options{Run: run, Progress: progress, OnProgress: func(p rl.Progress) {
-			rm.addEpisode(p)
-			rm.write(dir) // best effort: the curves are a view, the run goes on without them
+			rm.AddEpisode(p)
+			rm.Write(dir) // best effort: the curves are a view, the run goes on without them
 		}})
 		if err != nil {
 			return cty.NilVal, err
 		}
 		rm.Done = true
-		if err := rm.write(dir); err != nil {
+		if err := rm.Write(dir); err != nil {
 			return cty.NilVal, err
 		}
-		payload, err := json.Marshal(res)
+		m, err := rl.Artifact(ts.rl, res)
 		if err != nil {
 			return cty.NilVal, err
 		}
-		m := &artifact.Model{Kind: artifact.KindQLearning, Payload: payload, Metrics: res.Metrics,
-			Meta: map[string]string{"environment": ts.rl.Environment.Name, "episodes": fmt.Sprint(ts.rl.Episodes), "seed": fmt.Sprint(ts.rl.Seed)}}
 		if digest, err = store.Put(ctx, m); err != nil {
 			return cty.NilVal, err
 		}
@@ -286,13 +285,13 @@ func (t *Training) Apply(ctx context.Context, req providers.ApplyRequest) (cty.V
 		}
 		// train.Run appends its own lines to the run's train.log.
 		logf.Close()
-		rm := resumeRunMetrics(dir, ts.objective, ts.sup.Epochs)
+		rm := runmetrics.Resume(dir, ts.objective, ts.sup.Epochs)
 		rm.Epochs = nil // train.Run hands over the whole history, a resumed run's included
-		res, err := train.Run(ctx, ts.sup, trainingData(ds, ts.objective), base, train.Options{
+		res, err := train.Run(ctx, ts.sup, train.FromDataset(ds, ts.objective), base, train.Options{
 			Run: run, Progress: req.Env.Progress, IsTTY: req.Env.ProgressTTY, Store: store,
 			OnEpoch: func(h []train.EpochMetrics) {
 				rm.Epochs = h
-				rm.write(dir) // best effort: the curves are a view, the run goes on without them
+				rm.Write(dir) // best effort: the curves are a view, the run goes on without them
 			},
 		})
 		if err != nil {
@@ -302,7 +301,7 @@ func (t *Training) Apply(ctx context.Context, req providers.ApplyRequest) (cty.V
 		if res.Confusion != nil {
 			rm.Labels = ds.Classes
 		}
-		if err := rm.write(dir); err != nil {
+		if err := rm.Write(dir); err != nil {
 			return cty.NilVal, err
 		}
 		digest, metrics, epochs = res.Digest, res.Metrics, res.EpochsCompleted
@@ -355,28 +354,6 @@ func argsOnly(v cty.Value) map[string]string {
 		out[name] = a.GoString()
 	}
 	return out
-}
-
-func trainingData(ds *data.Dataset, objective string) *train.Data {
-	split := func(m data.Matrix) train.Split {
-		s := train.Split{X: m.X}
-		if objective == "classification" {
-			s.Labels = make([]int, len(m.Y))
-			for i, y := range m.Y {
-				s.Labels[i] = int(y)
-			}
-		} else if m.Target != nil {
-			s.Targets = m.Target
-		} else {
-			s.Targets = m.Y
-		}
-		return s
-	}
-	d := &train.Data{Features: ds.Columns, ImageShape: ds.ImageShape, Train: split(ds.Train), Validation: split(ds.Validation), Test: split(ds.Test), Preprocessing: ds.Transform}
-	if objective == "classification" {
-		d.Classes = ds.Classes
-	}
-	return d
 }
 
 // Read reports the training gone when its model artifact is missing.

@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+
+	"github.com/leptonml/lepton/runtime/data/dataset"
 )
 
 // Data is a dataset ready for training: rows already preprocessed (the
@@ -18,6 +20,32 @@ type Data struct {
 	// Preprocessing is stored verbatim in the artifact so that Predict applies
 	// to raw rows what was applied to these (see artifact.Normalization).
 	Preprocessing json.RawMessage
+}
+
+// FromDataset is a processed dataset's rows as a training with objective
+// (classification or regression) takes them: class indexes as labels, or
+// the numeric label (Target when the label also has classes) as targets.
+// The local provider and the node agent both train on what it returns.
+func FromDataset(ds *dataset.Dataset, objective string) *Data {
+	split := func(m dataset.Matrix) Split {
+		s := Split{X: m.X}
+		if objective == "classification" {
+			s.Labels = make([]int, len(m.Y))
+			for i, y := range m.Y {
+				s.Labels[i] = int(y)
+			}
+		} else if m.Target != nil {
+			s.Targets = m.Target
+		} else {
+			s.Targets = m.Y
+		}
+		return s
+	}
+	d := &Data{Features: ds.Columns, ImageShape: ds.ImageShape, Train: split(ds.Train), Validation: split(ds.Validation), Test: split(ds.Test), Preprocessing: ds.Transform}
+	if objective == "classification" {
+		d.Classes = ds.Classes
+	}
+	return d
 }
 
 // Split is a block of rows.

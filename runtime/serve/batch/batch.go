@@ -13,6 +13,7 @@ import (
 	"iter"
 	"strconv"
 
+	"github.com/leptonml/lepton/runtime/data/dataset"
 	"github.com/leptonml/lepton/runtime/serve"
 )
 
@@ -200,6 +201,20 @@ func FromMatrix(x []float32, n, d int) iter.Seq2[Row, error] {
 		for i := range n {
 			if !yield(Row{Features: x[i*d : (i+1)*d : (i+1)*d]}, nil) {
 				return
+			}
+		}
+	}
+}
+
+// FromDataset yields every row of ds: train, validation and test in that
+// order (a batch inference reads its dataset raw, all splits together).
+func FromDataset(ds *dataset.Dataset) iter.Seq2[Row, error] {
+	return func(yield func(Row, error) bool) {
+		for _, m := range []dataset.Matrix{ds.Train, ds.Validation, ds.Test} {
+			for r, err := range FromMatrix(m.X, m.N, m.D) {
+				if !yield(r, err) {
+					return
+				}
 			}
 		}
 	}
