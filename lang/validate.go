@@ -18,9 +18,9 @@ func validateKind(r *ResourceBlock) hcl.Diagnostics {
 // ProviderSchemas are the arguments each provider block takes.
 var providerArgs = map[string][]string{
 	"local": {"workdir"},
-	"aws":   {"region", "endpoint", "profile"},
-	"gcp":   {"project", "region", "zone", "endpoint"},
-	"azure": {"subscription_id", "location", "resource_group", "endpoint"},
+	"aws":   {"region", "endpoint", "profile", "storage"},
+	"gcp":   {"project", "region", "zone", "endpoint", "storage"},
+	"azure": {"subscription_id", "location", "resource_group", "endpoint", "storage", "storage_account"},
 }
 
 // ProviderSchema returns the body schema of a provider block.
