@@ -22,7 +22,10 @@ type InstanceView struct {
 	// Status is the state's status of the instance: ready, tainted,
 	// running (an apply in flight) or interrupted.
 	Status string
-	Env    Env
+	// Private is the provider's private data recorded with the instance (a
+	// remote run's id and storage).
+	Private []byte
+	Env     Env
 }
 
 // StatusReport is an instance's row in `lepton status`.

@@ -50,7 +50,13 @@ func cmdLogs(m *meta, args []string) int {
 	}
 	// Logs are not read from state: a run interrupted before its state was
 	// written has a log too.
-	rc, err := lr.Logs(ctx, providers.InstanceView{Address: addr.String(), Env: m.providerEnv()}, *follow)
+	view := providers.InstanceView{Address: addr.String(), Env: m.providerEnv()}
+	if st := m.stateQuiet(); st != nil {
+		if r := st.Find(addr.String()); r != nil {
+			view = m.view(r) // a remote run's log is found through its private data
+		}
+	}
+	rc, err := lr.Logs(ctx, view, *follow)
 	var pe *iofs.PathError
 	if errors.Is(err, iofs.ErrNotExist) && errors.As(err, &pe) {
 		return m.errorf("no log for %s yet (%s): it has not run here", addr, pe.Path)

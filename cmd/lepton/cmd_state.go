@@ -73,6 +73,21 @@ func (m *meta) readState() (state.Backend, *state.State, bool) {
 	return be, st, true
 }
 
+// stateQuiet reads the state for what it may add to a command that works
+// without it; nil when there is none or it cannot be read.
+func (m *meta) stateQuiet() *state.State {
+	cfg, _ := lang.Load(m.dir)
+	be, err := m.backend(cfg)
+	if err != nil {
+		return nil
+	}
+	st, err := be.Read(context.Background())
+	if err != nil {
+		return nil
+	}
+	return st
+}
+
 func stateList(m *meta, args []string) int {
 	fs := m.flags("state list", "Usage: lepton state list [ADDR...]\n\n  Lists resource instances in state.\n\nExample:\n  lepton state list dataset.shard\n")
 	if code, ok := parse(fs, args); !ok {

@@ -50,7 +50,7 @@ func (m *meta) providerEnv() providers.Env {
 
 // view is a state instance as the read-only commands hand it to its kind.
 func (m *meta) view(r *state.Resource) providers.InstanceView {
-	return providers.InstanceView{Address: r.Address, Attributes: r.Attributes, Sensitive: len(r.SensitiveAttributes) > 0, Status: r.Status, Env: m.providerEnv()}
+	return providers.InstanceView{Address: r.Address, Attributes: r.Attributes, Sensitive: len(r.SensitiveAttributes) > 0, Status: r.Status, Private: r.Private, Env: m.providerEnv()}
 }
 
 // resource is the implementation of a kind by a provider ("" for the

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 	"time"
 
@@ -16,6 +17,7 @@ import (
 	"github.com/leptonml/lepton/runtime/data"
 	"github.com/leptonml/lepton/runtime/runspec"
 	"github.com/leptonml/lepton/runtime/runstore"
+	"github.com/leptonml/lepton/runtime/serve"
 	"github.com/zclconf/go-cty/cty"
 )
 
@@ -76,6 +78,7 @@ type runPrivate struct {
 	Run     string    `json:"run"`
 	Cluster string    `json:"cluster"` // the cluster's address
 	Cloud   string    `json:"cloud"`
+	Storage string    `json:"storage"` // the run storage's URL
 	Nodes   []int     `json:"nodes"`
 	Started time.Time `json:"started"`
 }
@@ -191,7 +194,7 @@ func runningDetail(ctx context.Context, runs *remote.Runs, env providers.Env, p 
 		where += " since " + p.Started.UTC().Format(time.RFC3339)
 	}
 	lines := []string{where + "; apply waits for it"}
-	c, err := runs.Open(ctx, p.Cloud, env.Providers[p.Cloud], env.Lineage, false)
+	c, err := openPrivate(ctx, runs, env, p)
 	if err != nil {
 		return append(lines, "status unknown: "+err.Error())
 	}
@@ -227,7 +230,7 @@ func nowUTC() time.Time { return time.Now().UTC().Truncate(time.Second) }
 
 // deleteRemoteRun takes a run off its nodes and removes its objects.
 func deleteRemoteRun(ctx context.Context, runs *remote.Runs, env providers.Env, p runPrivate) error {
-	c, err := runs.Open(ctx, p.Cloud, env.Providers[p.Cloud], env.Lineage, false)
+	c, err := openPrivate(ctx, runs, env, p)
 	if err != nil {
 		return fmt.Errorf("removing run %s: %w", p.Run, err)
 	}
@@ -238,4 +241,71 @@ func deleteRemoteRun(ctx context.Context, runs *remote.Runs, env providers.Env, 
 		}
 	}
 	return c.DeleteRun(ctx, p.Run)
+}
+
+// openPrivate opens the run storage a recorded run lives in.
+func openPrivate(ctx context.Context, runs *remote.Runs, env providers.Env, p runPrivate) (*remote.Client, error) {
+	if p.Storage != "" {
+		return runs.OpenURL(ctx, p.Storage, env.Providers[p.Cloud], env.Lineage)
+	}
+	return runs.Open(ctx, p.Cloud, env.Providers[p.Cloud], env.Lineage, false)
+}
+
+// remoteLog is node 0's log of a remote run.
+func remoteLog(ctx context.Context, runs *remote.Runs, in providers.InstanceView, p runPrivate, follow bool) (io.ReadCloser, error) {
+	c, err := openPrivate(ctx, runs, in.Env, p)
+	if err != nil {
+		return nil, err
+	}
+	node := 0
+	if len(p.Nodes) > 0 {
+		node = p.Nodes[0]
+	}
+	return c.Log(ctx, p.Run, node, follow)
+}
+
+// remoteDetail is a remote run's line in `lepton status`.
+func remoteDetail(ctx context.Context, runs *remote.Runs, in providers.InstanceView, p runPrivate) string {
+	lines := runningDetail(ctx, runs, in.Env, p)
+	return strings.Join(lines, "; ")
+}
+
+// remoteEndpointStatus health-checks an endpoint on every node.
+func remoteEndpointStatus(ctx context.Context, runs *remote.Runs, in providers.InstanceView, p runPrivate, a map[string]any) providers.StatusReport {
+	var rep providers.StatusReport
+	c, err := openPrivate(ctx, runs, in.Env, p)
+	if err != nil {
+		return providers.StatusReport{Status: "unknown", Detail: err.Error()}
+	}
+	healthy := 0
+	var urls []string
+	for _, n := range p.Nodes {
+		st, found, err := c.Status(ctx, p.Run, n)
+		if err != nil || !found || st.Result == nil || st.State != runspec.StateServing {
+			urls = append(urls, fmt.Sprintf("node %d: not serving", n))
+			continue
+		}
+		if err := serve.Health(ctx, st.Result.URL); err != nil {
+			urls = append(urls, fmt.Sprintf("node %d: %s (down)", n, st.Result.URL))
+			continue
+		}
+		healthy++
+		urls = append(urls, st.Result.URL)
+		if rep.Extra == nil {
+			sctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+			tr, _ := serve.ReadTraffic(sctx, st.Result.URL)
+			cancel()
+			rep.Extra = map[string]string{"requests": strconv.FormatFloat(tr.HTTPRequests, 'f', 0, 64), "model_version": st.Result.ModelVersion}
+		}
+	}
+	switch {
+	case healthy == len(p.Nodes) && healthy > 0:
+		rep.Status = "healthy"
+	case healthy > 0:
+		rep.Status = "degraded"
+	default:
+		rep.Status = "down"
+	}
+	rep.Detail = fmt.Sprintf("%s on %s: %s", p.Run, p.Cluster, strings.Join(urls, ", "))
+	return rep
 }

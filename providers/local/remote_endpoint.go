@@ -29,7 +29,7 @@ func (e *Endpoint) applyRemote(ctx context.Context, req providers.ApplyRequest, 
 	}
 	p, ok := parsePrivate(req.Private)
 	if !ok || p.Cluster != tg.address {
-		p = runPrivate{Run: newRunID(req.Address), Cluster: tg.address, Cloud: tg.cloud, Started: nowUTC()}
+		p = runPrivate{Run: newRunID(req.Address), Cluster: tg.address, Cloud: tg.cloud, Storage: c.URL, Started: nowUTC()}
 	}
 	gone := missing(p.Nodes, nodes)
 	p.Nodes = nodes
@@ -106,7 +106,7 @@ func (e *Endpoint) remoteValue(planned cty.Value, u, token, model, logPath strin
 // serving (a dead node, a stopped agent) makes the endpoint gone, and the
 // next apply serves it again.
 func (e *Endpoint) readRemote(ctx context.Context, req providers.ReadRequest, p runPrivate) (cty.Value, error) {
-	c, err := e.runs.Open(ctx, p.Cloud, req.Env.Providers[p.Cloud], req.Env.Lineage, false)
+	c, err := openPrivate(ctx, e.runs, req.Env, p)
 	if err != nil {
 		return cty.NilVal, err
 	}

@@ -46,7 +46,7 @@ func (t *Training) applyRemote(ctx context.Context, req providers.ApplyRequest, 
 			logf("started run %s on %s node 0 (%s)", p.Run, tg.address, tg.host(0))
 		}
 	} else {
-		p = runPrivate{Run: newRunID(req.Address), Cluster: tg.address, Cloud: tg.cloud, Nodes: []int{0}, Started: nowUTC()}
+		p = runPrivate{Run: newRunID(req.Address), Cluster: tg.address, Cloud: tg.cloud, Storage: c.URL, Nodes: []int{0}, Started: nowUTC()}
 		// State knows the run before the node does: a killed apply never
 		// leaves a run that the next apply would start again.
 		if req.Record != nil {

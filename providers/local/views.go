@@ -54,6 +54,9 @@ func lastLine(ctx context.Context, s runstore.Store, key string) string {
 
 // Logs is the run's train.log.
 func (t *Training) Logs(ctx context.Context, in providers.InstanceView, follow bool) (io.ReadCloser, error) {
+	if p, ok := parsePrivate(in.Private); ok {
+		return remoteLog(ctx, t.runs, in, p, follow)
+	}
 	return openLog(ctx, storeOf(in.Env.DataDir), runPrefix(in.Address)+trainLogKey, follow)
 }
 
@@ -68,7 +71,9 @@ func (t *Training) Status(ctx context.Context, in providers.InstanceView) provid
 	if mt, ok := a["metrics"].(map[string]any); ok {
 		rep.Metrics = mt
 	}
-	if in.Status == state.StatusRunning {
+	if p, ok := parsePrivate(in.Private); ok && in.Status == state.StatusRunning {
+		rep.Detail = remoteDetail(ctx, t.runs, in, p)
+	} else if in.Status == state.StatusRunning {
 		rep.Detail = lastLine(ctx, storeOf(in.Env.DataDir), runPrefix(in.Address)+trainLogKey)
 	} else {
 		rep.Detail = fmt.Sprintf("epochs %v", a["epochs_completed"])
@@ -127,6 +132,9 @@ func (b *BatchInference) Status(ctx context.Context, in providers.InstanceView) 
 
 // Logs is the server's log.
 func (e *Endpoint) Logs(ctx context.Context, in providers.InstanceView, follow bool) (io.ReadCloser, error) {
+	if p, ok := parsePrivate(in.Private); ok {
+		return remoteLog(ctx, e.runs, in, p, follow)
+	}
 	return openLog(ctx, storeOf(in.Env.DataDir), endpointPrefix(in.Address)+serverLogKey, follow)
 }
 
@@ -134,6 +142,9 @@ func (e *Endpoint) Logs(ctx context.Context, in providers.InstanceView, follow b
 // count and model version.
 func (e *Endpoint) Status(ctx context.Context, in providers.InstanceView) providers.StatusReport {
 	a := attrMap(in)
+	if p, ok := parsePrivate(in.Private); ok {
+		return remoteEndpointStatus(ctx, e.runs, in, p, a)
+	}
 	url, _ := a["url"].(string)
 	pid, _ := a["pid"].(float64)
 	p := processFiles(in.Env.DataDir, in.Address)

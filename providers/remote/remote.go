@@ -118,6 +118,18 @@ func (r *Runs) Open(ctx context.Context, cloudName string, block map[string]stri
 	if err != nil {
 		return nil, err
 	}
+	return r.open1(ctx, url, block, lineage, create)
+}
+
+// OpenURL returns the run storage at url (recorded with a run).
+func (r *Runs) OpenURL(ctx context.Context, url string, block map[string]string, lineage string) (*Client, error) {
+	if r == nil || r.open == nil {
+		return nil, errors.New("remote runs are not available in this build")
+	}
+	return r.open1(ctx, url, block, lineage, false)
+}
+
+func (r *Runs) open1(ctx context.Context, url string, block map[string]string, lineage string, create bool) (*Client, error) {
 	r.mu.Lock()
 	e, ok := r.c[url]
 	if !ok {
