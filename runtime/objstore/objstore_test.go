@@ -431,3 +431,70 @@ func TestBadCredentials(t *testing.T) {
 		t.Fatalf("the error shows the key: %v", err)
 	}
 }
+
+// TestConfigurations: each way the environment (or a provider block's
+// Options) names a store reaches it; a large object goes through the
+// paths that spool (S3) and stage blocks (Azure).
+func TestConfigurations(t *testing.T) {
+	clearEnv(t)
+	s3c, _ := startS3(t)
+	s3Endpoint := os.Getenv("AWS_ENDPOINT_URL_S3")
+	gcs, _ := startGCS(t)
+	az, asrv, ats := startAzure(t)
+	big := strings.Repeat("0123456789abcdef", 9<<16) // 9 MiB
+	for _, tc := range []struct {
+		name string
+		url  string
+		o    objstore.Options
+		env  map[string]string
+	}{
+		{"s3 endpoint from the environment", s3c.url(s3c.bucket) + "/env", objstore.Options{}, nil},
+		{"s3 endpoint and region from options", s3c.url(s3c.bucket) + "/opts", objstore.Options{Endpoint: s3Endpoint, Region: "us-east-1"}, map[string]string{"AWS_ENDPOINT_URL_S3": ""}},
+		{"gcs emulator", gcs.url(gcs.bucket) + "/env", objstore.Options{}, nil},
+		{"azure connection string", az.url(az.bucket) + "/cs", objstore.Options{}, nil},
+		{"azure key and endpoint", az.url(az.bucket) + "/key", objstore.Options{}, map[string]string{
+			"AZURE_STORAGE_CONNECTION_STRING": "",
+			"AZURE_STORAGE_KEY":               strings.TrimSuffix(strings.SplitN(asrv.ConnectionString(ats.URL), "AccountKey=", 2)[1], ";BlobEndpoint="+asrv.BlobEndpoint(ats.URL)+";"),
+			"AZURE_STORAGE_BLOB_ENDPOINT":     asrv.BlobEndpoint(ats.URL),
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			for k, v := range tc.env {
+				t.Setenv(k, v)
+			}
+			ctx := context.Background()
+			s, err := objstore.Open(ctx, tc.url, tc.o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := s.Put(ctx, "datasets/big.bin", strings.NewReader(big)); err != nil {
+				t.Fatal(err)
+			}
+			in, err := s.Stat(ctx, "datasets/big.bin")
+			if err != nil || in.Size != int64(len(big)) || in.ModTime.IsZero() {
+				t.Fatalf("stat %+v, %v", in, err)
+			}
+			o, err := s.Sign(ctx, "datasets/big.bin", "GET", time.Minute)
+			if err != nil {
+				t.Fatal(err)
+			}
+			o.Digest = sum([]byte(big))
+			if b, err := signed.Get(ctx, nil, o); err != nil || len(b) != len(big) {
+				t.Fatalf("signed GET: %d bytes, %v", len(b), err)
+			}
+		})
+	}
+}
+
+// TestS3NoCredentials: without credentials the error says what to set.
+func TestS3NoCredentials(t *testing.T) {
+	clearEnv(t)
+	startS3(t)
+	t.Setenv("AWS_ACCESS_KEY_ID", "")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "")
+	s := open(t, "s3://runs/p")
+	_, err := s.Stat(context.Background(), "k")
+	if err == nil || !strings.Contains(err.Error(), "s3://runs/p/k") || !strings.Contains(err.Error(), "AWS_ACCESS_KEY_ID") {
+		t.Fatalf("err %v", err)
+	}
+}
