@@ -198,7 +198,11 @@ func (b *gcsBackend) ensure(ctx context.Context, labels map[string]string) error
 		// An emulator takes any project.
 		project = "lepton-emulator"
 	}
-	err = b.bucket.Create(ctx, project, &storage.BucketAttrs{Labels: labels, Location: b.location})
+	gl := map[string]string{}
+	for k, v := range labels {
+		gl[gcsLabel(k)] = gcsLabel(v)
+	}
+	err = b.bucket.Create(ctx, project, &storage.BucketAttrs{Labels: gl, Location: b.location})
 	var ge *googleapi.Error
 	if errors.As(err, &ge) && ge.Code == http.StatusConflict {
 		return nil // created meanwhile
@@ -229,4 +233,19 @@ func (b *gcsBackend) hint(err error) string {
 		return fmt.Sprintf("check the Google credentials for gs://%s (GOOGLE_APPLICATION_CREDENTIALS, `gcloud auth application-default login`, or the provider's credentials) and that they may use the bucket", b.name)
 	}
 	return ""
+}
+
+// gcsLabel makes s a valid GCS label key or value: at most 63 lowercase
+// letters, digits, hyphens and underscores (a lineage, a UUID, already is).
+func gcsLabel(s string) string {
+	b := []byte(strings.ToLower(s))
+	for i, c := range b {
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+			b[i] = '_'
+		}
+	}
+	if len(b) > 63 {
+		b = b[:63]
+	}
+	return string(b)
 }

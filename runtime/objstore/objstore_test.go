@@ -360,6 +360,9 @@ func TestEnsureBucket(t *testing.T) {
 	az, asrv, ats := startAzure(t)
 	ctx := context.Background()
 	labels := map[string]string{"lepton-lineage": "3f2a"}
+	if got := objstore.GCSLabel("Lepton Lineage/X"); got != "lepton_lineage_x" {
+		t.Errorf("GCSLabel: %q", got)
+	}
 	for _, tc := range []struct {
 		c     cloud
 		check func(t *testing.T)

@@ -1,0 +1,4 @@
+package objstore
+
+// GCSLabel is gcsLabel, for the tests.
+var GCSLabel = gcsLabel
