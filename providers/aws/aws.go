@@ -8,6 +8,7 @@ package aws
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"sort"
@@ -332,6 +333,10 @@ func (p *Provisioner) Create(ctx context.Context, spec cloud.NodeSpec) (cloud.No
 				DeleteOnTermination: awssdk.Bool(true),
 			},
 		}}
+	}
+	if spec.UserData != "" {
+		// EC2 takes user data base64-encoded (the SDK does not encode it).
+		in.UserData = awssdk.String(base64.StdEncoding.EncodeToString([]byte(spec.UserData)))
 	}
 	if spec.Spot {
 		in.InstanceMarketOptions = &types.InstanceMarketOptionsRequest{

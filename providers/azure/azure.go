@@ -402,6 +402,11 @@ func (p *Provisioner) vmResource(spec cloud.NodeSpec, name, location, nicID stri
 			Properties: &armcompute.NetworkInterfaceReferenceProperties{Primary: to.Ptr(true)},
 		}}},
 	}
+	if spec.UserData != "" {
+		// cloud-init runs custom data once; Azure takes it base64-encoded and
+		// never returns it.
+		props.OSProfile.CustomData = to.Ptr(base64.StdEncoding.EncodeToString([]byte(spec.UserData)))
+	}
 	if spec.Spot {
 		props.Priority = to.Ptr(armcompute.VirtualMachinePriorityTypesSpot)
 		// Delete on eviction: lepton then sees the node gone and recreates it.

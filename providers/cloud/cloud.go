@@ -35,8 +35,9 @@ type NodeSpec struct {
 	GPUCount     int
 	DiskGB       int
 	Image        string // optional machine image override; empty: find a GPU image at apply time
-	// UserData is the script the instance runs at first boot: AWS user
-	// data, GCP's startup-script metadata, Azure custom data.
+	// UserData is the script the instance runs once at first boot: AWS user
+	// data, GCP's startup-script metadata item, Azure's custom data. It must
+	// hold no long-lived credential (see runtime/runspec.Bootstrap).
 	UserData string
 }
 

@@ -3,6 +3,7 @@ package clusters
 import (
 	"context"
 	"fmt"
+	"os"
 
 	"github.com/leptonml/lepton/providers/aws"
 	"github.com/leptonml/lepton/providers/azure"
@@ -13,12 +14,15 @@ import (
 // SDKProvisioner builds a cloud's provisioner from its provider block with the
 // SDK's default credentials: AWS's default chain (environment, profile, SSO,
 // instance role), GCP's Application Default Credentials, Azure's
-// DefaultAzureCredential. `endpoint` overrides the API base URL.
+// DefaultAzureCredential. `endpoint` overrides the API base URL; without it
+// the environment may (cmd/lepton-sandbox sets these): AWS_ENDPOINT_URL_EC2
+// (read by the AWS SDK itself), LEPTON_GCP_ENDPOINT, LEPTON_AZURE_ENDPOINT.
 //
 //	aws:   region, profile, endpoint
 //	gcp:   project (required), region, endpoint
 //	azure: subscription_id, resource_group (required), location, endpoint
 func SDKProvisioner(ctx context.Context, cloudName string, b map[string]string) (cloud.Provisioner, error) {
+	b = withEndpointEnv(cloudName, b)
 	switch cloudName {
 	case "aws":
 		return aws.New(ctx, aws.Config{Region: b["region"], Profile: b["profile"], Endpoint: b["endpoint"]})
@@ -34,4 +38,27 @@ func SDKProvisioner(ctx context.Context, cloudName string, b map[string]string) 
 		return azure.New(ctx, azure.Config{SubscriptionID: b["subscription_id"], ResourceGroup: b["resource_group"], Location: b["location"], Endpoint: b["endpoint"]})
 	}
 	return nil, fmt.Errorf("lepton cannot provision on %q", cloudName)
+}
+
+// Variables naming a compute API endpoint for clouds whose SDKs have none of
+// their own (AWS has AWS_ENDPOINT_URL_EC2).
+const (
+	GCPEndpointEnv   = "LEPTON_GCP_ENDPOINT"
+	AzureEndpointEnv = "LEPTON_AZURE_ENDPOINT"
+)
+
+// withEndpointEnv returns b with endpoint taken from the cloud's variable when
+// the provider block sets none.
+func withEndpointEnv(cloudName string, b map[string]string) map[string]string {
+	env := map[string]string{"gcp": GCPEndpointEnv, "azure": AzureEndpointEnv}[cloudName]
+	v := os.Getenv(env)
+	if env == "" || v == "" || b["endpoint"] != "" {
+		return b
+	}
+	out := make(map[string]string, len(b)+1)
+	for k, val := range b {
+		out[k] = val
+	}
+	out["endpoint"] = v
+	return out
 }

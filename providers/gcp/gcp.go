@@ -241,6 +241,11 @@ func (p *Provisioner) instanceResource(spec cloud.NodeSpec, name, image string) 
 			AutomaticRestart:  proto.Bool(!spec.Spot),
 		},
 	}
+	if spec.UserData != "" {
+		// The guest environment runs the startup-script item at every boot;
+		// the script itself makes its work happen once.
+		inst.Metadata.Items = append(inst.Metadata.Items, &computepb.Items{Key: proto.String("startup-script"), Value: proto.String(spec.UserData)})
+	}
 	nic := &computepb.NetworkInterface{Network: proto.String(p.cfg.Network)}
 	if p.cfg.Subnetwork != "" {
 		nic.Subnetwork = proto.String(p.cfg.Subnetwork)

@@ -15,6 +15,7 @@ package awsfake
 import (
 	"bytes"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/xml"
 	"fmt"
@@ -88,6 +89,9 @@ type Instance struct {
 	PrivateIP, PublicIP      string
 	ReservationID            string
 	StateReason              string
+	// UserData is the instance's user data, decoded (RunInstances carries it
+	// base64-encoded; DescribeInstanceAttribute userData returns it so).
+	UserData string
 }
 
 type instance struct {
@@ -100,6 +104,9 @@ type instance struct {
 	late       bool // ends while pending (CapacityRule.Late)
 	reasonCode string
 	reasonMsg  string
+	transition string // stateTransitionReason
+	hooked     bool   // OnLaunch saw it
+	ended      bool   // OnTerminate saw it
 }
 
 type tokenEntry struct {
@@ -132,6 +139,8 @@ type Server struct {
 	protected    map[string]bool // instances with termination protection
 	calls        map[string]int
 	account      string
+	onLaunch     func(Instance) string
+	onTerminate  func(Instance, string)
 }
 
 // New starts a fake EC2 endpoint on 127.0.0.1. Close it when done.
@@ -252,7 +261,64 @@ func (s *Server) Terminate(id string) bool {
 	}
 	in.setState(48, "terminated")
 	in.reasonCode, in.reasonMsg = "Client.UserInitiatedShutdown", "Client.UserInitiatedShutdown: User initiated shutdown"
+	s.terminated(in, CauseTerminated)
 	return true
+}
+
+// Causes OnTerminate reports.
+const (
+	CauseTerminated = "terminated" // TerminateInstances or Terminate
+	CausePreempted  = "preempted"  // Interrupt: a spot interruption
+)
+
+// OnLaunch sets a function called when RunInstances creates an instance (not
+// on an idempotent retry, nor for an instance a CapacityRule ends while
+// pending). The address it returns, if any, becomes the instance's private and
+// public IP. It is called with the fake's lock held: it must return quickly and
+// must not call the Server.
+func (s *Server) OnLaunch(f func(Instance) (ip string)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.onLaunch = f
+}
+
+// OnTerminate sets a function called once when an instance launched through
+// OnLaunch starts shutting down, with the cause (CauseTerminated,
+// CausePreempted). Same rules as OnLaunch.
+func (s *Server) OnTerminate(f func(in Instance, cause string)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.onTerminate = f
+}
+
+// Interrupt ends a spot instance the way EC2 reclaims spot capacity: it goes
+// shutting-down then terminated with state reason Server.SpotInstanceTermination
+// and the transition reason instance-terminated-by-service. It reports whether
+// the instance existed and was not already ending.
+func (s *Server) Interrupt(id string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	in, ok := s.instances[id]
+	if !ok || in.State == "terminated" || in.State == "shutting-down" {
+		return false
+	}
+	in.setState(32, "shutting-down")
+	in.stopping = 0
+	in.reasonCode, in.reasonMsg = "Server.SpotInstanceTermination", "Server.SpotInstanceTermination: Spot instance termination"
+	in.transition = "Service initiated (" + time.Now().UTC().Format("2006-01-02 15:04:05 MST") + ")"
+	s.terminated(in, CausePreempted)
+	return true
+}
+
+// terminated calls the OnTerminate hook once per launched instance.
+func (s *Server) terminated(in *instance, cause string) {
+	if in.ended || !in.hooked {
+		return
+	}
+	in.ended = true
+	if s.onTerminate != nil {
+		s.onTerminate(in.snapshot(), cause)
+	}
 }
 
 // Instances returns every instance the fake has, in creation order.
@@ -439,6 +505,8 @@ func (s *Server) dispatch(action, region string, f url.Values) ([]byte, *apiErro
 		return s.terminateInstances(region, f)
 	case "DescribeImages":
 		return s.describeImages(region, f)
+	case "DescribeInstanceAttribute":
+		return s.describeInstanceAttribute(region, f)
 	case "":
 		return nil, fail(400, "MissingAction", "The request must contain the parameter Action")
 	}
@@ -645,6 +713,17 @@ func (s *Server) runInstances(region string, f url.Values) ([]byte, *apiError) {
 	if volume == 0 {
 		volume = 75 // the DLAMI root snapshot size
 	}
+	var userData string
+	if ud := f.Get("UserData"); ud != "" {
+		b, err := base64.StdEncoding.DecodeString(ud)
+		if err != nil {
+			return nil, fail(400, "InvalidParameterValue", "Invalid BASE64 encoding of user data.")
+		}
+		if len(b) > 16*1024 {
+			return nil, fail(400, "InvalidParameterValue", "User data is limited to 16384 bytes")
+		}
+		userData = string(b)
+	}
 	s.seq++
 	resID := fmt.Sprintf("r-%017x", s.seq)
 	var ids []string
@@ -654,10 +733,16 @@ func (s *Server) runInstances(region string, f url.Values) ([]byte, *apiError) {
 			ID: fmt.Sprintf("i-%017x", s.seq), Region: region, Zone: zone, ZoneID: zoneID,
 			InstanceType: itype, ImageID: imageID, Spot: spot, ClientToken: token, Tags: tags,
 			VolumeSizeGB: volume, RootDevice: root, ReservationID: resID,
-			PrivateIP: fmt.Sprintf("10.0.%d.%d", s.seq/256%256, s.seq%256),
+			PrivateIP: fmt.Sprintf("10.0.%d.%d", s.seq/256%256, s.seq%256), UserData: userData,
 		}, seq: s.seq, launched: time.Date(2026, 11, 27, 4, 0, 0, 0, time.UTC).Add(time.Duration(s.seq) * time.Second)}
 		in.setState(0, "pending")
 		in.late = late
+		if s.onLaunch != nil && !late {
+			in.hooked = true
+			if ip := s.onLaunch(in.snapshot()); ip != "" {
+				in.PrivateIP, in.PublicIP = ip, ip
+			}
+		}
 		s.instances[in.ID] = in
 		ids = append(ids, in.ID)
 	}
@@ -859,7 +944,9 @@ func (s *Server) terminateInstances(region string, f url.Values) ([]byte, *apiEr
 			in.setState(32, "shutting-down")
 			in.stopping = 0
 			in.reasonCode, in.reasonMsg = "Client.UserInitiatedShutdown", "Client.UserInitiatedShutdown: User initiated shutdown"
+			in.transition = "User initiated (" + time.Now().UTC().Format("2006-01-02 15:04:05 MST") + ")"
 		}
+		s.terminated(in, CauseTerminated)
 		changes = append(changes, change{ID: id, Current: xmlState{Code: in.stateCode, Name: in.State}, Previous: prev})
 		if s.forget {
 			delete(s.instances, id)
@@ -871,6 +958,37 @@ func (s *Server) terminateInstances(region string, f url.Values) ([]byte, *apiEr
 		RequestID string   `xml:"requestId"`
 		Changes   []change `xml:"instancesSet>item"`
 	}{Xmlns: Namespace, RequestID: s.requestID(), Changes: changes}), nil
+}
+
+// describeInstanceAttribute answers the userData attribute (the only one the
+// fake keeps) base64-encoded, as EC2 does; an instance without user data has
+// an empty <userData/>.
+func (s *Server) describeInstanceAttribute(region string, f url.Values) ([]byte, *apiError) {
+	id, attr := f.Get("InstanceId"), f.Get("Attribute")
+	if id == "" {
+		return nil, fail(400, "MissingParameter", "The request must contain the parameter InstanceId")
+	}
+	if attr != "userData" {
+		return nil, fail(400, "InvalidParameterValue", "Value (%s) for parameter attribute is invalid. The fake knows userData only.", attr)
+	}
+	in, ok := s.instances[id]
+	if !ok || in.Region != region {
+		return nil, fail(400, "InvalidInstanceID.NotFound", "The instance ID '%s' does not exist", id)
+	}
+	type value struct {
+		Value string `xml:"value,omitempty"`
+	}
+	out := struct {
+		XMLName   xml.Name `xml:"DescribeInstanceAttributeResponse"`
+		Xmlns     string   `xml:"xmlns,attr"`
+		RequestID string   `xml:"requestId"`
+		ID        string   `xml:"instanceId"`
+		UserData  value    `xml:"userData"`
+	}{Xmlns: Namespace, RequestID: s.requestID(), ID: id}
+	if in.UserData != "" {
+		out.UserData.Value = base64.StdEncoding.EncodeToString([]byte(in.UserData))
+	}
+	return marshal(out), nil
 }
 
 func imageID(region, name string) string {
@@ -1020,6 +1138,7 @@ type xmlInstance struct {
 	BlockDevices   []xmlBDM     `xml:"blockDeviceMapping>item"`
 	Lifecycle      string       `xml:"instanceLifecycle,omitempty"`
 	ClientToken    string       `xml:"clientToken,omitempty"`
+	Transition     string       `xml:"reason"` // stateTransitionReason travels as <reason>
 	StateReason    *xmlReason   `xml:"stateReason,omitempty"`
 	Tags           []xmlTag     `xml:"tagSet>item"`
 }
@@ -1034,6 +1153,7 @@ func (in *instance) xml() xmlInstance {
 		RootDeviceType: "ebs", RootDeviceName: in.RootDevice,
 		BlockDevices: []xmlBDM{{DeviceName: in.RootDevice, EBS: xmlEBS{VolumeID: "vol-" + strings.TrimPrefix(in.ID, "i-"), Status: "attached", DeleteOnTermination: true}}},
 		ClientToken:  in.ClientToken,
+		Transition:   in.transition,
 	}
 	if in.Spot {
 		x.Lifecycle = "spot"

@@ -14,6 +14,7 @@ package azurefake
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -47,6 +48,7 @@ const (
 
 // VM is a snapshot of one virtual machine the fake holds.
 type VM struct {
+	ResourceGroup, VMID                                                           string
 	Name, Location, Size, Priority, EvictionPolicy, ProvisioningState, PowerState string
 	MaxPrice                                                                      *float64
 	Zones                                                                         []string
@@ -54,7 +56,16 @@ type VM struct {
 	NICIDs                                                                        []string
 	OSDiskGB                                                                      int32
 	Image                                                                         string // publisher:offer:sku:version, or an image ID
+	// CustomData is the VM's custom data, decoded. Azure keeps it server-side:
+	// the API never returns it, and neither does this fake over ARM.
+	CustomData string
 }
+
+// Causes OnTerminate reports.
+const (
+	CauseDeleted = "deleted" // a VM delete, or DeleteVM
+	CauseEvicted = "evicted" // Evict: a Spot eviction
+)
 
 // Cloud is the in-memory Azure. Create it with New.
 type Cloud struct {
@@ -75,6 +86,94 @@ type Cloud struct {
 	hosts      map[string]bool
 	lroMethod  map[string]string // resource path -> Begin* API name of its last long-running call
 	seq        int
+
+	customData  map[string]string // rg/name -> decoded custom data, never returned by the API
+	launched    map[string]bool   // rg/name of VMs OnLaunch saw and OnTerminate has not
+	onLaunch    func(VM) string
+	onTerminate func(VM, string)
+}
+
+// OnLaunch sets a function called when a VM create succeeds for a VM that was
+// not already running (an update of a running VM is no launch). The address it
+// returns, if any, becomes the private IP of the VM's network interface and
+// the address of its public IP. It is called with the fake's lock held: it
+// must return quickly and must not call the Cloud.
+func (c *Cloud) OnLaunch(f func(VM) (ip string)) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.onLaunch = f
+}
+
+// OnTerminate sets a function called once when a VM OnLaunch saw is deleted or
+// evicted, with the cause. Same rules as OnLaunch.
+func (c *Cloud) OnTerminate(f func(vm VM, cause string)) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.onTerminate = f
+}
+
+// Evict reclaims a Spot VM as Azure does: with eviction policy Delete the VM
+// (and what was marked to go with it) is deleted, otherwise it is deallocated.
+// It reports whether the VM existed and was running.
+func (c *Cloud) Evict(resourceGroup, name string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	key := resourceGroup + "/" + name
+	vm, ok := c.vms[key]
+	if !ok || powerState(vm) != "running" {
+		return false
+	}
+	if p := vm.Properties; p.EvictionPolicy != nil && *p.EvictionPolicy == armcompute.VirtualMachineEvictionPolicyTypesDeallocate {
+		p.InstanceView = &armcompute.VirtualMachineInstanceView{Statuses: []*armcompute.InstanceViewStatus{{Code: to.Ptr("PowerState/deallocated")}}}
+		c.terminated(resourceGroup, vm, CauseEvicted)
+		return true
+	}
+	c.terminated(resourceGroup, vm, CauseEvicted)
+	c.removeVM(resourceGroup, vm)
+	return true
+}
+
+// terminated calls the OnTerminate hook once per launched VM.
+func (c *Cloud) terminated(rg string, vm *armcompute.VirtualMachine, cause string) {
+	key := rg + "/" + str(vm.Name)
+	if !c.launched[key] {
+		return
+	}
+	delete(c.launched, key)
+	if c.onTerminate != nil {
+		c.onTerminate(c.snapshot(rg, vm), cause)
+	}
+}
+
+// launch calls the OnLaunch hook for a VM just created and gives its network
+// interface and public IP the address the hook returns.
+func (c *Cloud) launch(rg string, vm *armcompute.VirtualMachine) {
+	key := rg + "/" + str(vm.Name)
+	if c.onLaunch == nil || c.launched[key] {
+		return
+	}
+	c.launched[key] = true
+	ip := c.onLaunch(c.snapshot(rg, vm))
+	if ip == "" {
+		return
+	}
+	for _, ref := range vm.Properties.NetworkProfile.NetworkInterfaces {
+		nic, ok := c.nics[rg+"/"+lastSegment(str(ref.ID))]
+		if !ok || nic.Properties == nil {
+			continue
+		}
+		for _, ipc := range nic.Properties.IPConfigurations {
+			if ipc.Properties == nil {
+				continue
+			}
+			ipc.Properties.PrivateIPAddress = to.Ptr(ip)
+			if pip := ipc.Properties.PublicIPAddress; pip != nil {
+				if stored, ok := c.publicIPs[rg+"/"+lastSegment(str(pip.ID))]; ok && stored.Properties != nil {
+					stored.Properties.IPAddress = to.Ptr(ip)
+				}
+			}
+		}
+	}
 }
 
 // New returns an empty cloud for subscriptionID.
@@ -90,6 +189,8 @@ func New(subscriptionID string) *Cloud {
 		hosts:        map[string]bool{},
 		lroMethod:    map[string]string{},
 		computeTr:    map[string]*computefake.ServerFactoryTransport{},
+		customData:   map[string]string{},
+		launched:     map[string]bool{},
 	}
 	c.computeSrv = &computefake.ServerFactory{
 		VirtualMachinesServer: computefake.VirtualMachinesServer{
@@ -409,7 +510,18 @@ func (c *Cloud) vmCreate(ctx context.Context, rg, name string, vm armcompute.Vir
 	stored.Type = to.Ptr("Microsoft.Compute/virtualMachines")
 	stored.Properties.ProvisioningState = to.Ptr("Succeeded")
 	stored.Properties.OSProfile.AdminPassword = nil // secrets are never returned
+	if cd := stored.Properties.OSProfile.CustomData; cd != nil {
+		b, err := base64.StdEncoding.DecodeString(*cd)
+		if err != nil {
+			errResp.SetResponseError(http.StatusBadRequest, "InvalidParameter") // customData must be base64
+			return
+		}
+		// Kept server-side only: Azure never returns custom data.
+		c.customData[rg+"/"+name] = string(b)
+		stored.Properties.OSProfile.CustomData = nil
+	}
 	c.vms[rg+"/"+name] = &stored
+	c.launch(rg, &stored)
 	out := stored
 	resp.AddNonTerminalResponse(http.StatusCreated, nil)
 	resp.SetTerminalResponse(http.StatusOK, armcompute.VirtualMachinesClientCreateOrUpdateResponse{VirtualMachine: out}, nil)
@@ -490,6 +602,7 @@ func (c *Cloud) vmDelete(ctx context.Context, rg, name string, _ *armcompute.Vir
 		resp.SetTerminalResponse(http.StatusNoContent, armcompute.VirtualMachinesClientDeleteResponse{}, nil)
 		return
 	}
+	c.terminated(rg, vm, CauseDeleted)
 	c.removeVM(rg, vm)
 	resp.AddNonTerminalResponse(http.StatusAccepted, nil)
 	resp.SetTerminalResponse(http.StatusOK, armcompute.VirtualMachinesClientDeleteResponse{}, nil)
@@ -499,6 +612,7 @@ func (c *Cloud) vmDelete(ctx context.Context, rg, name string, _ *armcompute.Vir
 // removeVM deletes a VM and, as Azure does, the NICs it marked deleteOption Delete.
 func (c *Cloud) removeVM(rg string, vm *armcompute.VirtualMachine) {
 	delete(c.vms, rg+"/"+str(vm.Name))
+	delete(c.customData, rg+"/"+str(vm.Name))
 	for _, ref := range vm.Properties.NetworkProfile.NetworkInterfaces {
 		if ref.Properties != nil && ref.Properties.DeleteOption != nil && *ref.Properties.DeleteOption == armcompute.DeleteOptionsDelete {
 			delete(c.nics, rg+"/"+lastSegment(str(ref.ID)))
@@ -702,51 +816,58 @@ func (c *Cloud) VMs() []VM {
 	defer c.mu.Unlock()
 	out := []VM{}
 	for _, key := range sortedKeys(c.vms) {
-		vm := c.vms[key]
-		p := vm.Properties
-		v := VM{
-			Name:              str(vm.Name),
-			Location:          str(vm.Location),
-			ProvisioningState: str(p.ProvisioningState),
-			PowerState:        powerState(vm),
-			Tags:              map[string]string{},
-		}
-		if p.HardwareProfile != nil && p.HardwareProfile.VMSize != nil {
-			v.Size = string(*p.HardwareProfile.VMSize)
-		}
-		if p.Priority != nil {
-			v.Priority = string(*p.Priority)
-		}
-		if p.EvictionPolicy != nil {
-			v.EvictionPolicy = string(*p.EvictionPolicy)
-		}
-		if p.BillingProfile != nil {
-			v.MaxPrice = p.BillingProfile.MaxPrice
-		}
-		for _, z := range vm.Zones {
-			v.Zones = append(v.Zones, str(z))
-		}
-		for k, val := range vm.Tags {
-			v.Tags[k] = str(val)
-		}
-		for _, ref := range p.NetworkProfile.NetworkInterfaces {
-			v.NICIDs = append(v.NICIDs, str(ref.ID))
-		}
-		if sp := p.StorageProfile; sp != nil {
-			if sp.OSDisk != nil && sp.OSDisk.DiskSizeGB != nil {
-				v.OSDiskGB = *sp.OSDisk.DiskSizeGB
-			}
-			if ir := sp.ImageReference; ir != nil {
-				if ir.ID != nil {
-					v.Image = *ir.ID
-				} else {
-					v.Image = strings.Join([]string{str(ir.Publisher), str(ir.Offer), str(ir.SKU), str(ir.Version)}, ":")
-				}
-			}
-		}
-		out = append(out, v)
+		out = append(out, c.snapshot(key[:strings.IndexByte(key, '/')], c.vms[key]))
 	}
 	return out
+}
+
+// snapshot describes a kept VM.
+func (c *Cloud) snapshot(rg string, vm *armcompute.VirtualMachine) VM {
+	p := vm.Properties
+	v := VM{
+		ResourceGroup:     rg,
+		VMID:              str(p.VMID),
+		CustomData:        c.customData[rg+"/"+str(vm.Name)],
+		Name:              str(vm.Name),
+		Location:          str(vm.Location),
+		ProvisioningState: str(p.ProvisioningState),
+		PowerState:        powerState(vm),
+		Tags:              map[string]string{},
+	}
+	if p.HardwareProfile != nil && p.HardwareProfile.VMSize != nil {
+		v.Size = string(*p.HardwareProfile.VMSize)
+	}
+	if p.Priority != nil {
+		v.Priority = string(*p.Priority)
+	}
+	if p.EvictionPolicy != nil {
+		v.EvictionPolicy = string(*p.EvictionPolicy)
+	}
+	if p.BillingProfile != nil {
+		v.MaxPrice = p.BillingProfile.MaxPrice
+	}
+	for _, z := range vm.Zones {
+		v.Zones = append(v.Zones, str(z))
+	}
+	for k, val := range vm.Tags {
+		v.Tags[k] = str(val)
+	}
+	for _, ref := range p.NetworkProfile.NetworkInterfaces {
+		v.NICIDs = append(v.NICIDs, str(ref.ID))
+	}
+	if sp := p.StorageProfile; sp != nil {
+		if sp.OSDisk != nil && sp.OSDisk.DiskSizeGB != nil {
+			v.OSDiskGB = *sp.OSDisk.DiskSizeGB
+		}
+		if ir := sp.ImageReference; ir != nil {
+			if ir.ID != nil {
+				v.Image = *ir.ID
+			} else {
+				v.Image = strings.Join([]string{str(ir.Publisher), str(ir.Offer), str(ir.SKU), str(ir.Version)}, ":")
+			}
+		}
+	}
+	return v
 }
 
 // NICs returns the names of all network interfaces, sorted.
@@ -765,6 +886,7 @@ func (c *Cloud) DeleteVM(resourceGroup, name string) bool {
 	defer c.mu.Unlock()
 	vm, ok := c.vms[resourceGroup+"/"+name]
 	if ok {
+		c.terminated(resourceGroup, vm, CauseDeleted)
 		c.removeVM(resourceGroup, vm)
 	}
 	return ok

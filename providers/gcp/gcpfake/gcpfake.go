@@ -70,6 +70,8 @@ type instance struct {
 	Instance
 	body     map[string]any // the insert body plus server-set fields, echoed on get
 	bootLeft int            // reads still answering STAGING before RUNNING
+	hooked   bool           // OnLaunch saw it
+	ended    bool           // OnTerminate saw it
 }
 
 type operation struct {
@@ -97,6 +99,75 @@ type Server struct {
 	bootReads  int
 	needAuth   bool
 	seq        uint64
+
+	onLaunch    func(Instance) string
+	onTerminate func(Instance, string)
+}
+
+// Causes OnTerminate reports.
+const (
+	CauseDeleted   = "deleted"   // instances.delete, or DeleteOutOfBand
+	CausePreempted = "preempted" // Preempt
+	CauseStopped   = "stopped"   // SetStatus to TERMINATED or STOPPED
+)
+
+// OnLaunch sets a function called when an insert creates an instance (not on
+// a retried insert). The address it returns, if any, becomes the instance's
+// internal IP (networkIP) and external IP (natIP). It is called with the
+// fake's lock held: it must return quickly and must not call the Server.
+func (s *Server) OnLaunch(f func(Instance) (ip string)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.onLaunch = f
+}
+
+// OnTerminate sets a function called once when an instance OnLaunch saw is
+// deleted, preempted or stopped, with the cause. Same rules as OnLaunch.
+func (s *Server) OnTerminate(f func(in Instance, cause string)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.onTerminate = f
+}
+
+// Preempt reclaims a Spot VM as Compute Engine does: a
+// compute.instances.preempted operation, then the instance is deleted when its
+// instanceTerminationAction is DELETE and TERMINATED (stopped) otherwise. It
+// reports whether the instance existed and was running.
+func (s *Server) Preempt(project, zone, name string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	key := project + "/" + zone + "/" + name
+	in, ok := s.instances[key]
+	if !ok || in.Status == "TERMINATED" || in.Status == "STOPPED" {
+		return false
+	}
+	op := s.newOp(project, zone, "compute.instances.preempted", s.link(project, "zones", zone, "instances", name), in.ID)
+	op.done = true
+	op.body["status"] = "DONE"
+	op.body["progress"] = 100
+	op.body["statusMessage"] = "Instance was preempted."
+	if in.TerminationAction == "DELETE" {
+		delete(s.instances, key)
+	} else {
+		in.Status = "TERMINATED"
+		in.bootLeft = 0
+	}
+	s.terminated(in, CausePreempted)
+	return true
+}
+
+// terminated calls the OnTerminate hook once per launched instance.
+func (s *Server) terminated(in *instance, cause string) {
+	if !in.hooked || in.ended {
+		return
+	}
+	in.ended = true
+	if s.onTerminate != nil {
+		c := in.Instance
+		c.Labels = copyMap(in.Labels)
+		c.Metadata = copyMap(in.Metadata)
+		s.onTerminate(c, cause)
+	}
 }
 
 // New starts a fake on 127.0.0.1. Close it when done.
@@ -197,8 +268,11 @@ func (s *Server) DeleteOutOfBand(project, zone, name string) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	key := project + "/" + zone + "/" + name
-	_, ok := s.instances[key]
-	delete(s.instances, key)
+	in, ok := s.instances[key]
+	if ok {
+		delete(s.instances, key)
+		s.terminated(in, CauseDeleted)
+	}
 	return ok
 }
 
@@ -210,6 +284,9 @@ func (s *Server) SetStatus(project, zone, name, status string) bool {
 	if ok {
 		in.Status = status
 		in.bootLeft = 0
+		if status == "TERMINATED" || status == "STOPPED" {
+			s.terminated(in, CauseStopped)
+		}
 	}
 	return ok
 }
@@ -542,6 +619,12 @@ func (s *Server) newInstance(in insertBody, raw map[string]any, project, zone, i
 	for _, it := range in.Metadata.Items {
 		inst.Metadata[it.Key] = it.Value
 	}
+	if s.onLaunch != nil {
+		inst.hooked = true
+		if ip := s.onLaunch(inst.Instance); ip != "" {
+			setAddress(raw, ip)
+		}
+	}
 	for _, a := range in.GuestAccelerators {
 		inst.Accelerators[last(a.AcceleratorType)] += a.AcceleratorCount
 	}
@@ -550,6 +633,24 @@ func (s *Server) newInstance(in insertBody, raw map[string]any, project, zone, i
 		inst.DiskSizeGB, _ = strconv.ParseInt(in.Disks[0].InitializeParams.DiskSizeGb, 10, 64)
 	}
 	return inst
+}
+
+// setAddress makes ip the internal and external address of every interface.
+func setAddress(raw map[string]any, ip string) {
+	nics, _ := raw["networkInterfaces"].([]any)
+	for _, nic := range nics {
+		m, ok := nic.(map[string]any)
+		if !ok {
+			continue
+		}
+		m["networkIP"] = ip
+		acs, _ := m["accessConfigs"].([]any)
+		for _, ac := range acs {
+			if a, ok := ac.(map[string]any); ok {
+				a["natIP"] = ip
+			}
+		}
+	}
 }
 
 func (in *instance) view() map[string]any {
@@ -591,6 +692,7 @@ func (s *Server) delete(r *http.Request, project, zone, name string) (int, any) 
 	}
 	op := s.newOp(project, zone, "delete", s.link(project, "zones", zone, "instances", name), in.ID)
 	delete(s.instances, key)
+	s.terminated(in, CauseDeleted)
 	return http.StatusOK, op.body
 }
 
