@@ -28,6 +28,9 @@ type KindSchema struct {
 	Refs []string
 	// RefKinds gives the kind each of Refs takes.
 	RefKinds map[string]string
+	// Placement are the Refs whose referenced resource's in-place updates
+	// do not replace this one (where it runs, not what it reads).
+	Placement []string
 	// Sensitive computed attributes, never shown.
 	Sensitive []string
 	// DerivedFromData are computed attributes that carry values of the data
@@ -103,7 +106,7 @@ func newKindSchema(sp *kindspec.Spec) *KindSchema {
 	s := &KindSchema{
 		Name: sp.Name, Config: sp.Config, Computed: sp.Computed, Sensitive: sp.Sensitive,
 		DerivedFromData: sp.DerivedFromData, Defaults: sp.Defaults, Priced: sp.Priced,
-		Version: sp.Version, Upgrade: sp.Upgrade, Validate: sp.Validate, RefKinds: sp.Refs,
+		Version: sp.Version, Upgrade: sp.Upgrade, Validate: sp.Validate, RefKinds: sp.Refs, Placement: sp.Placement,
 		types: &kindTypes{},
 	}
 	for a := range sp.Refs {

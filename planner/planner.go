@@ -3,6 +3,7 @@ package planner
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -960,11 +961,14 @@ func (r *run) consumedChange(schema *lang.KindSchema, cfg cty.Value) string {
 		if v.IsNull() || !v.IsKnown() {
 			continue
 		}
+		placement := slices.Contains(schema.Placement, name)
 		id := v.AsString()
 		r.mu.Lock()
 		c := r.changes[id]
 		r.mu.Unlock()
-		if c != nil && (c.Action == Update || c.Action.IsReplace()) {
+		// Where a resource runs is changed in place (a resized cluster)
+		// without rebuilding what it made; a replaced one rebuilds it.
+		if c != nil && (c.Action == Update && !placement || c.Action.IsReplace()) {
 			return id
 		}
 	}

@@ -28,6 +28,11 @@ type Spec struct {
 	// with the kind each one takes; the value stored is the referenced
 	// resource's id, and a change to it is a reason to replace this one.
 	Refs map[string]string
+	// Placement are the Refs that say where the resource runs, not what it
+	// reads (a training's cluster): an in-place update of the referenced
+	// resource (a resized cluster) does not replace this one; a replacement
+	// does.
+	Placement []string
 	// Sensitive computed attributes, never shown.
 	Sensitive []string
 	// DerivedFromData are computed attributes that carry values of the data

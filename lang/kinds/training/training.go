@@ -65,5 +65,8 @@ func Spec() *ks.Spec {
 			"status":           ks.Str,
 		},
 		Refs: map[string]string{"dataset": "dataset", "cluster": "cluster"},
+		// A finished training's model does not depend on the cluster it
+		// ran on: resizing or repairing the cluster does not retrain.
+		Placement: []string{"cluster"},
 	}
 }
