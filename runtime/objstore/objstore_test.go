@@ -11,6 +11,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"github.com/leptonml/lepton/providers/aws/stsfake"
 	"io"
 	"io/fs"
 	"net"
@@ -39,7 +40,7 @@ import (
 func clearEnv(t *testing.T) {
 	for _, v := range []string{
 		"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE", "AWS_REGION", "AWS_DEFAULT_REGION",
-		"AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3",
+		"AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL_STS",
 		"GOOGLE_APPLICATION_CREDENTIALS", "STORAGE_EMULATOR_HOST", "GOOGLE_CLOUD_PROJECT", "CLOUDSDK_CORE_PROJECT",
 		"AZURE_STORAGE_CONNECTION_STRING", "AZURE_STORAGE_KEY", "AZURE_STORAGE_BLOB_ENDPOINT",
 	} {
@@ -88,6 +89,10 @@ func startS3(t *testing.T) (cloud, *s3Tags) {
 	t.Cleanup(srv.Close)
 	// The SDK reads the endpoint itself; the region defaults for a loopback one.
 	t.Setenv("AWS_ENDPOINT_URL_S3", srv.URL)
+	// URLs are signed with a session from STS, never with the access key.
+	sts := httptest.NewServer(stsfake.New())
+	t.Cleanup(sts.Close)
+	t.Setenv("AWS_ENDPOINT_URL_STS", sts.URL)
 	c := cloud{name: "s3", url: func(b string) string { return "s3://" + b }, bucket: "runs"}
 	s, err := objstore.Open(context.Background(), "s3://runs", objstore.Options{})
 	if err != nil {
@@ -278,6 +283,16 @@ func TestSign(t *testing.T) {
 			}
 			if c.name == "azure" && put.Header["x-ms-blob-type"] != "BlockBlob" {
 				t.Fatalf("an Azure PUT must carry x-ms-blob-type: %v", put.Header)
+			}
+			// No long-lived credential in a URL a node is given: S3 signs
+			// with a session from STS.
+			for _, v := range []string{"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AZURE_STORAGE_KEY"} {
+				if secret := os.Getenv(v); secret != "" && strings.Contains(put.URL, secret) {
+					t.Fatalf("the signed URL holds %s", v)
+				}
+			}
+			if c.name == "s3" && !strings.Contains(put.URL, "X-Amz-Security-Token=") {
+				t.Fatalf("the S3 URL is not signed with a session: %s", signed.Redact(put.URL))
 			}
 			if err := signed.Put(ctx, nil, put, strings.NewReader(string(body)), int64(len(body))); err != nil {
 				t.Fatal(err)

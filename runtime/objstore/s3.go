@@ -10,14 +10,17 @@ import (
 	"os"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+	"github.com/aws/aws-sdk-go-v2/service/sts"
 	"github.com/aws/smithy-go"
 
 	"github.com/leptonml/lepton/runtime/runstore"
@@ -28,6 +31,52 @@ type s3Backend struct {
 	presign *s3.PresignClient
 	bucket  string
 	region  string
+	cfg     aws.Config
+	mod     func(*s3.Options)
+
+	// session signs URLs with temporary credentials when the configured
+	// ones are long-lived, so an access key never appears in a URL.
+	mu         sync.Mutex
+	session    *s3.PresignClient
+	sessionEnd time.Time
+}
+
+// sessionDuration is what lepton asks of GetSessionToken: the longest STS
+// allows for an IAM user's keys.
+const sessionDuration = 36 * time.Hour
+
+// presigner returns the client that signs URLs and until when its
+// signatures can hold: the configured credentials when they are already
+// temporary (a role, SSO, an instance profile), else a session from STS.
+func (b *s3Backend) presigner(ctx context.Context) (*s3.PresignClient, time.Time, error) {
+	creds, err := b.cfg.Credentials.Retrieve(ctx)
+	if err != nil {
+		return nil, time.Time{}, err
+	}
+	if creds.SessionToken != "" {
+		var end time.Time
+		if creds.CanExpire {
+			end = creds.Expires
+		}
+		return b.presign, end, nil
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.session != nil && time.Until(b.sessionEnd) > time.Hour {
+		return b.session, b.sessionEnd, nil
+	}
+	out, err := sts.NewFromConfig(b.cfg).GetSessionToken(ctx, &sts.GetSessionTokenInput{DurationSeconds: aws.Int32(int32(sessionDuration / time.Second))})
+	if err != nil {
+		return nil, time.Time{}, fmt.Errorf("getting a session from AWS STS to sign URLs with (so that no access key appears in them): %w", err)
+	}
+	c := out.Credentials
+	cfg := b.cfg.Copy()
+	cfg.Credentials = aws.NewCredentialsCache(credentials.NewStaticCredentialsProvider(aws.ToString(c.AccessKeyId), aws.ToString(c.SecretAccessKey), aws.ToString(c.SessionToken)))
+	b.session = s3.NewPresignClient(s3.NewFromConfig(cfg, b.mod, func(so *s3.Options) {
+		so.RequestChecksumCalculation = aws.RequestChecksumCalculationWhenRequired
+	}))
+	b.sessionEnd = aws.ToTime(c.Expiration)
+	return b.session, b.sessionEnd, nil
 }
 
 func openS3(ctx context.Context, bucket string, o Options) (*s3Backend, error) {
@@ -77,7 +126,7 @@ func openS3(ctx context.Context, bucket string, o Options) (*s3Backend, error) {
 	pc := s3.NewPresignClient(s3.NewFromConfig(cfg, mod, func(so *s3.Options) {
 		so.RequestChecksumCalculation = aws.RequestChecksumCalculationWhenRequired
 	}))
-	return &s3Backend{c: c, presign: pc, bucket: bucket, region: cfg.Region}, nil
+	return &s3Backend{c: c, presign: pc, bucket: bucket, region: cfg.Region, cfg: cfg, mod: mod}, nil
 }
 
 // maxPut is S3's limit for one PutObject; larger objects would need a
@@ -175,15 +224,19 @@ func (b *s3Backend) del(ctx context.Context, key string) error {
 }
 
 func (b *s3Backend) sign(ctx context.Context, key, method string, ttl time.Duration) (string, map[string]string, error) {
+	pc, end, err := b.presigner(ctx)
+	if err != nil {
+		return "", nil, err
+	}
+	if !end.IsZero() && time.Until(end) < ttl {
+		ttl = time.Until(end) // a signature cannot outlive its credentials
+	}
 	expires := func(po *s3.PresignOptions) { po.Expires = ttl }
-	var (
-		req *v4.PresignedHTTPRequest
-		err error
-	)
+	var req *v4.PresignedHTTPRequest
 	if method == "GET" {
-		req, err = b.presign.PresignGetObject(ctx, &s3.GetObjectInput{Bucket: &b.bucket, Key: &key}, expires)
+		req, err = pc.PresignGetObject(ctx, &s3.GetObjectInput{Bucket: &b.bucket, Key: &key}, expires)
 	} else {
-		req, err = b.presign.PresignPutObject(ctx, &s3.PutObjectInput{Bucket: &b.bucket, Key: &key}, expires)
+		req, err = pc.PresignPutObject(ctx, &s3.PutObjectInput{Bucket: &b.bucket, Key: &key}, expires)
 	}
 	if err != nil {
 		return "", nil, b.classify(err)
