@@ -101,6 +101,9 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer, env []string)
 	if args[0] == "internal-serve" {
 		return cmdInternalServe(m, args[1:])
 	}
+	if args[0] == "agent" { // a cluster node's agent, when lepton-agent is not beside lepton; not listed
+		return cmdAgent(m, args[1:])
+	}
 	c, ok := commands()[args[0]]
 	if !ok {
 		fmt.Fprintf(stderr, "Error: unknown command %q\n\n", args[0])
