@@ -23,6 +23,7 @@ import (
 	"github.com/johannesboyne/gofakes3"
 	"github.com/johannesboyne/gofakes3/backend/s3mem"
 
+	"github.com/leptonml/lepton/providers/aws/stsfake"
 	"github.com/leptonml/lepton/runtime/artifact"
 	"github.com/leptonml/lepton/runtime/data/dataset"
 	"github.com/leptonml/lepton/runtime/data/dscache"
@@ -80,6 +81,10 @@ func newWorld(t testing.TB) *world {
 	}))
 	t.Cleanup(s3.Close)
 	t.Setenv("AWS_ENDPOINT_URL_S3", s3.URL)
+	// URLs are signed with a session from STS, as for a real node.
+	sts := httptest.NewServer(stsfake.New())
+	t.Cleanup(sts.Close)
+	t.Setenv("AWS_ENDPOINT_URL_STS", sts.URL)
 	ctx := context.Background()
 	s, err := objstore.Open(ctx, "s3://runs/p", objstore.Options{})
 	if err != nil {
@@ -299,7 +304,7 @@ func (w *world) noSecrets(keys ...string) {
 		if err != nil {
 			continue
 		}
-		for _, s := range []string{accessKey, secretKey, "X-Amz-Signature", "X-Amz-Credential"} {
+		for _, s := range []string{accessKey, secretKey, "X-Amz-Signature", "X-Amz-Credential", "X-Amz-Security-Token"} {
 			if bytes.Contains(b, []byte(s)) {
 				w.t.Errorf("%s holds %q", k, s)
 			}
