@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"runtime"
 	"runtime/pprof"
 	"sort"
@@ -15,7 +16,13 @@ import (
 
 func main() {
 	tuneGC(os.Getenv, headroomFor(os.Args[1:]))
-	os.Exit(profiled(func() int { return run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr, os.Environ()) }))
+	args := os.Args[1:]
+	if filepath.Base(os.Args[0]) == "lepton-agent" {
+		// A node fetched this binary as its agent (no lepton-agent was
+		// beside lepton to upload): run as `lepton agent`.
+		args = append([]string{"agent"}, args...)
+	}
+	os.Exit(profiled(func() int { return run(args, os.Stdin, os.Stdout, os.Stderr, os.Environ()) }))
 }
 
 // profiled runs f with a CPU profile written to $LEPTON_CPU_PROFILE and a heap
