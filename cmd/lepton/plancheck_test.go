@@ -157,6 +157,11 @@ func TestPlanCatchesOffline(t *testing.T) {
 			want:  []string{"bad.lep.hcl:9:13", "dataset.n has the columns [x, y]", "missing [sepal_length"},
 		},
 		{
+			name:  "batch inference to a malformed object URL",
+			files: map[string]string{"bad.lep.hcl": "batch_inference \"b\" {\n  model   = training.iris.model\n  dataset = dataset.f\n  output  = \"s3://Bad_Bucket/preds.csv\"\n}\n"},
+			want:  []string{"bad.lep.hcl:4:13", `"Bad_Bucket" is not a bucket name`, "s3://BUCKET/KEY"},
+		},
+		{
 			name:  "endpoint port in use",
 			files: map[string]string{"bad.lep.hcl": fmt.Sprintf("endpoint \"e\" {\n  model = training.iris.model\n  port  = %d\n}\n", busyPort)},
 			want:  []string{"bad.lep.hcl:3:11", fmt.Sprintf("port %d is already in use", busyPort)},

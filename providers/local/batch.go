@@ -2,38 +2,43 @@ package local
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
-	"errors"
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 
 	"github.com/leptonml/lepton/providers"
+	"github.com/leptonml/lepton/providers/remote"
+	"github.com/leptonml/lepton/runtime/artifact"
 	"github.com/leptonml/lepton/runtime/data"
 	"github.com/leptonml/lepton/runtime/serve/batch"
 	"github.com/zclconf/go-cty/cty"
-
-	"github.com/leptonml/lepton/internal/fsutil"
 )
 
 // BatchInference scores every row of a dataset with a model and writes the
-// predictions to a CSV file in one streaming pass.
-type BatchInference struct{}
+// predictions as CSV in one streaming pass, to a file or an object, here
+// or on node 0 of a cloud cluster (remote_batch.go).
+type BatchInference struct {
+	runs *remote.Runs // run storages of cloud clusters
+}
 
 func (b *BatchInference) Plan(ctx context.Context, req providers.PlanRequest) (providers.PlanResponse, error) {
 	if !req.Prior.IsNull() && sameArgs(req.Prior, req.Config) {
 		return providers.PlanResponse{Planned: req.Prior}, nil
 	}
 	resp := providers.PlanResponse{Planned: withComputed("batch_inference", req.Config, nil)}
+	if p, ok := parsePrivate(req.PriorPrivate); ok && req.Prior.IsNull() {
+		resp.Detail = runningDetail(ctx, b.runs, req.Env, p)
+		resp.Private = req.PriorPrivate
+		resp.Reason = "is still running on " + p.Cluster + "; apply waits for it"
+	}
 	for _, name := range changedArgs(req.Prior, req.Config) {
 		resp.RequiresReplace = append(resp.RequiresReplace, cty.GetAttrPath(name))
 	}
-	if out := str(attr(req.Config, "output")); strings.Contains(out, "://") {
-		return resp, fmt.Errorf("output %q: writing predictions to object storage is not available yet; use a local path", out)
+	if out := attr(req.Config, "output"); out.IsKnown() && !out.IsNull() {
+		if _, err := parseOutput(out.AsString(), req.Env.Dir); err != nil {
+			return resp, providers.ArgErrorf("output", "%v", err)
+		}
 	}
 	if m := str(attr(req.Config, "model")); m != "" {
 		model, err := artifactStore(req.Env.DataDir).Get(ctx, m)
@@ -47,45 +52,31 @@ func (b *BatchInference) Plan(ctx context.Context, req providers.PlanRequest) (p
 	return resp, nil
 }
 
-func (b *BatchInference) outputPath(v cty.Value, env providers.Env) string {
-	p := str(attr(v, "output"))
-	if !filepath.IsAbs(p) {
-		p = filepath.Join(env.Dir, p)
-	}
-	return p
+func (b *BatchInference) output(v cty.Value, env providers.Env) (batchOutput, error) {
+	return parseOutput(str(attr(v, "output")), env.Dir)
 }
 
 func (b *BatchInference) Apply(ctx context.Context, req providers.ApplyRequest) (cty.Value, error) {
+	out, err := b.output(req.Planned, req.Env)
+	if err != nil {
+		return cty.NilVal, err
+	}
+	if tg, ok, err := targetOf(req.Env, str(attr(req.Planned, "cluster"))); err != nil {
+		return cty.NilVal, err
+	} else if ok {
+		return b.applyRemote(ctx, req, out, tg)
+	}
 	model, err := artifactStore(req.Env.DataDir).Get(ctx, str(attr(req.Planned, "model")))
 	if err != nil {
 		return cty.NilVal, fmt.Errorf("model: %w", err)
 	}
 	dsAddr := str(attr(req.Planned, "dataset"))
-	dsVal, ok := req.Env.Lookup(dsAddr)
-	if !ok {
-		return cty.NilVal, fmt.Errorf("dataset %s is not in state: apply it first", dsAddr)
-	}
-	spec, err := SpecFromValue(dsVal, req.Env.Dir)
+	ds, err := loadBatchRows(ctx, req.Env, dsAddr, model)
 	if err != nil {
 		return cty.NilVal, err
 	}
-	// The model applies its own preprocessing (from its training data) to
-	// raw rows: read this dataset's rows raw, every split together.
-	spec.Preprocess.Normalize = "none"
-	spec.Preprocess.Augment = nil
-	spec.Split = nil
-	ds, err := data.Load(ctx, spec)
-	if err != nil {
-		return cty.NilVal, fmt.Errorf("loading %s: %w", dsAddr, err)
-	}
-	if len(model.Features) > 0 && !slices.Equal(model.Features, ds.Columns) {
-		return cty.NilVal, fmt.Errorf("%s has the columns %s, but the model was trained on %s", dsAddr, elide(ds.Columns), elide(model.Features))
-	}
-	out := b.outputPath(req.Planned, req.Env)
-	// NoSync, as before: the output is rebuilt by the next apply when lost,
-	// and an fsync of a large file would slow every batch run.
 	var res batch.Result
-	err = fsutil.Write(out, 0o600, fsutil.Options{NoSync: true, MkdirAll: true}, func(w io.Writer) error {
+	digest, err := out.write(ctx, req.Env, func(w io.Writer) error {
 		var err error
 		res, err = batch.Score(ctx, model, batch.FromDataset(ds), w, batch.Options{})
 		if err != nil {
@@ -96,9 +87,37 @@ func (b *BatchInference) Apply(ctx context.Context, req providers.ApplyRequest) 
 	if err != nil {
 		return cty.NilVal, err
 	}
+	if digest != res.Digest {
+		return cty.NilVal, fmt.Errorf("writing %s: %s were scored, but %s written", out, res.Digest, digest)
+	}
 	return withComputed("batch_inference", req.Planned, map[string]cty.Value{
 		"rows": numVal(float64(res.Rows)), "digest": cty.StringVal(res.Digest),
 	}), nil
+}
+
+// loadBatchRows reads the rows of the dataset at dsAddr raw, every split
+// together: the model applies its own preprocessing (from its training
+// data) to raw rows. The rows must have the model's columns.
+func loadBatchRows(ctx context.Context, env providers.Env, dsAddr string, model *artifact.Model) (*data.Dataset, error) {
+	dsVal, ok := env.Lookup(dsAddr)
+	if !ok {
+		return nil, fmt.Errorf("dataset %s is not in state: apply it first", dsAddr)
+	}
+	spec, err := SpecFromValue(dsVal, env.Dir)
+	if err != nil {
+		return nil, err
+	}
+	spec.Preprocess.Normalize = "none"
+	spec.Preprocess.Augment = nil
+	spec.Split = nil
+	ds, err := data.Load(ctx, spec)
+	if err != nil {
+		return nil, fmt.Errorf("loading %s: %w", dsAddr, err)
+	}
+	if len(model.Features) > 0 && !slices.Equal(model.Features, ds.Columns) {
+		return nil, fmt.Errorf("%s has the columns %s, but the model was trained on %s", dsAddr, elide(ds.Columns), elide(model.Features))
+	}
+	return ds, nil
 }
 
 func elide(ss []string) string {
@@ -108,30 +127,33 @@ func elide(ss []string) string {
 	return "[" + strings.Join(ss, ", ") + "]"
 }
 
-// Read reports the output gone when the file is missing or no longer what
-// was written.
-func (b *BatchInference) Read(_ context.Context, req providers.ReadRequest) (cty.Value, error) {
-	f, err := os.Open(b.outputPath(req.Current, req.Env))
-	if errors.Is(err, os.ErrNotExist) {
-		return cty.NullVal(req.Current.Type()), nil
-	}
+// Read reports the output gone when the file or object is missing or no
+// longer what was written: the next plan writes it again.
+func (b *BatchInference) Read(ctx context.Context, req providers.ReadRequest) (cty.Value, error) {
+	out, err := b.output(req.Current, req.Env)
 	if err != nil {
 		return req.Current, err
 	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
+	sum, found, err := out.digest(ctx, req.Env)
+	if err != nil {
 		return req.Current, err
 	}
-	if "sha256:"+hex.EncodeToString(h.Sum(nil)) != str(attr(req.Current, "digest")) {
+	if !found || sum != str(attr(req.Current, "digest")) {
 		return cty.NullVal(req.Current.Type()), nil
 	}
 	return req.Current, nil
 }
 
-func (b *BatchInference) Delete(_ context.Context, req providers.DeleteRequest) error {
-	if err := os.Remove(b.outputPath(req.Current, req.Env)); err != nil && !os.IsNotExist(err) {
+// Delete removes the output and, for a run on a cluster, the run's objects.
+func (b *BatchInference) Delete(ctx context.Context, req providers.DeleteRequest) error {
+	if p, ok := parsePrivate(req.Private); ok {
+		if err := deleteRemoteRun(ctx, b.runs, req.Env, p); err != nil {
+			return err
+		}
+	}
+	out, err := b.output(req.Current, req.Env)
+	if err != nil {
 		return err
 	}
-	return nil
+	return out.remove(ctx, req.Env)
 }

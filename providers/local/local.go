@@ -27,7 +27,7 @@ func New() *Provider {
 		"dataset":         &Dataset{schema: schemas["dataset"]},
 		"cluster":         cl,
 		"training":        &Training{runs: runs},
-		"batch_inference": &BatchInference{},
+		"batch_inference": &BatchInference{runs: runs},
 		"endpoint":        &Endpoint{runs: runs},
 	}}
 }
