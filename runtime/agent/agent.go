@@ -45,6 +45,9 @@ type Options struct {
 	Log *slog.Logger
 	// PollEvery, HeartbeatEvery default to the runspec's.
 	PollEvery, HeartbeatEvery time.Duration
+
+	// onLog, when set (benchmarks), sees every line a run's runtime logs.
+	onLog func(run, text string)
 }
 
 // Agent is one node's agent.
@@ -239,6 +242,9 @@ func (a *Agent) pollInbox(ctx context.Context) {
 	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	b, newTag, changed, err := getIfChanged(cctx, a.opts.Client, o, etag)
 	cancel()
+	if ctx.Err() != nil {
+		return // stopping
+	}
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
 			err = errors.New("the node's inbox does not exist yet")

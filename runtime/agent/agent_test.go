@@ -151,7 +151,11 @@ func (w *world) writeInbox(runs ...runspec.Run) {
 
 // startAgent runs an agent in dir until the test ends (or stop is called).
 func (w *world) startAgent(dir string) (stop func()) {
-	a, err := New(w.nodeConfig(), Options{Dir: dir, PollEvery: 50 * time.Millisecond, HeartbeatEvery: 300 * time.Millisecond,
+	return w.startAgentWith(dir, nil)
+}
+
+func (w *world) startAgentWith(dir string, onLog func(run, text string)) (stop func()) {
+	a, err := New(w.nodeConfig(), Options{Dir: dir, PollEvery: 50 * time.Millisecond, HeartbeatEvery: 300 * time.Millisecond, onLog: onLog,
 		Getenv: func(k string) string {
 			if k == runspec.AWSMetadataEnv {
 				return w.imds.URL

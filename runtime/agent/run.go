@@ -252,6 +252,9 @@ func (r *run) appendLogLocked(s string) {
 type logWriter struct{ r *run }
 
 func (w logWriter) Write(p []byte) (int, error) {
+	if f := w.r.a.opts.onLog; f != nil {
+		f(w.r.spec.ID, string(p))
+	}
 	w.r.mu.Lock()
 	w.r.appendLogLocked(string(p))
 	w.r.mu.Unlock()
