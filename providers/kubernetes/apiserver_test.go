@@ -263,6 +263,15 @@ func TestStatusAsControllersWriteIt(t *testing.T) {
 	if st := JobState(ok); st.State != StateRunning || st.Active != 2 {
 		t.Errorf("running job: %+v", st)
 	}
+	// The API server holds status to the controller's rules: Complete
+	// without SuccessCriteriaMet and a completion time is refused.
+	early := ok.DeepCopy()
+	early.Status.Succeeded = 2
+	early.Status.Active = 0
+	early.Status.Conditions = []batchv1.JobCondition{cond(batchv1.JobComplete, batchv1.JobReasonCompletionsReached, "")}
+	if _, err := c.Typed.BatchV1().Jobs(ns).UpdateStatus(ctx, early, metav1.UpdateOptions{}); err == nil {
+		t.Error("a Job marked Complete without SuccessCriteriaMet and completionTime was accepted")
+	}
 	ok = writeStatus(ok, func(s *batchv1.JobStatus) {
 		s.Active, s.Ready = 0, new(int32(0))
 		s.Succeeded = 2
