@@ -48,6 +48,8 @@ type Options struct {
 
 	// onLog, when set (benchmarks), sees every line a run's runtime logs.
 	onLog func(run, text string)
+	// failAfter replaces persistent (tests).
+	failAfter time.Duration
 }
 
 // Agent is one node's agent.
@@ -66,10 +68,14 @@ type Agent struct {
 	gen      int64
 	inboxErr string
 	hostErr  string
-	restarts int
-	runs     map[string]*run // by run id: every run this agent has going or has finished
-	wg       sync.WaitGroup
-	eps      endpoints
+	// readFailures counts the inbox reads failed in a row: lepton takes an
+	// error in the heartbeat as the agent's verdict, so a passing failure
+	// (a 503, a reset connection) is not reported until it persists.
+	readFailures int
+	restarts     int
+	runs         map[string]*run // by run id: every run this agent has going or has finished
+	wg           sync.WaitGroup
+	eps          endpoints
 }
 
 // agentVersion is what the heartbeat and a served endpoint's /v2 report.
@@ -93,6 +99,9 @@ func New(cfg runspec.NodeConfig, opts Options) (*Agent, error) {
 	if opts.PollEvery <= 0 {
 		opts.PollEvery = runspec.PollEvery
 	}
+	if opts.failAfter <= 0 {
+		opts.failAfter = persistent
+	}
 	if opts.HeartbeatEvery <= 0 {
 		opts.HeartbeatEvery = runspec.HeartbeatEvery
 	}
@@ -103,6 +112,10 @@ func New(cfg runspec.NodeConfig, opts Options) (*Agent, error) {
 		urls: runspec.NodeURLs{Inbox: cfg.Inbox, Heartbeat: cfg.Heartbeat}, runs: map[string]*run{}}
 	return a, nil
 }
+
+// persistent is how long a failure to read the inbox or to reach the
+// metadata service lasts before the heartbeat reports it.
+const persistent = 5 * time.Second
 
 // newClient is the agent's HTTP client: no overall timeout (a dataset or a
 // model may take minutes), bounded connection and header waits.
@@ -122,6 +135,8 @@ func (a *Agent) Run(ctx context.Context) error {
 	}
 	a.restarts = a.countRestart()
 	go a.findHost(ctx)
+	// The metadata service may answer a booting node late: its error is
+	// reported once it persists.
 	versionErr := ""
 	if a.cfg.Version != runspec.Version {
 		versionErr = fmt.Sprintf("the node configuration is of contract version %d; this agent (%s) speaks version %d: boot the node with a matching agent", a.cfg.Version, agentVersion(), runspec.Version)
@@ -165,6 +180,7 @@ func (a *Agent) stopAll() {
 // the error meanwhile.
 func (a *Agent) findHost(ctx context.Context) {
 	wait := 100 * time.Millisecond
+	since := time.Now()
 	for {
 		cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		h, err := nodeAddress(cctx, a.opts.Client, a.cfg.Cloud, a.opts.Getenv)
@@ -177,9 +193,11 @@ func (a *Agent) findHost(ctx context.Context) {
 			a.log.Info("node address", "host", h)
 			return
 		}
-		a.mu.Lock()
-		a.hostErr = "finding the node's address: " + err.Error()
-		a.mu.Unlock()
+		if time.Since(since) >= a.opts.failAfter {
+			a.mu.Lock()
+			a.hostErr = "finding the node's address: " + err.Error()
+			a.mu.Unlock()
+		}
 		a.log.Warn("metadata service", "err", err)
 		select {
 		case <-ctx.Done():
@@ -246,12 +264,23 @@ func (a *Agent) pollInbox(ctx context.Context) {
 		return // stopping
 	}
 	if err != nil {
-		if errors.Is(err, os.ErrNotExist) {
-			err = errors.New("the node's inbox does not exist yet")
+		a.mu.Lock()
+		a.readFailures++
+		n := a.readFailures
+		a.mu.Unlock()
+		if time.Duration(n)*a.opts.PollEvery >= a.opts.failAfter {
+			a.setInboxErr(fmt.Sprintf("reading the inbox: %v", err))
+		} else {
+			a.log.Warn("reading the inbox", "err", err)
 		}
-		a.setInboxErr(fmt.Sprintf("reading the inbox: %v", err))
 		return
 	}
+	a.mu.Lock()
+	a.readFailures = 0
+	if a.inboxErr != "" && strings.HasPrefix(a.inboxErr, "reading the inbox") {
+		a.inboxErr = ""
+	}
+	a.mu.Unlock()
 	if !changed {
 		return
 	}

@@ -255,3 +255,37 @@ func TestOtherVersion(t *testing.T) {
 		t.Errorf("an agent of another version started a run")
 	}
 }
+
+// TestInboxUnreadable: an inbox that cannot be read shows in the heartbeat
+// once the failure persists (without the URL's signature), and clears when
+// it can be read again.
+func TestInboxUnreadable(t *testing.T) {
+	w := newWorld(t)
+	a, err := New(w.nodeConfig(), Options{Dir: t.TempDir(), Getenv: func(string) string { return w.imds.URL },
+		PollEvery: 20 * time.Millisecond, HeartbeatEvery: 50 * time.Millisecond, failAfter: 200 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	deadline := time.Now().Add(10 * time.Second)
+	hb := w.heartbeat()
+	for ; !strings.Contains(hb.Error, "does not exist"); hb = w.heartbeat() {
+		if time.Now().After(deadline) {
+			t.Fatalf("heartbeat %+v", hb)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if !strings.Contains(hb.Error, "?REDACTED") || strings.Contains(hb.Error, "X-Amz-") {
+		t.Errorf("heartbeat error %q: want the URL without its query", hb.Error)
+	}
+	w.writeInbox()
+	for hb := w.heartbeat(); hb.Error != ""; hb = w.heartbeat() {
+		if time.Now().After(deadline) {
+			t.Fatalf("heartbeat %+v: the error stayed", hb)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
