@@ -4,9 +4,12 @@ import (
 	"context"
 	"os"
 	"sync"
+	"time"
 
 	"github.com/leptonml/lepton/providers"
 	"github.com/leptonml/lepton/providers/cloud"
+	"github.com/leptonml/lepton/providers/remote"
+	"github.com/leptonml/lepton/runtime/runspec"
 )
 
 // Every node of a cloud cluster boots the lepton agent (runtime/agent) from
@@ -93,4 +96,30 @@ func (c *Cluster) deleteRunObjects(ctx context.Context, cloudName, address strin
 		return err
 	}
 	return client.DeleteCluster(ctx, address)
+}
+
+// deadAgents returns the nodes whose agent reported once and then stopped
+// (the instance is up but nothing runs on it): Read counts them as lost, so
+// the plan repairs the cluster. A node whose agent never reported (still
+// booting, or created without one) is not dead.
+func (c *Cluster) deadAgents(ctx context.Context, cloudName, address string, env providers.Env, n int) map[int]bool {
+	block := env.Providers[cloudName]
+	if c.opts.Runs == nil || !runStorageKnown(cloudName, block) {
+		return nil
+	}
+	client, err := c.opts.Runs.Open(ctx, cloudName, block, env.Lineage, false)
+	if err != nil {
+		return nil // the instances' state alone decides
+	}
+	var dead map[int]bool
+	for i := 0; i < n; i++ {
+		hb, found, err := client.Heartbeat(ctx, remote.ClusterKey(address), i)
+		if err == nil && found && runspec.Stale(hb.Updated, time.Now()) {
+			if dead == nil {
+				dead = map[int]bool{}
+			}
+			dead[i] = true
+		}
+	}
+	return dead
 }

@@ -221,6 +221,9 @@ func lostNodes(prior cty.Value) string {
 		want = int(n)
 	}
 	have := len(strList(attr(prior, "node_ids")))
+	if have >= want {
+		return "the lepton agent of a node stopped reporting (its instance is up but runs nothing)"
+	}
 	return fmt.Sprintf("%d of %d nodes were terminated outside lepton", want-have, want)
 }
 
@@ -705,6 +708,7 @@ func (c *Cluster) Read(ctx context.Context, req providers.ReadRequest) (cty.Valu
 		}()
 	}
 	wg.Wait()
+	dead := c.deadAgents(ctx, cloudName, req.Address, req.Env, len(nodes))
 	var ids, addrs []string
 	status := statusRunning
 	for i, g := range out {
@@ -727,7 +731,9 @@ func (c *Cluster) Read(ctx context.Context, req providers.ReadRequest) (cty.Valu
 	if len(ids) == 0 {
 		return cty.NullVal(cur.Type()), nil
 	}
-	if len(ids) < len(nodes) {
+	if len(ids) < len(nodes) || len(dead) > 0 {
+		// Lost nodes, or nodes whose agent stopped: the instances stay
+		// listed so that replacing the cluster deletes them.
 		status = statusDegraded
 	}
 	if prev := str(attr(cur, "status")); prev == statusFailed {
