@@ -350,6 +350,15 @@ func TestBatchRemoteKilled(t *testing.T) {
 		t.Errorf("plan of the interrupted run: reason %q, detail:\n%s\nprivate %q", plan.Reason, detail, plan.Private)
 	}
 
+	// lepton status shows it going on the node.
+	type statuser interface {
+		Status(context.Context, providers.InstanceView) providers.StatusReport
+	}
+	rep := w.res(t, "batch_inference").(statuser).Status(ctx, providers.InstanceView{Address: "batch_inference.b", Status: "running", Private: recorded, Env: w.env})
+	if !strings.Contains(rep.Detail, "run "+run+" is going on cluster.gpu") || !strings.Contains(rep.Detail, "running, scoring") {
+		t.Errorf("status of the interrupted run: %+v", rep)
+	}
+
 	close(ag.hold)
 	got, err := w.tryApply(ctx, t, "batch_inference.b", cfg, recorded, func(context.Context, []byte) error {
 		t.Error("the second apply recorded a new run")

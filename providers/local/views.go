@@ -124,8 +124,12 @@ func (d *Dataset) Describe(ctx context.Context, in providers.InstanceView) (stri
 	return "\nProcessing report:\n\n" + report, nil
 }
 
-// Status is the row count and where the predictions went.
+// Status is the row count and where the predictions went; for a run going
+// on a cloud cluster, where and how it is going.
 func (b *BatchInference) Status(ctx context.Context, in providers.InstanceView) providers.StatusReport {
+	if p, ok := parsePrivate(in.Private); ok && in.Status == state.StatusRunning {
+		return providers.StatusReport{Detail: remoteDetail(ctx, b.runs, in, p)}
+	}
 	a := attrMap(in)
 	return providers.StatusReport{Detail: fmt.Sprintf("%v rows -> %v", a["rows"], a["output"])}
 }
