@@ -222,7 +222,7 @@ func lostNodes(prior cty.Value) string {
 	}
 	have := len(strList(attr(prior, "node_ids")))
 	if have >= want {
-		return "the lepton agent of a node stopped reporting (its instance is up but runs nothing)"
+		return "the lepton agent of a node stopped reporting: its instance is up but runs nothing"
 	}
 	return fmt.Sprintf("%d of %d nodes were terminated outside lepton", want-have, want)
 }
