@@ -25,52 +25,11 @@ func (b *BatchInference) applyRemote(ctx context.Context, req providers.ApplyReq
 		return cty.NilVal, err
 	}
 	logf := logger(req.Env)
-	p, resumed := parsePrivate(req.Private)
-	if resumed && p.Cluster != tg.address {
-		resumed = false // moved to another cluster: a new run
-	}
-	if resumed {
-		st, found, err := c.Status(ctx, p.Run, 0)
-		if err != nil {
-			return cty.NilVal, err
-		}
-		handed, err := c.InInbox(ctx, tg.key, 0, p.Run)
-		if err != nil {
-			return cty.NilVal, err
-		}
-		switch {
-		case found:
-			logf("waiting for run %s on %s node 0 (%s), started %s: %s", p.Run, tg.address, tg.host(0), p.Started.UTC().Format("15:04:05"), st.State)
-		case handed:
-			logf("waiting for run %s on %s node 0 (%s) to start", p.Run, tg.address, tg.host(0))
-		default:
-			// Recorded, but the apply died before the node was told.
-			if err := b.handOver(ctx, req, tg, c, p.Run); err != nil {
-				return cty.NilVal, err
-			}
-			logf("started run %s on %s node 0 (%s)", p.Run, tg.address, tg.host(0))
-		}
-	} else {
-		p = runPrivate{Run: newRunID(req.Address), Cluster: tg.address, Cloud: tg.cloud, Storage: c.URL, Nodes: []int{0}, Started: nowUTC()}
-		if err := req.Record(ctx, p.bytes()); err != nil {
-			return cty.NilVal, err
-		}
-		if err := b.handOver(ctx, req, tg, c, p.Run); err != nil {
-			return cty.NilVal, err
-		}
-		logf("started run %s on %s node 0 (%s)", p.Run, tg.address, tg.host(0))
-	}
-	sts, err := remote.Watch{Client: c, Cluster: tg.key, Run: p.Run, Nodes: []int{0}, Progress: req.Env.Progress}.Wait(ctx)
+	p, st, err := awaitNode0(ctx, req, c, tg, func(id string) error { return b.handOver(ctx, req, tg, c, id) })
 	if err != nil {
-		if ctx.Err() != nil {
-			return cty.NilVal, err // interrupted: the run goes on, state says running
-		}
-		if rerr := c.RemoveRun(context.WithoutCancel(ctx), tg.key, 0, p.Run); rerr != nil {
-			err = errors.Join(err, rerr)
-		}
 		return cty.NilVal, fmt.Errorf("batch inference on %s: %w", tg.address, err)
 	}
-	res := sts[0].Result
+	res := st.Result
 	if res == nil || res.Digest == "" {
 		return cty.NilVal, fmt.Errorf("run %s on %s node 0 succeeded without an output digest in its status (%s)", p.Run, tg.address, c.Store.Where(runspec.StatusKey(p.Run, 0)))
 	}
@@ -144,4 +103,61 @@ func (b *BatchInference) handOver(ctx context.Context, req providers.ApplyReques
 		return err
 	}
 	return c.AddRun(ctx, tg.key, run)
+}
+
+// awaitNode0 starts a run on node 0 of tg (handOver puts it in the node's
+// inbox under the id it is given), or finds again the run an interrupted
+// apply recorded in req.Private, and waits for it to end. The id is
+// recorded in state before the node is told, so a killed apply never
+// leaves a run the next apply would start again; an interrupted wait
+// leaves the run going, and a failed run is taken out of the node's inbox.
+// (Trainings on a cloud cluster follow the same steps.)
+func awaitNode0(ctx context.Context, req providers.ApplyRequest, c *remote.Client, tg target, handOver func(id string) error) (runPrivate, runspec.Status, error) {
+	logf := logger(req.Env)
+	p, resumed := parsePrivate(req.Private)
+	if resumed && p.Cluster != tg.address {
+		resumed = false // moved to another cluster: a new run
+	}
+	if resumed {
+		st, found, err := c.Status(ctx, p.Run, 0)
+		if err != nil {
+			return p, st, err
+		}
+		handed, err := c.InInbox(ctx, tg.key, 0, p.Run)
+		if err != nil {
+			return p, st, err
+		}
+		switch {
+		case found:
+			logf("waiting for run %s on %s node 0 (%s), started %s: %s", p.Run, tg.address, tg.host(0), p.Started.UTC().Format("15:04:05"), st.State)
+		case handed:
+			logf("waiting for run %s on %s node 0 (%s) to start", p.Run, tg.address, tg.host(0))
+		default:
+			// Recorded, but the apply died before the node was told.
+			if err := handOver(p.Run); err != nil {
+				return p, st, err
+			}
+			logf("started run %s on %s node 0 (%s)", p.Run, tg.address, tg.host(0))
+		}
+	} else {
+		p = runPrivate{Run: newRunID(req.Address), Cluster: tg.address, Cloud: tg.cloud, Storage: c.URL, Nodes: []int{0}, Started: nowUTC()}
+		if err := req.Record(ctx, p.bytes()); err != nil {
+			return p, runspec.Status{}, err
+		}
+		if err := handOver(p.Run); err != nil {
+			return p, runspec.Status{}, err
+		}
+		logf("started run %s on %s node 0 (%s)", p.Run, tg.address, tg.host(0))
+	}
+	sts, err := remote.Watch{Client: c, Cluster: tg.key, Run: p.Run, Nodes: []int{0}, Progress: req.Env.Progress}.Wait(ctx)
+	if err != nil {
+		if ctx.Err() != nil {
+			return p, runspec.Status{}, err // interrupted: the run goes on, state says running
+		}
+		if rerr := c.RemoveRun(context.WithoutCancel(ctx), tg.key, 0, p.Run); rerr != nil {
+			err = errors.Join(err, rerr)
+		}
+		return p, runspec.Status{}, err
+	}
+	return p, sts[0], nil
 }
