@@ -211,7 +211,7 @@ func TestRemoteRunsOnSandbox(t *testing.T) {
 		t.Run(cloudName, func(t *testing.T) {
 			dir := project(t, cloudName)
 			out := sb.must(t, env, dir, "apply", "-auto-approve")
-			for _, want := range []string{"started run", "epoch 40/40"} {
+			for _, want := range []string{"started run", "epoch 200/200"} {
 				if !strings.Contains(out, want) {
 					t.Errorf("apply output lacks %q:\n%s", want, out)
 				}

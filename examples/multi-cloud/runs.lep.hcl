@@ -29,7 +29,11 @@ training "flowers" {
     kind   = "mlp"
     hidden = [16]
   }
-  epochs = 40
+  optimizer {
+    name          = "adam"
+    learning_rate = 0.05
+  }
+  epochs = 200
   seed   = 7
 }
 
