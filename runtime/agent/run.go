@@ -248,6 +248,19 @@ func (r *run) appendLogLocked(s string) {
 	r.logDirty = true
 }
 
+// logTail is the end of the log the log object holds: at most maxLog
+// bytes, from the start of a line.
+func logTail(b []byte) []byte {
+	if len(b) <= maxLog {
+		return b
+	}
+	b = b[len(b)-maxLog:]
+	if i := bytes.IndexByte(b, '\n'); i >= 0 && i < 4096 {
+		b = b[i+1:]
+	}
+	return b
+}
+
 // logWriter writes lines to the run's log (for the runtime's own log lines).
 type logWriter struct{ r *run }
 
@@ -350,11 +363,7 @@ func (r *run) writeStatus(ctx context.Context) error {
 
 func (r *run) writeLog(ctx context.Context) {
 	r.mu.Lock()
-	b := r.log
-	if len(b) > maxLog {
-		b = b[len(b)-maxLog:]
-	}
-	b = append([]byte(nil), b...)
+	b := append([]byte(nil), logTail(r.log)...)
 	r.logDirty = false
 	o := r.spec.Log
 	r.mu.Unlock()
