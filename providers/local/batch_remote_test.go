@@ -79,6 +79,8 @@ type fakeAgent struct {
 	hold chan struct{}
 	// fail makes every run fail with this error.
 	fail string
+	// corrupt changes the output object after the run reports its digest.
+	corrupt bool
 
 	mu      sync.Mutex
 	started map[string]int // run id: starts (the runs lepton handed to the node)
@@ -178,6 +180,11 @@ func (a *fakeAgent) run(ctx context.Context, r runspec.Run) {
 	if err != nil {
 		a.status(ctx, r, runspec.Status{State: runspec.StateFailed, Started: started, Error: err.Error()})
 		return
+	}
+	if a.corrupt {
+		if err := signed.Put(ctx, http.DefaultClient, r.Batch.Output, strings.NewReader("id,prediction\n0,x\n"), -1); err != nil {
+			a.t.Error(err)
+		}
 	}
 	a.status(ctx, r, runspec.Status{State: runspec.StateSucceeded, Started: started, Result: res,
 		Lines: []string{"scoring", fmt.Sprintf("scored %d rows", res.Rows)}, LineSeq: 2})
@@ -377,11 +384,23 @@ func TestBatchRemoteKilled(t *testing.T) {
 }
 
 // TestBatchRemoteFailed: a run the node reports failed is an error naming
-// the node and the cause, and leaves the node's inbox.
+// the node and the cause, and leaves the node's inbox; predictions that are
+// not what the node reported are refused and not left in the output.
 func TestBatchRemoteFailed(t *testing.T) {
 	ctx := context.Background()
 	clouds := startObjectClouds(t)
 	startSTS(t)
+	t.Run("corrupted", func(t *testing.T) {
+		w := newRemoteWorld(t, clouds, "aws")
+		startFakeAgent(t, w.runs, func(a *fakeAgent) { a.corrupt = true })
+		_, err := w.tryApply(ctx, t, "batch_inference.b", w.batchConfig(t, "gs://runs/p.csv", "cluster.gpu"), nil, nil)
+		if err == nil || !strings.Contains(err.Error(), "changed or corrupted") {
+			t.Fatalf("apply of corrupted predictions: %v", err)
+		}
+		if _, err := clouds[1].store(t).Stat(ctx, "p.csv"); !errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("corrupted predictions left in the output: %v", err)
+		}
+	})
 	w := newRemoteWorld(t, clouds, "azure")
 	startFakeAgent(t, w.runs, func(a *fakeAgent) { a.fail = "out of memory on the node" })
 	_, err := w.tryApply(ctx, t, "batch_inference.b", w.batchConfig(t, "out/p.csv", "cluster.gpu"), nil, nil)
