@@ -63,7 +63,7 @@ func parseOutput(raw, dir string) (batchOutput, error) {
 			return bad("%q is not a bucket name (3 to 63 lowercase letters, digits, dots and hyphens)", u.Host)
 		}
 		o.root, o.key, o.cloud = u.Scheme+"://"+u.Host, path, map[string]string{"s3": "aws", "gs": "gcp"}[u.Scheme]
-	case "azblob":
+	case "azblob", "az": // az:// as a dataset's object source writes it
 		if !accountName(u.Host) {
 			return bad("%q is not a storage account name (3 to 24 lowercase letters and digits)", u.Host)
 		}

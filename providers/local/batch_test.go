@@ -292,7 +292,8 @@ func TestBatchOutputURLErrors(t *testing.T) {
 		{"azblob://Acct/c0ntainer/out.csv", `"Acct" is not a storage account name`},
 		{"azblob://acct/Runs/out.csv", `"Runs" is not a container name`},
 		{"azblob://acct/my.runs/out.csv", `"my.runs" is not a container name`},
-		{"az://acct/runs/out.csv", `unknown scheme "az"`},
+		{"azure://acct/runs/out.csv", `unknown scheme "azure"`},
+		{"az://acct/Runs/out.csv", `"Runs" is not a container name`},
 		{"s3://bkt/%zz", "not a URL"},
 	} {
 		t.Run(tc.url, func(t *testing.T) {
@@ -309,7 +310,7 @@ func TestBatchOutputURLErrors(t *testing.T) {
 		})
 	}
 	// Good URLs and paths plan.
-	for _, out := range []string{"out/p.csv", "/tmp/x/p.csv", "s3://my.bucket-1/a/b.csv", "gs://runs/p", "azblob://acct1/runs/deep/p.csv"} {
+	for _, out := range []string{"out/p.csv", "/tmp/x/p.csv", "s3://my.bucket-1/a/b.csv", "gs://runs/p", "azblob://acct1/runs/deep/p.csv", "az://acct1/runs/p.csv"} {
 		cfg := decodeResource(t, dir, batchSrc(out, ""), "batch_inference.b")
 		cfg = cty.ObjectVal(map[string]cty.Value{"model": cty.StringVal(""), "dataset": cfg.GetAttr("dataset"), "output": cfg.GetAttr("output"), "cluster": cfg.GetAttr("cluster")})
 		if _, err := res.Plan(context.Background(), providers.PlanRequest{Address: "batch_inference.b", Prior: cty.NullVal(stateType("batch_inference")), Config: cfg, Env: env}); err != nil {
@@ -371,6 +372,13 @@ func TestBatchObjectOutput(t *testing.T) {
 			}
 		})
 	}
+	t.Run("az alias", func(t *testing.T) {
+		got := w.apply(t, "batch_inference.b", w.batchConfig(t, "az://leptonacct/runs/alias.csv", ""), nil)
+		b, err := runstore.ReadAll(ctx, clouds[2].store(t), "alias.csv")
+		if err != nil || !bytes.Equal(b, want) || !got.GetAttr("digest").RawEquals(file.GetAttr("digest")) {
+			t.Errorf("az://: %q, %v", b, err)
+		}
+	})
 	t.Run("missing bucket", func(t *testing.T) {
 		_, err := w.tryApply(ctx, t, "batch_inference.b", w.batchConfig(t, "s3://nobucket/p.csv", ""), nil, nil)
 		if err == nil || !strings.Contains(err.Error(), "s3://nobucket") {
