@@ -2,7 +2,6 @@ package multicloud_test
 
 import (
 	"bufio"
-	"context"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -244,13 +243,126 @@ func TestRemoteRunsOnSandbox(t *testing.T) {
 			noSecrets(t, sb, out)
 		})
 	}
-	st := sb.status(t)
-	if !strings.Contains(st, "running: 0") && strings.Contains(st, "running") {
-		t.Errorf("sandbox after destroy:\n%s", st)
+	sb.noneRunning(t)
+}
+
+// noneRunning checks that no instance or node process is left.
+func (sb *sandbox) noneRunning(t *testing.T) {
+	t.Helper()
+	out, err := exec.Command(filepath.Join(sb.bin, "lepton-sandbox"), "-dir", sb.dir, "status", "-json").CombinedOutput()
+	if err != nil {
+		t.Fatalf("lepton-sandbox status -json: %v\n%s", err, out)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	_ = ctx
+	if strings.Contains(string(out), `"running"`) {
+		t.Errorf("instances or node processes left after destroy:\n%s", sb.status(t))
+	}
+}
+
+// started counts the runs of address the nodes' agents ever started.
+func (sb *sandbox) started(t *testing.T, address string) int {
+	t.Helper()
+	m, err := filepath.Glob(filepath.Join(sb.dir, "nodes", "*", "runs", address+"-*", "started"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(m)
+}
+
+// nodePID is the node process of the instance serving at host.
+func (sb *sandbox) nodePID(t *testing.T, host string) int {
+	t.Helper()
+	files, _ := filepath.Glob(filepath.Join(sb.dir, "nodes", "*", "node.json"))
+	for _, f := range files {
+		var n struct {
+			IP      string `json:"ip"`
+			PID     int    `json:"pid"`
+			Stopped string `json:"stopped"`
+		}
+		b, _ := os.ReadFile(f)
+		if json.Unmarshal(b, &n) == nil && n.IP == host && n.Stopped == "" {
+			return n.PID
+		}
+	}
+	t.Fatalf("no running node at %s in %s", host, sb.dir)
+	return 0
+}
+
+// A kill -9 of apply in the middle of a remote training leaves the run going:
+// the next plan shows it, the next apply waits for it, and the node started
+// it once. Then a node killed under the endpoint is drift that the next apply
+// repairs, and destroy leaves nothing.
+func TestRemoteKillAndRepair(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds three binaries and boots nodes: not in -short")
+	}
+	sb := startSandbox(t)
+	env := offlineEnv(t, sb.env...)
+	dir := project(t, "aws")
+	hcl := filepath.Join(dir, "main.lep.hcl")
+	b, _ := os.ReadFile(hcl)
+	// Long enough to be killed in the middle of.
+	os.WriteFile(hcl, []byte(strings.Replace(string(b), "epochs = 200", "epochs = 4000", 1)), 0o644)
+
+	cmd := exec.Command(filepath.Join(sb.bin, "lepton"), "-chdir="+dir, "apply", "-auto-approve")
+	cmd.Env = env
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stderr = cmd.Stdout
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var printed strings.Builder
+	sc := bufio.NewScanner(stdout)
+	for sc.Scan() {
+		printed.WriteString(sc.Text() + "\n")
+		if strings.Contains(sc.Text(), "epoch 30/4000") {
+			cmd.Process.Kill() // SIGKILL: no chance to clean up
+			break
+		}
+	}
+	cmd.Wait()
+	if !strings.Contains(printed.String(), "epoch 30/4000") {
+		t.Fatalf("apply ended before the training was under way:\n%s", printed.String())
+	}
+
+	plan := sb.must(t, env, dir, "plan")
+	for _, want := range []string{"training.flowers is still running on cluster.gpu; apply waits for it", "node 0 ("} {
+		if !strings.Contains(plan, want) {
+			t.Errorf("plan after the kill lacks %q:\n%s", want, plan)
+		}
+	}
+	out := sb.must(t, env, dir, "apply", "-auto-approve")
+	if !strings.Contains(out, "waiting for run training.flowers-") || strings.Contains(out, "started run training.flowers-") {
+		t.Errorf("the second apply did not wait for the first run:\n%s", out)
+	}
+	if n := sb.started(t, "training.flowers"); n != 1 {
+		t.Errorf("the nodes started training.flowers %d times, want 1", n)
+	}
+	if got := outputs(t, sb, env, dir)["model"]; !strings.HasPrefix(got, "sha256:") {
+		t.Fatalf("model output %q", got)
+	}
+
+	// A node process killed under the endpoint.
+	url := outputs(t, sb, env, dir)["url"]
+	host := strings.TrimPrefix(url, "http://")
+	host = host[:strings.LastIndex(host, ":")]
+	syscall.Kill(sb.nodePID(t, host), syscall.SIGKILL)
+	plan = sb.must(t, env, dir, "plan")
+	if !strings.Contains(plan, "endpoint.flowers will be created") && !strings.Contains(plan, "endpoint.flowers must be replaced") {
+		t.Errorf("plan after a node was killed shows no drift of the endpoint:\n%s", plan)
+	}
+	sb.must(t, env, dir, "apply", "-auto-approve")
+	if pred := sb.must(t, env, dir, "predict", "endpoint.flowers", "-input", flowerRows); !strings.Contains(pred, "predictions") {
+		t.Errorf("predict after the repair:\n%s", pred)
+	}
+	if plan := sb.must(t, env, dir, "plan"); !strings.Contains(plan, "No changes") {
+		t.Errorf("plan after the repair:\n%s", plan)
+	}
+	sb.must(t, env, dir, "destroy", "-auto-approve")
+	sb.noneRunning(t)
+	noSecrets(t, sb, printed.String()+out+plan)
 }
 
 // noSecrets checks that none of the sandbox's secrets appear in what lepton
