@@ -69,8 +69,30 @@ type Provisioner struct {
 	base awssdk.Config
 
 	mu      sync.Mutex
-	clients map[string]*ec2.Client
+	clients map[string]ec2API
 	images  map[string]*imageLookup
+}
+
+// ec2API is the part of the EC2 client the provisioner calls, as method values.
+// The provisioner keeps these instead of the *ec2.Client: lepton's binary links
+// libraries that call reflect.Value.Method, after which the Go linker keeps every
+// exported method of every type that can be reached from an interface value, and
+// for *ec2.Client that is about 800 API operations (37 MB of binary). No
+// *ec2.Client may therefore be stored in a field or converted to an interface
+// (waiters and paginators get describeInstancesFunc): see docs/benchmarks/size.md.
+type ec2API struct {
+	DescribeImages     func(context.Context, *ec2.DescribeImagesInput, ...func(*ec2.Options)) (*ec2.DescribeImagesOutput, error)
+	DescribeInstances  describeInstancesFunc
+	RunInstances       func(context.Context, *ec2.RunInstancesInput, ...func(*ec2.Options)) (*ec2.RunInstancesOutput, error)
+	TerminateInstances func(context.Context, *ec2.TerminateInstancesInput, ...func(*ec2.Options)) (*ec2.TerminateInstancesOutput, error)
+}
+
+// describeInstancesFunc is ec2.DescribeInstancesAPIClient for waiters and
+// paginators, without handing them the whole client (see ec2API).
+type describeInstancesFunc func(context.Context, *ec2.DescribeInstancesInput, ...func(*ec2.Options)) (*ec2.DescribeInstancesOutput, error)
+
+func (f describeInstancesFunc) DescribeInstances(ctx context.Context, in *ec2.DescribeInstancesInput, opts ...func(*ec2.Options)) (*ec2.DescribeInstancesOutput, error) {
+	return f(ctx, in, opts...)
 }
 
 // imageLookup is one region's image, looked up by the first caller while
@@ -119,7 +141,7 @@ func New(ctx context.Context, cfg Config) (*Provisioner, error) {
 	if cfg.Region == "" {
 		cfg.Region = base.Region
 	}
-	return &Provisioner{cfg: cfg, base: base, clients: map[string]*ec2.Client{}, images: map[string]*imageLookup{}}, nil
+	return &Provisioner{cfg: cfg, base: base, clients: map[string]ec2API{}, images: map[string]*imageLookup{}}, nil
 }
 
 // isCapacityCode tells EC2 errors after which another zone, region or cloud may
@@ -166,12 +188,12 @@ func newRetryer(cfg Config) awssdk.Retryer {
 	})
 }
 
-func (p *Provisioner) client(region string) (*ec2.Client, error) {
+func (p *Provisioner) client(region string) (ec2API, error) {
 	if region == "" {
 		region = p.cfg.Region
 	}
 	if region == "" {
-		return nil, errors.New("aws: no region: set the cluster's regions, or AWS_REGION")
+		return ec2API{}, errors.New("aws: no region: set the cluster's regions, or AWS_REGION")
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -184,8 +206,14 @@ func (p *Provisioner) client(region string) (*ec2.Client, error) {
 			o.BaseEndpoint = awssdk.String(p.cfg.Endpoint)
 		}
 	})
-	p.clients[region] = c
-	return c, nil
+	api := ec2API{
+		DescribeImages:     c.DescribeImages,
+		DescribeInstances:  c.DescribeInstances,
+		RunInstances:       c.RunInstances,
+		TerminateInstances: c.TerminateInstances,
+	}
+	p.clients[region] = api
+	return api, nil
 }
 
 // checkCredentials turns "the default chain found nothing" into ErrCredentials
@@ -358,7 +386,7 @@ func (p *Provisioner) Create(ctx context.Context, spec cloud.NodeSpec) (cloud.No
 	created := toNode(spec.Region, out.Instances[0])
 	created.Index = spec.Index
 
-	w := ec2.NewInstanceRunningWaiter(c, func(o *ec2.InstanceRunningWaiterOptions) {
+	w := ec2.NewInstanceRunningWaiter(c.DescribeInstances, func(o *ec2.InstanceRunningWaiterOptions) {
 		o.MinDelay = p.cfg.PollInterval
 		if o.MaxDelay < o.MinDelay {
 			o.MaxDelay = o.MinDelay
@@ -379,7 +407,7 @@ func (p *Provisioner) Create(ctx context.Context, spec cloud.NodeSpec) (cloud.No
 
 // waitError explains a failed wait: a spot or capacity termination right after
 // launch is a capacity error (the next offer may work); anything else is not.
-func (p *Provisioner) waitError(ctx context.Context, c *ec2.Client, spec cloud.NodeSpec, id string, werr error) error {
+func (p *Provisioner) waitError(ctx context.Context, c ec2API, spec cloud.NodeSpec, id string, werr error) error {
 	if ctx.Err() != nil {
 		return fmt.Errorf("aws: waiting for %s to run: %w", id, ctx.Err())
 	}
@@ -441,7 +469,7 @@ func (p *Provisioner) Delete(ctx context.Context, node cloud.Node) error {
 	if err != nil {
 		return classify("TerminateInstances "+node.ID, err)
 	}
-	w := ec2.NewInstanceTerminatedWaiter(c, func(o *ec2.InstanceTerminatedWaiterOptions) {
+	w := ec2.NewInstanceTerminatedWaiter(c.DescribeInstances, func(o *ec2.InstanceTerminatedWaiterOptions) {
 		o.MinDelay = p.cfg.PollInterval
 		if o.MaxDelay < o.MinDelay {
 			o.MaxDelay = o.MinDelay
@@ -469,7 +497,7 @@ func (p *Provisioner) ListByLineage(ctx context.Context, lineage string, regions
 		if err != nil {
 			return nil, err
 		}
-		pages := ec2.NewDescribeInstancesPaginator(c, &ec2.DescribeInstancesInput{
+		pages := ec2.NewDescribeInstancesPaginator(c.DescribeInstances, &ec2.DescribeInstancesInput{
 			Filters: []types.Filter{
 				{Name: awssdk.String("tag:" + TagLineage), Values: []string{lineage}},
 				{Name: awssdk.String("instance-state-name"), Values: []string{"pending", "running", "stopping", "stopped"}},
