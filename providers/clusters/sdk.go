@@ -17,18 +17,20 @@ import (
 // DefaultAzureCredential. `endpoint` overrides the API base URL; without it
 // the environment may (cmd/lepton-sandbox sets these): AWS_ENDPOINT_URL_EC2
 // (read by the AWS SDK itself), LEPTON_GCP_ENDPOINT, LEPTON_AZURE_ENDPOINT.
+// The clouds' own GOOGLE_CLOUD_PROJECT and AZURE_SUBSCRIPTION_ID stand in
+// for an unset project and subscription_id.
 //
 //	aws:   region, profile, endpoint
 //	gcp:   project (required), region, endpoint
 //	azure: subscription_id, resource_group (required), location, endpoint
 func SDKProvisioner(ctx context.Context, cloudName string, b map[string]string) (cloud.Provisioner, error) {
-	b = withEndpointEnv(cloudName, b)
+	b = withEnv(cloudName, b)
 	switch cloudName {
 	case "aws":
 		return aws.New(ctx, aws.Config{Region: b["region"], Profile: b["profile"], Endpoint: b["endpoint"]})
 	case "gcp":
 		if b["project"] == "" {
-			return nil, fmt.Errorf("set project in the provider \"gcp\" block")
+			return nil, fmt.Errorf("set project in the provider \"gcp\" block (or GOOGLE_CLOUD_PROJECT)")
 		}
 		return gcp.New(ctx, gcp.Config{Project: b["project"], Region: b["region"], Endpoint: b["endpoint"]})
 	case "azure":
@@ -47,18 +49,29 @@ const (
 	AzureEndpointEnv = "LEPTON_AZURE_ENDPOINT"
 )
 
-// withEndpointEnv returns b with endpoint taken from the cloud's variable when
-// the provider block sets none.
-func withEndpointEnv(cloudName string, b map[string]string) map[string]string {
-	env := map[string]string{"gcp": GCPEndpointEnv, "azure": AzureEndpointEnv}[cloudName]
-	v := os.Getenv(env)
-	if env == "" || v == "" || b["endpoint"] != "" {
-		return b
+// envDefaults are the variables that give a provider block argument the
+// block leaves unset.
+var envDefaults = map[string]map[string]string{
+	"gcp":   {"endpoint": GCPEndpointEnv, "project": "GOOGLE_CLOUD_PROJECT"},
+	"azure": {"endpoint": AzureEndpointEnv, "subscription_id": "AZURE_SUBSCRIPTION_ID"},
+}
+
+// withEnv returns b (a copy when it changes) with the arguments it leaves
+// unset taken from the environment.
+func withEnv(cloudName string, b map[string]string) map[string]string {
+	out, copied := b, false
+	for arg, env := range envDefaults[cloudName] {
+		v := os.Getenv(env)
+		if v == "" || b[arg] != "" {
+			continue
+		}
+		if !copied {
+			out, copied = make(map[string]string, len(b)+2), true
+			for k, val := range b {
+				out[k] = val
+			}
+		}
+		out[arg] = v
 	}
-	out := make(map[string]string, len(b)+1)
-	for k, val := range b {
-		out[k] = val
-	}
-	out["endpoint"] = v
 	return out
 }
