@@ -193,7 +193,7 @@ func TestSandboxEndToEnd(t *testing.T) {
 		t.Skip("curl is not installed (apt-get install curl); the nodes' user data uses it")
 	}
 	sb := startSandbox(t)
-	for _, v := range []string{"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_REGION", "AWS_ENDPOINT_URL_EC2", "AWS_ENDPOINT_URL_S3",
+	for _, v := range []string{"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_REGION", "AWS_ENDPOINT_URL_EC2", "AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL_STS",
 		"GOOGLE_CLOUD_PROJECT", "GOOGLE_APPLICATION_CREDENTIALS", "STORAGE_EMULATOR_HOST", "LEPTON_GCP_ENDPOINT",
 		"AZURE_SUBSCRIPTION_ID", "AZURE_STORAGE_ACCOUNT", "AZURE_STORAGE_KEY", "AZURE_STORAGE_BLOB_ENDPOINT", "LEPTON_AZURE_ENDPOINT"} {
 		if sb.env[v] == "" {

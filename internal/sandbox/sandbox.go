@@ -74,7 +74,7 @@ type Info struct {
 	Started   time.Time         `json:"started"`
 	Control   string            `json:"control"` // base URL of the control endpoint
 	TokenFile string            `json:"token_file"`
-	Endpoints map[string]string `json:"endpoints"` // aws-ec2, aws-s3, gcp-compute, gcp-storage, azure-arm, azure-blob
+	Endpoints map[string]string `json:"endpoints"` // aws-ec2, aws-s3, aws-sts, gcp-compute, gcp-storage, azure-arm, azure-blob
 }
 
 // Sandbox is a running sandbox.
@@ -199,6 +199,10 @@ func Start(ctx context.Context, cfg Config) (_ *Sandbox, err error) {
 	if err != nil {
 		return nil, err
 	}
+	stsURL, err := s.serve(&stsServer{accessKey: akid, account: "123456789012"})
+	if err != nil {
+		return nil, err
+	}
 	saFile := filepath.Join(dir, "gcp-service-account.json")
 	if s.token, err = randomString("", 43, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"); err != nil {
 		return nil, err
@@ -221,6 +225,7 @@ func Start(ctx context.Context, cfg Config) (_ *Sandbox, err error) {
 		{"AWS_REGION", AWSRegion},
 		{"AWS_ENDPOINT_URL_EC2", s.aws.URL},
 		{"AWS_ENDPOINT_URL_S3", s3URL},
+		{"AWS_ENDPOINT_URL_STS", stsURL},
 		{"GOOGLE_CLOUD_PROJECT", GCPProject},
 		{"GOOGLE_APPLICATION_CREDENTIALS", saFile},
 		{"STORAGE_EMULATOR_HOST", strings.TrimPrefix(gcsURL, "http://")},
@@ -237,7 +242,7 @@ func Start(ctx context.Context, cfg Config) (_ *Sandbox, err error) {
 	s.info = Info{
 		PID: os.Getpid(), Started: time.Now().UTC(), Control: controlURL, TokenFile: tokenFile,
 		Endpoints: map[string]string{
-			"aws-ec2": s.aws.URL, "aws-s3": s3URL,
+			"aws-ec2": s.aws.URL, "aws-s3": s3URL, "aws-sts": stsURL,
 			"gcp-compute": s.gcp.URL, "gcp-storage": gcsURL,
 			"azure-arm": azureURL, "azure-blob": blob.BlobEndpoint(blobURL),
 		},

@@ -49,6 +49,11 @@ func TestObjectStoresThroughTheEnvironment(t *testing.T) {
 		if !strings.Contains(put.URL, "127.0.0.1") {
 			t.Errorf("%s: a signed URL off loopback: %s", u, put.URL)
 		}
+		for _, kv := range sb.Env() {
+			if strings.Contains(kv[0], "KEY") && strings.Contains(put.URL, kv[1]) {
+				t.Errorf("%s: the signed URL holds the sandbox's %s: %s", u, kv[0], put.URL)
+			}
+		}
 		body := []byte(`{"state":"running"}`)
 		req, _ := http.NewRequestWithContext(ctx, http.MethodPut, put.URL, bytes.NewReader(body))
 		for k, v := range put.Header {
