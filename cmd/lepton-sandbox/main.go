@@ -23,9 +23,9 @@ const usage = `Usage: lepton-sandbox -dir DIR [-grace DURATION]
        lepton-sandbox -dir DIR status [-json]
        lepton-sandbox -dir DIR preempt INSTANCE_ID
 
-Runs AWS EC2, GCP Compute Engine and Azure Resource Manager fakes and their
-object stores (S3, GCS, Azure Blob) and AWS STS on loopback. Launching an instance boots
-a node: a process in DIR/nodes/INSTANCE_ID, on its own address 127.0.0.N,
+Runs AWS EC2, GCP Compute Engine and Azure Resource Manager fakes, their
+object stores (S3, GCS, Azure Blob) and AWS STS on loopback. Launching an
+instance boots a node: a process in DIR/nodes/INSTANCE_ID, on its own address 127.0.0.N,
 that runs the instance's user data (AWS), startup script (GCP) or custom
 data (Azure) with bash, as cloud-init would, next to a metadata server for
 its cloud. Terminating or deleting the instance kills the node's processes
