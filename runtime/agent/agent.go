@@ -135,8 +135,6 @@ func (a *Agent) Run(ctx context.Context) error {
 	}
 	a.restarts = a.countRestart()
 	go a.findHost(ctx)
-	// The metadata service may answer a booting node late: its error is
-	// reported once it persists.
 	versionErr := ""
 	if a.cfg.Version != runspec.Version {
 		versionErr = fmt.Sprintf("the node configuration is of contract version %d; this agent (%s) speaks version %d: boot the node with a matching agent", a.cfg.Version, agentVersion(), runspec.Version)
@@ -177,7 +175,7 @@ func (a *Agent) stopAll() {
 
 // findHost asks the metadata service for the node's address, retrying
 // (the service may answer late on a booting node); the heartbeat carries
-// the error meanwhile.
+// the error once it persists.
 func (a *Agent) findHost(ctx context.Context) {
 	wait := 100 * time.Millisecond
 	since := time.Now()
@@ -387,7 +385,13 @@ func (a *Agent) startLocked(ctx context.Context, w runspec.Run) {
 	// gives a second start.
 	if !before {
 		if err := a.markStarted(w.ID); err != nil {
-			r.failNow(fmt.Errorf("recording the run in %s: %w", a.runsDir(), err))
+			// Reported from its own goroutine: a status write must not
+			// hold a.mu.
+			a.wg.Add(1)
+			go func() {
+				defer a.wg.Done()
+				r.failNow(fmt.Errorf("recording the run in %s: %w", a.runsDir(), err))
+			}()
 			return
 		}
 	}

@@ -340,10 +340,11 @@ func bounded(f func(context.Context) error) error {
 }
 
 func (r *run) writeStatus(ctx context.Context) error {
+	host := r.a.hostNow() // before r.mu: the agent takes a.mu, then r.mu
 	r.mu.Lock()
 	r.st.Updated = time.Now().UTC()
 	if r.st.Host == "" {
-		r.st.Host = r.a.hostNow()
+		r.st.Host = host
 	}
 	b, err := json.Marshal(r.st)
 	r.dirty = false
