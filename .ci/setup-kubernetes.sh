@@ -170,6 +170,9 @@ command -v runc >/dev/null || missing+=(runc)
 [ -x /bin/busybox ] || missing+=(busybox-static)
 [ -x /usr/lib/cni/bridge ] || missing+=(containernetworking-plugins)
 command -v iptables >/dev/null || missing+=(iptables)
+command -v ip >/dev/null || missing+=(iproute2)
+command -v openssl >/dev/null || missing+=(openssl)
+command -v curl >/dev/null || missing+=(curl)
 command -v kubectl >/dev/null || die "kubectl is missing (expected /usr/bin/kubectl)"
 if [ ${#missing[@]} -gt 0 ]; then
   log "installing ${missing[*]} from apt"
