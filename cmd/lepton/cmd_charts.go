@@ -13,7 +13,7 @@ import (
 	"github.com/leptonml/lepton/internal/chart"
 	"github.com/leptonml/lepton/internal/fsutil"
 	"github.com/leptonml/lepton/planner"
-	"github.com/leptonml/lepton/providers/local"
+	"github.com/leptonml/lepton/providers"
 )
 
 // chartFlags are show's -png and -confusion.
@@ -36,11 +36,11 @@ func showCharts(m *meta, addr string, c chartFlags) int {
 	if st == nil || r == nil {
 		return m.errorf("no resource %s in state", addr)
 	}
-	if r.Kind != "training" {
+	mr, ok := m.resource(r.Kind, r.Provider).(runMetricsReader)
+	if !ok {
 		return m.errorf("%s is a %s: -png and -confusion draw a training's charts", addr, r.Kind)
 	}
-	abs, _ := filepath.Abs(m.dir)
-	rm, found, err := local.ReadRunMetrics(filepath.Join(abs, ".lepton"), addr)
+	rm, found, err := mr.RunMetrics(m.view(r))
 	if err != nil {
 		return m.errorf("%v", err)
 	}
@@ -74,19 +74,18 @@ func showCharts(m *meta, addr string, c chartFlags) int {
 // embeds them from urlPrefix (dir itself when empty): CI uploads dir as
 // artifacts and the pull-request comment shows the images.
 func markdownCharts(m *meta, plan *planner.Plan, dir, urlPrefix string) error {
-	abs, _ := filepath.Abs(m.dir)
-	dataDir := filepath.Join(abs, ".lepton")
 	if urlPrefix == "" {
 		urlPrefix = dir
 	}
 	urlPrefix = strings.TrimRight(urlPrefix, "/")
 	var out bytes.Buffer
 	for _, c := range plan.Changes {
-		if c.Addr.Resource.Kind != "training" {
+		mr, ok := m.resource(c.Addr.Resource.Kind, "").(runMetricsReader)
+		if !ok {
 			continue
 		}
 		addr := c.Address()
-		rm, found, err := local.ReadRunMetrics(dataDir, addr)
+		rm, found, err := mr.RunMetrics(providers.InstanceView{Address: addr, Env: m.providerEnv()})
 		if err != nil {
 			return err
 		}

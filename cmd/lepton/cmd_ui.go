@@ -161,7 +161,7 @@ func (m *meta) afterApply(opName string, rec *ui.Recorder, res planner.ApplyResu
 			fmt.Fprintf(m.stderr, "Warning: %v\n", err)
 		}
 	}
-	if err := promsd.Write(dataDir, final); err != nil {
+	if err := promsd.Write(dataDir, final, m.servesMetrics); err != nil {
 		fmt.Fprintf(m.stderr, "Warning: %v\n", err)
 	}
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/leptonml/lepton/internal/state"
 	"github.com/leptonml/lepton/providers"
+	"github.com/leptonml/lepton/providers/local"
 )
 
 // The read-only commands reach what a resource produced (logs, reports,
@@ -33,6 +34,23 @@ type statusReporter interface {
 // predictor: where `lepton predict` sends requests.
 type predictor interface {
 	PredictTarget(ctx context.Context, in providers.InstanceView) (providers.PredictTarget, error)
+}
+
+// metricsServer: instances that answer /metrics (Prometheus targets).
+type metricsServer interface {
+	ServesMetrics() bool
+}
+
+// runMetricsReader: a run's metric history, for `lepton show -png` and
+// the charts of `lepton plan -charts-dir`.
+type runMetricsReader interface {
+	RunMetrics(in providers.InstanceView) (m *local.RunMetrics, found bool, err error)
+}
+
+// servesMetrics tells promsd which kinds' instances are scrape targets.
+func (m *meta) servesMetrics(kind, provider string) bool {
+	s, ok := m.resource(kind, provider).(metricsServer)
+	return ok && s.ServesMetrics()
 }
 
 // kindLister is implemented by providers that list their kinds, in the

@@ -25,16 +25,20 @@ type Group struct {
 // Path is where the targets file is written: .lepton/prometheus/targets.json.
 func Path(dataDir string) string { return filepath.Join(dataDir, "prometheus", "targets.json") }
 
-// Targets lists the live endpoints in st, one group each, labelled with the
-// resource address, the model version served and the cluster it runs on
-// ("local" for this machine).
-func Targets(st *state.State) []Group {
+// ServesMetrics tells whether instances of a kind (by its provider) serve
+// /metrics: the kind's resource decides, not its name.
+type ServesMetrics func(kind, provider string) bool
+
+// Targets lists the live endpoints in st (the instances whose kind serves
+// metrics), one group each, labelled with the resource address, the model
+// version served and the cluster it runs on ("local" for this machine).
+func Targets(st *state.State, serves ServesMetrics) []Group {
 	out := []Group{}
 	if st == nil {
 		return out
 	}
 	for _, r := range st.Resources {
-		if r.Kind != "endpoint" || r.Status == state.StatusTainted {
+		if !serves(r.Kind, r.Provider) || r.Status == state.StatusTainted {
 			continue
 		}
 		var a struct {
@@ -70,8 +74,8 @@ func Targets(st *state.State) []Group {
 // Write replaces the targets file atomically (Prometheus re-reads it when
 // it changes, and must never see half of it). A project that has never had
 // an endpoint gets no file.
-func Write(dataDir string, st *state.State) error {
-	groups := Targets(st)
+func Write(dataDir string, st *state.State, serves ServesMetrics) error {
+	groups := Targets(st, serves)
 	p := Path(dataDir)
 	if len(groups) == 0 {
 		if _, err := os.Stat(p); errors.Is(err, os.ErrNotExist) {

@@ -14,6 +14,10 @@ func res(addr, kind, status, attrs string) *state.Resource {
 	return &state.Resource{Address: addr, Kind: kind, Status: status, Attributes: json.RawMessage(attrs)}
 }
 
+// endpoints is what the CLI's ServesMetrics answers with the local provider
+// (its endpoint resource implements ServesMetrics).
+func endpoints(kind, _ string) bool { return kind == "endpoint" }
+
 func TestTargetsAndWrite(t *testing.T) {
 	st := &state.State{Resources: []*state.Resource{
 		res("endpoint.b", "endpoint", "ready", `{"url":"http://127.0.0.1:9001","model_version":"sha256:bb","token":"secret"}`),
@@ -26,19 +30,19 @@ func TestTargetsAndWrite(t *testing.T) {
 		{Targets: []string{"10.0.0.5:8443"}, Labels: map[string]string{"address": "endpoint.a", "model_version": "sha256:aa", "cluster": "cluster.gpu", "__scheme__": "https"}},
 		{Targets: []string{"127.0.0.1:9001"}, Labels: map[string]string{"address": "endpoint.b", "model_version": "sha256:bb", "cluster": "local"}},
 	}
-	if got := Targets(st); !reflect.DeepEqual(got, want) {
+	if got := Targets(st, endpoints); !reflect.DeepEqual(got, want) {
 		t.Fatalf("Targets = %+v\nwant %+v", got, want)
 	}
 
 	dir := t.TempDir()
 	// No endpoint ever: no file.
-	if err := Write(dir, &state.State{}); err != nil {
+	if err := Write(dir, &state.State{}, endpoints); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := os.Stat(Path(dir)); !os.IsNotExist(err) {
 		t.Fatalf("a project without endpoints got a targets file: %v", err)
 	}
-	if err := Write(dir, st); err != nil {
+	if err := Write(dir, st, endpoints); err != nil {
 		t.Fatal(err)
 	}
 	var got []Group
@@ -50,7 +54,7 @@ func TestTargetsAndWrite(t *testing.T) {
 		t.Fatal("the token leaked into the targets file")
 	}
 	// The endpoints are destroyed: the file empties (Prometheus stops scraping).
-	if err := Write(dir, &state.State{}); err != nil {
+	if err := Write(dir, &state.State{}, endpoints); err != nil {
 		t.Fatal(err)
 	}
 	b, _ = os.ReadFile(Path(dir))

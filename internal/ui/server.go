@@ -22,6 +22,7 @@ import (
 
 	"github.com/leptonml/lepton/internal/state"
 	"github.com/leptonml/lepton/planner"
+	"github.com/leptonml/lepton/providers"
 )
 
 //go:embed assets
@@ -48,6 +49,10 @@ type Options struct {
 	ScrapeEvery time.Duration
 	// Log receives request errors worth a look (default: discarded).
 	Log io.Writer
+	// Resource returns the implementation of a kind by a provider ("" for
+	// the default), or nil; the dashboard asks it for log files, profiles
+	// and metrics targets. Default: the local provider's kinds.
+	Resource func(kind, provider string) providers.Resource
 }
 
 // Server is a running dashboard's handler and its background work.
@@ -80,6 +85,9 @@ func New(opts Options) (*Server, error) {
 	}
 	if opts.Log == nil {
 		opts.Log = io.Discard
+	}
+	if opts.Resource == nil {
+		opts.Resource = localResources()
 	}
 	sub, err := fs.Sub(assets, "assets")
 	if err != nil {

@@ -7,8 +7,6 @@ import (
 	"net/http"
 	"os"
 	"time"
-
-	"github.com/leptonml/lepton/providers/local"
 )
 
 // sse prepares a server-sent event stream.
@@ -77,16 +75,12 @@ func (s *Server) apiLogs(w http.ResponseWriter, r *http.Request) {
 	if res == nil {
 		return
 	}
-	var path string
-	switch res.Kind {
-	case "training":
-		path = local.LogPath(s.opts.DataDir, res.Address)
-	case "endpoint":
-		path = local.EndpointLogPath(s.opts.DataDir, res.Address)
-	default:
+	lf, ok := s.resource(res).(logFiler)
+	if !ok {
 		http.Error(w, res.Kind+" resources have no logs: logs exist for training and endpoint resources", http.StatusNotFound)
 		return
 	}
+	path := lf.LogFile(s.view(res))
 	send, ok := sse(w)
 	if !ok {
 		return

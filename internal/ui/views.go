@@ -9,13 +9,11 @@ import (
 	"time"
 
 	"github.com/leptonml/lepton/internal/state"
-	"github.com/leptonml/lepton/lang"
 	"github.com/leptonml/lepton/planner"
 	"github.com/leptonml/lepton/providers/local"
 	"github.com/leptonml/lepton/runtime/artifact"
 	"github.com/leptonml/lepton/runtime/rl"
 	"github.com/leptonml/lepton/runtime/train"
-	ctyjson "github.com/zclconf/go-cty/cty/json"
 )
 
 // find returns the resource named by the request's addr parameter, or
@@ -231,14 +229,10 @@ func (s *Server) apiDataset(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, v)
 		return
 	}
-	if a.Digest != "" {
+	if pr, ok := s.resource(res).(profiler); ok && a.Digest != "" {
+		in := s.view(res)
 		p, computing, err := s.profiles.get(a.Digest, func(ctx context.Context) (*local.DatasetProfile, error) {
-			attrs, err := ctyjson.Unmarshal(res.Attributes, lang.Schemas()["dataset"].StateType())
-			if err != nil {
-				return nil, err
-			}
-			p, _, err := local.Profile(ctx, s.opts.Dir, s.opts.DataDir, attrs)
-			return p, err
+			return pr.Profile(ctx, in)
 		})
 		v.Profile, v.Computing = p, computing
 		if err != nil {
@@ -340,7 +334,8 @@ func (s *Server) endpoints() []target {
 	}
 	var out []target
 	for _, r := range snap.st.Resources {
-		if r.Kind != "endpoint" {
+		ms, ok := s.resource(r).(metricsServer)
+		if !ok || !ms.ServesMetrics() {
 			continue
 		}
 		var a endpointAttrs
@@ -348,8 +343,7 @@ func (s *Server) endpoints() []target {
 		if a.URL == "" {
 			continue
 		}
-		dir := filepath.Dir(local.EndpointLogPath(s.opts.DataDir, r.Address))
-		out = append(out, target{address: r.Address, url: a.URL, pid: int(a.Pid), readyPath: filepath.Join(dir, "ready.json")})
+		out = append(out, target{address: r.Address, url: a.URL, pid: int(a.Pid), readyPath: ms.ReadyFile(s.view(r))})
 	}
 	return out
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -192,4 +193,44 @@ func (e *Endpoint) PredictTarget(ctx context.Context, in providers.InstanceView)
 	}
 	name, _ := splitAddress(in.Address)
 	return providers.PredictTarget{URL: attrs.URL, Model: name, Token: attrs.Token}, nil
+}
+
+// What the local kinds tell the dashboard (internal/ui), the Prometheus
+// targets file (internal/promsd) and the charts of `lepton show -png`
+// (cmd/lepton/cmd_charts.go); each declares the interface it calls.
+
+// LogFile is where the run writes train.log on this machine (the dashboard
+// tails it).
+func (t *Training) LogFile(in providers.InstanceView) string {
+	return LogPath(in.Env.DataDir, in.Address)
+}
+
+// LogFile is where the endpoint's server writes its log on this machine.
+func (e *Endpoint) LogFile(in providers.InstanceView) string {
+	return EndpointLogPath(in.Env.DataDir, in.Address)
+}
+
+// RunMetrics is the run's recorded metric history (curves, confusion
+// matrix); found is false before the run has recorded any.
+func (t *Training) RunMetrics(in providers.InstanceView) (m *RunMetrics, found bool, err error) {
+	return ReadRunMetrics(in.Env.DataDir, in.Address)
+}
+
+// ServesMetrics: an endpoint's server answers /metrics, so Prometheus and
+// the dashboard scrape it.
+func (e *Endpoint) ServesMetrics() bool { return true }
+
+// ReadyFile is the file the endpoint's server writes once it is ready.
+func (e *Endpoint) ReadyFile(in providers.InstanceView) string {
+	return filepath.Join(filepath.Dir(EndpointLogPath(in.Env.DataDir, in.Address)), "ready.json")
+}
+
+// Profile computes the dataset's profile from its state attributes.
+func (d *Dataset) Profile(ctx context.Context, in providers.InstanceView) (*DatasetProfile, error) {
+	attrs, err := ctyjson.Unmarshal(in.Attributes, d.kindSchema().StateType())
+	if err != nil {
+		return nil, err
+	}
+	p, _, err := Profile(ctx, in.Env.Dir, in.Env.DataDir, attrs)
+	return p, err
 }
