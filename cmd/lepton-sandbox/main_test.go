@@ -371,3 +371,62 @@ func TestUsage(t *testing.T) {
 		}
 	}
 }
+
+// A sandbox killed with SIGKILL cannot stop its nodes; the next one started
+// in the same directory does.
+func TestNodesOfAKilledSandboxAreStoppedByTheNext(t *testing.T) {
+	if _, err := exec.LookPath("curl"); err != nil && os.Getenv("CI") == "" {
+		t.Skip("curl is not installed")
+	}
+	sb := startSandbox(t)
+	for k, v := range map[string]string{"AWS_PROFILE": "", "AWS_CONFIG_FILE": os.DevNull, "AWS_SHARED_CREDENTIALS_FILE": os.DevNull,
+		"AWS_EC2_METADATA_DISABLED": "true", "AWS_ENDPOINT_URL": ""} {
+		t.Setenv(k, v)
+	}
+	for k, v := range sb.env {
+		t.Setenv(k, v)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	p, err := clusters.SDKProvisioner(ctx, "aws", map[string]string{"region": "us-east-1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := p.Create(ctx, cloud.NodeSpec{Address: "cluster.k", Lineage: "l", ClientToken: "t", InstanceType: "g5.xlarge", Region: "us-east-1",
+		UserData: "#!/bin/bash\nsleep 600 &\necho up > done\nexec sleep 600\n"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFile(t, filepath.Join(sb.dir, "nodes", n.ID, "done"))
+	var rec sandbox.NodeRecord
+	b, _ := os.ReadFile(filepath.Join(sb.dir, "nodes", n.ID, "node.json"))
+	if err := json.Unmarshal(b, &rec); err != nil {
+		t.Fatal(err)
+	}
+	sb.cmd.Process.Kill()
+	<-sb.exit
+	if syscall.Kill(-rec.PID, 0) != nil {
+		t.Fatal("the node died with its sandbox; nothing to test")
+	}
+	cmd := exec.Command(bin, "-dir", sb.dir)
+	out, _ := cmd.StdoutPipe()
+	var errb bytes.Buffer
+	cmd.Stderr = &errb
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	sc := bufio.NewScanner(out)
+	for sc.Scan() && sc.Text() != "ready" {
+	}
+	waitGone(t, rec.PID)
+	cmd.Process.Signal(os.Interrupt)
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("second sandbox: %v: %s", err, errb.String())
+	}
+	if !strings.Contains(errb.String(), "left running by an earlier sandbox") {
+		t.Errorf("the second sandbox did not say it stopped the node: %s", errb.String())
+	}
+	if _, err := os.Stat(filepath.Join(sb.dir, "nodes.prev", n.ID, "console.log")); err != nil {
+		t.Errorf("the earlier run's node directory is not kept in nodes.prev: %v", err)
+	}
+}

@@ -130,8 +130,12 @@ func Start(ctx context.Context, cfg Config) (_ *Sandbox, err error) {
 			s.Close()
 		}
 	}()
-	// The nodes of an earlier run are kept aside, not mixed with this run's.
+	// The nodes of an earlier run are kept aside, not mixed with this run's;
+	// those a killed sandbox left running are stopped first.
 	if _, err := os.Stat(s.nodes); err == nil {
+		for _, id := range reapOrphans(s.nodes) {
+			s.logf("stopped node %s, left running by an earlier sandbox", id)
+		}
 		prev := filepath.Join(dir, "nodes.prev")
 		if err := os.RemoveAll(prev); err != nil {
 			return nil, err
@@ -646,4 +650,34 @@ func shellQuote(v string) string {
 		return v
 	}
 	return "'" + strings.ReplaceAll(v, "'", `'\''`) + "'"
+}
+
+// reapOrphans kills the process groups of nodes that an earlier sandbox
+// (killed before it could stop them) left running, and returns their ids. A
+// node's group is only killed while its leader's working directory is still
+// the node's directory, so a recycled pid is never hit.
+func reapOrphans(nodesDir string) []string {
+	entries, err := os.ReadDir(nodesDir)
+	if err != nil {
+		return nil
+	}
+	var ids []string
+	for _, e := range entries {
+		dir := filepath.Join(nodesDir, e.Name())
+		b, err := os.ReadFile(filepath.Join(dir, "node.json"))
+		if err != nil {
+			continue
+		}
+		var rec NodeRecord
+		if json.Unmarshal(b, &rec) != nil || rec.PID <= 0 || rec.Stopped != nil {
+			continue
+		}
+		if cwd, err := os.Readlink(fmt.Sprintf("/proc/%d/cwd", rec.PID)); err != nil || cwd != dir {
+			continue
+		}
+		if syscall.Kill(-rec.PID, syscall.SIGKILL) == nil {
+			ids = append(ids, rec.ID)
+		}
+	}
+	return ids
 }
