@@ -44,6 +44,7 @@ import (
 	"github.com/johannesboyne/gofakes3/backend/s3mem"
 
 	"github.com/leptonml/lepton/providers/aws/awsfake"
+	"github.com/leptonml/lepton/providers/aws/stsfake"
 	"github.com/leptonml/lepton/providers/azure/azurefake"
 	"github.com/leptonml/lepton/providers/gcp"
 	"github.com/leptonml/lepton/providers/gcp/gcpfake"
@@ -203,7 +204,9 @@ func Start(ctx context.Context, cfg Config) (_ *Sandbox, err error) {
 	if err != nil {
 		return nil, err
 	}
-	stsURL, err := s.serve(&stsServer{accessKey: akid, account: "123456789012"})
+	// STS gives lepton sessions to sign S3 URLs with, so the sandbox's access
+	// key never appears in them.
+	stsURL, err := s.serve(stsfake.New())
 	if err != nil {
 		return nil, err
 	}
