@@ -89,10 +89,10 @@ type Config struct {
 // Provisioner is a cloud.Provisioner for one subscription and resource group.
 type Provisioner struct {
 	cfg       Config
-	vms       *armcompute.VirtualMachinesClient
-	nics      *armnetwork.InterfacesClient
-	vnets     *armnetwork.VirtualNetworksClient
-	publicIPs *armnetwork.PublicIPAddressesClient
+	vms       vmAPI
+	nics      nicAPI
+	vnets     vnetAPI
+	publicIPs ipAPI
 
 	// subnetMu serialises the lookup or creation of lepton's virtual network
 	// per location, so parallel creates do not race to make it; subnets caches
@@ -166,21 +166,56 @@ func New(ctx context.Context, cfg Config) (*Provisioner, error) {
 	}
 
 	p := &Provisioner{cfg: cfg, subnets: map[string]string{}}
-	var err error
-	if p.vms, err = armcompute.NewVirtualMachinesClient(cfg.SubscriptionID, cred, &opts); err != nil {
+	vms, err := armcompute.NewVirtualMachinesClient(cfg.SubscriptionID, cred, &opts)
+	if err != nil {
 		return nil, fmt.Errorf("azure: virtual machines client: %w", err)
 	}
-	if p.nics, err = armnetwork.NewInterfacesClient(cfg.SubscriptionID, cred, &opts); err != nil {
+	p.vms = vmAPI{Get: vms.Get, BeginCreateOrUpdate: vms.BeginCreateOrUpdate, BeginDelete: vms.BeginDelete, NewListPager: vms.NewListPager}
+	nics, err := armnetwork.NewInterfacesClient(cfg.SubscriptionID, cred, &opts)
+	if err != nil {
 		return nil, fmt.Errorf("azure: network interfaces client: %w", err)
 	}
-	if p.vnets, err = armnetwork.NewVirtualNetworksClient(cfg.SubscriptionID, cred, &opts); err != nil {
+	p.nics = nicAPI{Get: nics.Get, BeginCreateOrUpdate: nics.BeginCreateOrUpdate, BeginDelete: nics.BeginDelete}
+	vnets, err := armnetwork.NewVirtualNetworksClient(cfg.SubscriptionID, cred, &opts)
+	if err != nil {
 		return nil, fmt.Errorf("azure: virtual networks client: %w", err)
 	}
-	if p.publicIPs, err = armnetwork.NewPublicIPAddressesClient(cfg.SubscriptionID, cred, &opts); err != nil {
+	p.vnets = vnetAPI{Get: vnets.Get, BeginCreateOrUpdate: vnets.BeginCreateOrUpdate}
+	ips, err := armnetwork.NewPublicIPAddressesClient(cfg.SubscriptionID, cred, &opts)
+	if err != nil {
 		return nil, fmt.Errorf("azure: public IP client: %w", err)
 	}
+	p.publicIPs = ipAPI{Get: ips.Get, BeginCreateOrUpdate: ips.BeginCreateOrUpdate, BeginDelete: ips.BeginDelete}
 	return p, nil
 }
+
+// The operations the provisioner calls, as method values of the SDK's
+// clients. It keeps these instead of the clients for the binary's size: a
+// client stored in a field of a type that reaches an interface value keeps
+// every exported method of the client in the binary (see providers/aws's
+// ec2API and docs/benchmarks/size.md).
+type (
+	vmAPI struct {
+		Get                 func(context.Context, string, string, *armcompute.VirtualMachinesClientGetOptions) (armcompute.VirtualMachinesClientGetResponse, error)
+		BeginCreateOrUpdate func(context.Context, string, string, armcompute.VirtualMachine, *armcompute.VirtualMachinesClientBeginCreateOrUpdateOptions) (*runtime.Poller[armcompute.VirtualMachinesClientCreateOrUpdateResponse], error)
+		BeginDelete         func(context.Context, string, string, *armcompute.VirtualMachinesClientBeginDeleteOptions) (*runtime.Poller[armcompute.VirtualMachinesClientDeleteResponse], error)
+		NewListPager        func(string, *armcompute.VirtualMachinesClientListOptions) *runtime.Pager[armcompute.VirtualMachinesClientListResponse]
+	}
+	nicAPI struct {
+		Get                 func(context.Context, string, string, *armnetwork.InterfacesClientGetOptions) (armnetwork.InterfacesClientGetResponse, error)
+		BeginCreateOrUpdate func(context.Context, string, string, armnetwork.Interface, *armnetwork.InterfacesClientBeginCreateOrUpdateOptions) (*runtime.Poller[armnetwork.InterfacesClientCreateOrUpdateResponse], error)
+		BeginDelete         func(context.Context, string, string, *armnetwork.InterfacesClientBeginDeleteOptions) (*runtime.Poller[armnetwork.InterfacesClientDeleteResponse], error)
+	}
+	vnetAPI struct {
+		Get                 func(context.Context, string, string, *armnetwork.VirtualNetworksClientGetOptions) (armnetwork.VirtualNetworksClientGetResponse, error)
+		BeginCreateOrUpdate func(context.Context, string, string, armnetwork.VirtualNetwork, *armnetwork.VirtualNetworksClientBeginCreateOrUpdateOptions) (*runtime.Poller[armnetwork.VirtualNetworksClientCreateOrUpdateResponse], error)
+	}
+	ipAPI struct {
+		Get                 func(context.Context, string, string, *armnetwork.PublicIPAddressesClientGetOptions) (armnetwork.PublicIPAddressesClientGetResponse, error)
+		BeginCreateOrUpdate func(context.Context, string, string, armnetwork.PublicIPAddress, *armnetwork.PublicIPAddressesClientBeginCreateOrUpdateOptions) (*runtime.Poller[armnetwork.PublicIPAddressesClientCreateOrUpdateResponse], error)
+		BeginDelete         func(context.Context, string, string, *armnetwork.PublicIPAddressesClientBeginDeleteOptions) (*runtime.Poller[armnetwork.PublicIPAddressesClientDeleteResponse], error)
+	}
+)
 
 // staticToken is the credential used with a loopback endpoint.
 type staticToken struct{}
