@@ -253,8 +253,15 @@ func (sb *sandbox) noneRunning(t *testing.T) {
 	if err != nil {
 		t.Fatalf("lepton-sandbox status -json: %v\n%s", err, out)
 	}
-	if strings.Contains(string(out), `"running"`) {
-		t.Errorf("instances or node processes left after destroy:\n%s", sb.status(t))
+	var st struct {
+		Booted int `json:"booted"`
+		Live   *int `json:"live"`
+	}
+	if err := json.Unmarshal(out, &st); err != nil || st.Live == nil {
+		t.Fatalf("lepton-sandbox status -json: %v\n%s", err, out)
+	}
+	if *st.Live != 0 || st.Booted == 0 {
+		t.Errorf("%d of %d nodes left running after destroy:\n%s", *st.Live, st.Booted, sb.status(t))
 	}
 }
 

@@ -48,6 +48,9 @@ type node struct {
 	cmd    *exec.Cmd
 	exited chan struct{} // closed when bash has been reaped
 	done   chan struct{} // closed when stop has finished
+	// crashed is called when the node's process is killed by a signal the
+	// sandbox did not send: the machine failed.
+	crashed func()
 }
 
 // bootNode starts a node for an instance: its directory, its metadata
@@ -55,14 +58,15 @@ type node struct {
 // cloud-init runs it once at first boot. A node that cannot boot is
 // recorded with the error (the instance still "runs", as a real one whose
 // user data failed does).
-func bootNode(nodesDir string, info instanceInfo, grace time.Duration, logf func(string, ...any)) *node {
+func bootNode(nodesDir string, info instanceInfo, grace time.Duration, logf func(string, ...any), crashed func()) *node {
 	n := &node{
-		dir:    filepath.Join(nodesDir, info.ID),
-		info:   info,
-		md:     newMetadataServer(info),
-		exited: make(chan struct{}),
-		done:   make(chan struct{}),
-		rec:    NodeRecord{Cloud: info.Cloud, ID: info.ID, IP: info.IP, Started: time.Now().UTC()},
+		crashed: crashed,
+		dir:     filepath.Join(nodesDir, info.ID),
+		info:    info,
+		md:      newMetadataServer(info),
+		exited:  make(chan struct{}),
+		done:    make(chan struct{}),
+		rec:     NodeRecord{Cloud: info.Cloud, ID: info.ID, IP: info.IP, Started: time.Now().UTC()},
 	}
 	if err := n.boot(); err != nil {
 		n.rec.Error = err.Error()
@@ -159,9 +163,17 @@ func (n *node) reap() {
 	now := time.Now().UTC()
 	n.mu.Lock()
 	n.rec.Exited, n.rec.ExitCode = &now, &code
+	stopping := n.rec.Cause != ""
 	n.mu.Unlock()
 	close(n.exited)
 	n.save()
+	// The node's process is the machine: one killed from outside (kill -9
+	// of its pid) is a failed instance, which the cloud then reports gone.
+	// A user data script that ends by itself leaves the machine up, as
+	// cloud-init does.
+	if ws, ok := n.cmd.ProcessState.Sys().(syscall.WaitStatus); ok && ws.Signaled() && !stopping && n.crashed != nil {
+		n.crashed()
+	}
 }
 
 // stop ends the node: SIGTERM to its process group, SIGKILL after grace to

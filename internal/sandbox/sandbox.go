@@ -334,11 +334,25 @@ func (s *Sandbox) launch(info instanceInfo) string {
 	if info.Cloud == "azure" {
 		info.Project = s.subscription
 	}
-	n := bootNode(s.nodes, info, s.cfg.Grace, s.logf)
+	n := bootNode(s.nodes, info, s.cfg.Grace, s.logf, func() { s.crashed(info) })
 	s.byID[info.ID] = n
 	s.all = append(s.all, n)
 	s.logf("booted %s node %s on %s (pid %d)", info.Cloud, info.ID, info.IP, n.rec.PID)
 	return info.IP
+}
+
+// crashed removes from its cloud an instance whose node process was killed
+// from outside, as a cloud reports a failed machine: gone.
+func (s *Sandbox) crashed(info instanceInfo) {
+	s.logf("node %s %s was killed: its instance fails", info.Cloud, info.ID)
+	switch info.Cloud {
+	case "aws":
+		s.aws.Terminate(info.ID)
+	case "gcp":
+		s.gcp.DeleteOutOfBand(info.Project, info.Zone, info.ID)
+	case "azure":
+		s.azure.DeleteVM(info.Group, info.ID)
+	}
 }
 
 // terminate stops an instance's node in the background (the hook must not
