@@ -376,6 +376,17 @@ func (p *Provisioner) Create(ctx context.Context, spec cloud.NodeSpec) (cloud.No
 		}
 	}
 	out, err := c.RunInstances(ctx, in)
+	if err != nil && spec.ClientToken != "" && isCode(err, "IdempotentParameterMismatch") {
+		// The token was used with other arguments: the user data of an
+		// earlier attempt held URLs signed at another time. The instance that
+		// attempt made is this node (adopted, or, when terminated, left to
+		// the caller to create again under another token).
+		if prev, ferr := c.DescribeInstances(ctx, &ec2.DescribeInstancesInput{Filters: []types.Filter{{Name: awssdk.String("client-token"), Values: []string{spec.ClientToken}}}}); ferr == nil {
+			if inst, ok := first(prev); ok {
+				out, err = &ec2.RunInstancesOutput{Instances: []types.Instance{inst}}, nil
+			}
+		}
+	}
 	if err != nil {
 		return cloud.Node{}, classify("RunInstances "+spec.InstanceType+" in "+where(spec.Region, spec.Zone), err)
 	}
@@ -584,3 +595,4 @@ func where(region, zone string) string {
 	}
 	return region + "/" + zone
 }
+

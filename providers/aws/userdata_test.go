@@ -106,3 +106,34 @@ func TestUserDataAndHooks(t *testing.T) {
 		t.Errorf("OnTerminate causes = %q", causes)
 	}
 }
+
+// A create retried under the same client token with other user data (URLs
+// signed at another time) is the same node: the running instance is adopted,
+// never doubled; a terminated one is returned for the caller to replace.
+func TestSameTokenOtherUserData(t *testing.T) {
+	fake := awsfake.New()
+	defer fake.Close()
+	p := newProvisioner(t, fake)
+	ctx := context.Background()
+	s := spec("cluster.gpu", 0)
+	s.ClientToken = "tok-0"
+	s.UserData = "#!/bin/bash\n# signed at 10:00\n"
+	first, err := p.Create(ctx, s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.UserData = "#!/bin/bash\n# signed at 10:05\n"
+	again, err := p.Create(ctx, s)
+	if err != nil {
+		t.Fatalf("retry with other user data: %v", err)
+	}
+	if again.ID != first.ID || len(fake.Instances()) != 1 {
+		t.Fatalf("retry made %s (first %s), %d instances", again.ID, first.ID, len(fake.Instances()))
+	}
+	fake.Terminate(first.ID)
+	s.UserData = "#!/bin/bash\n# signed at 11:00\n"
+	gone, err := p.Create(ctx, s)
+	if err == nil || gone.ID != first.ID || gone.Status != "terminated" {
+		t.Fatalf("create after termination: %+v, %v; want the terminated instance and an error", gone, err)
+	}
+}
