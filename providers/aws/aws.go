@@ -595,4 +595,3 @@ func where(region, zone string) string {
 	}
 	return region + "/" + zone
 }
-
