@@ -379,10 +379,12 @@ func (p *Provisioner) Create(ctx context.Context, spec cloud.NodeSpec) (cloud.No
 	if err != nil && spec.ClientToken != "" && isCode(err, "IdempotentParameterMismatch") {
 		// The token was used with other arguments: the user data of an
 		// earlier attempt held URLs signed at another time. The instance that
-		// attempt made is this node (adopted, or, when terminated, left to
+		// attempt made, of the same type, is this node (adopted, or, when terminated, left to
 		// the caller to create again under another token).
 		if prev, ferr := c.DescribeInstances(ctx, &ec2.DescribeInstancesInput{Filters: []types.Filter{{Name: awssdk.String("client-token"), Values: []string{spec.ClientToken}}}}); ferr == nil {
-			if inst, ok := first(prev); ok {
+			// Only when it is the same kind of machine: other arguments that
+			// matter stay a mismatch.
+			if inst, ok := first(prev); ok && string(inst.InstanceType) == spec.InstanceType {
 				out, err = &ec2.RunInstancesOutput{Instances: []types.Instance{inst}}, nil
 			}
 		}
