@@ -141,8 +141,12 @@ func awaitNode0(ctx context.Context, req providers.ApplyRequest, c *remote.Clien
 		}
 	} else {
 		p = runPrivate{Run: newRunID(req.Address), Cluster: tg.address, Cloud: tg.cloud, Storage: c.URL, Nodes: []int{0}, Started: nowUTC()}
-		if err := req.Record(ctx, p.bytes()); err != nil {
-			return p, runspec.Status{}, err
+		// State knows the run before the node does: a killed apply never
+		// leaves a run that the next apply would start again.
+		if req.Record != nil {
+			if err := req.Record(ctx, p.bytes()); err != nil {
+				return p, runspec.Status{}, err
+			}
 		}
 		if err := handOver(p.Run); err != nil {
 			return p, runspec.Status{}, err

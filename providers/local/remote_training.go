@@ -2,7 +2,6 @@ package local
 
 import (
 	"context"
-	"errors"
 	"fmt"
 
 	"github.com/leptonml/lepton/providers"
@@ -20,56 +19,14 @@ func (t *Training) applyRemote(ctx context.Context, req providers.ApplyRequest, 
 		return cty.NilVal, err
 	}
 	logf := logger(req.Env)
-	p, resumed := parsePrivate(req.Private)
-	if resumed && p.Cluster != tg.address {
-		resumed = false // the training moved to another cluster: a new run
-	}
-	if resumed {
-		st, found, err := c.Status(ctx, p.Run, 0)
-		if err != nil {
-			return cty.NilVal, err
-		}
-		handed, err := c.InInbox(ctx, tg.key, 0, p.Run)
-		if err != nil {
-			return cty.NilVal, err
-		}
-		switch {
-		case found:
-			logf("waiting for run %s on %s node 0 (%s), started %s: %s", p.Run, tg.address, tg.host(0), p.Started.UTC().Format("15:04:05"), st.State)
-		case handed:
-			logf("waiting for run %s on %s node 0 (%s) to start", p.Run, tg.address, tg.host(0))
-		default:
-			// Recorded, but the apply died before the node was told.
-			if err := t.handOver(ctx, req, ts, tg, c, p.Run); err != nil {
-				return cty.NilVal, err
-			}
-			logf("started run %s on %s node 0 (%s)", p.Run, tg.address, tg.host(0))
-		}
-	} else {
-		p = runPrivate{Run: newRunID(req.Address), Cluster: tg.address, Cloud: tg.cloud, Storage: c.URL, Nodes: []int{0}, Started: nowUTC()}
-		// State knows the run before the node does: a killed apply never
-		// leaves a run that the next apply would start again.
-		if req.Record != nil {
-			if err := req.Record(ctx, p.bytes()); err != nil {
-				return cty.NilVal, err
-			}
-		}
-		if err := t.handOver(ctx, req, ts, tg, c, p.Run); err != nil {
-			return cty.NilVal, err
-		}
-		logf("started run %s on %s node 0 (%s)", p.Run, tg.address, tg.host(0))
-	}
-	sts, err := remote.Watch{Client: c, Cluster: tg.key, Run: p.Run, Nodes: []int{0}, Progress: req.Env.Progress}.Wait(ctx)
+	p, st, err := awaitNode0(ctx, req, c, tg, func(id string) error { return t.handOver(ctx, req, ts, tg, c, id) })
 	if err != nil {
 		if ctx.Err() != nil {
 			return cty.NilVal, err // interrupted: the run goes on, state says running
 		}
-		if rerr := c.RemoveRun(context.WithoutCancel(ctx), tg.key, 0, p.Run); rerr != nil {
-			err = errors.Join(err, rerr)
-		}
 		return cty.NilVal, fmt.Errorf("training on %s: %w", tg.address, err)
 	}
-	res := sts[0].Result
+	res := st.Result
 	if res == nil || res.Model == "" {
 		return cty.NilVal, fmt.Errorf("run %s on %s node 0 succeeded without a model in its status (%s)", p.Run, tg.address, c.Store.Where(runspec.StatusKey(p.Run, 0)))
 	}
