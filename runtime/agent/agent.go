@@ -147,8 +147,12 @@ func (a *Agent) Run(ctx context.Context) error {
 		a.pollInbox(ctx)
 	}
 	a.heartbeat(ctx, versionErr)
+	hostFound := a.hostOnce // beat at once when the address is known: lepton waits for it
 	for {
 		select {
+		case <-hostFound:
+			hostFound = nil
+			a.heartbeat(ctx, versionErr)
 		case <-ctx.Done():
 			a.stopAll()
 			a.heartbeat(context.Background(), versionErr)

@@ -360,7 +360,11 @@ func TestTraining(t *testing.T) {
 	if err != nil || !bytes.Contains(log, []byte("training classification mlp")) || !bytes.Contains(log, []byte("epoch 3/3 train_loss=")) {
 		t.Errorf("log: %v\n%s", err, log)
 	}
+	// The heartbeat that carries the address may land just after the run ends.
 	hb := w.heartbeat()
+	for deadline := time.Now().Add(5 * time.Second); hb.Host == "" && time.Now().Before(deadline); hb = w.heartbeat() {
+		time.Sleep(20 * time.Millisecond)
+	}
 	if hb.Host != "127.0.0.1" || hb.Error != "" || hb.Inbox == 0 || hb.Agent == "" {
 		t.Errorf("heartbeat %+v", hb)
 	}
