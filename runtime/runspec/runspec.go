@@ -121,6 +121,24 @@ type Run struct {
 
 	Status Object `json:"status"` // PUT this node's Status (JSON)
 	Log    Object `json:"log"`    // PUT this node's whole log (text)
+
+	// Attempt counts restarts: 0 for a first start, n for the run started
+	// again after n preemptions or lost nodes (a new ID each time).
+	Attempt int `json:"attempt,omitempty"`
+	// Checkpoint, when set, is where this node keeps the run's checkpoint so
+	// that a restart on another node resumes from it.
+	Checkpoint *Checkpoint `json:"checkpoint,omitempty"`
+}
+
+// Checkpoint is a run's checkpoint in the run storage, one object per node
+// for a whole series of attempts (CheckpointKey): the agent restores it with
+// Get before it starts (absent: start fresh) and saves it with Put as the
+// run goes (built-in kernels after each checkpointed epoch; a command's
+// checkpoint_dir, as a tar archive, every Every seconds and when it ends).
+type Checkpoint struct {
+	Get   *Object `json:"get,omitempty"`
+	Put   Object  `json:"put"`
+	Every int     `json:"every_seconds,omitempty"`
 }
 
 // Training is a built-in training.
@@ -235,3 +253,9 @@ func ModelKey(run string) string         { return "runs/" + run + "/model.lmodel
 func MetricsKey(run string) string       { return "runs/" + run + "/metrics.json" }
 func OutputKey(run string) string        { return "runs/" + run + "/output.jsonl" }
 func BatchInputKey(digest string) string { return "datasets/raw-" + hexOf(digest) + ".bin" }
+
+// CheckpointKey is node's checkpoint for a series of attempts of one run
+// (series is the first attempt's run id).
+func CheckpointKey(series string, node int) string {
+	return fmt.Sprintf("checkpoints/%s/node-%d.tar", series, node)
+}
