@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/leptonml/lepton/lang/kinds/endpoint"
 	"github.com/leptonml/lepton/providers"
 	"github.com/leptonml/lepton/providers/remote"
 	"github.com/leptonml/lepton/runtime/serve"
@@ -55,7 +56,7 @@ type endpointArgs struct {
 }
 
 func parseEndpoint(v cty.Value) (endpointArgs, error) {
-	a := endpointArgs{model: str(attr(v, "model")), replicas: intAttr(v, "replicas", 1), port: intAttr(v, "port", 0), auth: true, maxBatchSize: intAttr(v, "max_batch_size", 256)}
+	a := endpointArgs{model: str(attr(v, "model")), replicas: intAttr(v, "replicas", endpoint.DefaultReplicas), port: intAttr(v, "port", 0), auth: true, maxBatchSize: intAttr(v, "max_batch_size", endpoint.DefaultMaxBatchSize)}
 	if b := attr(v, "auth"); !b.IsNull() && b.IsKnown() {
 		a.auth = b.True()
 	}

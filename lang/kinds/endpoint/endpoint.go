@@ -7,6 +7,13 @@ import (
 	"github.com/zclconf/go-cty/cty"
 )
 
+// Defaults of the arguments a provider fills in when they are not set; the
+// plan shows them (Spec's Defaults) and the providers apply the same.
+const (
+	DefaultReplicas     = 1
+	DefaultMaxBatchSize = 256
+)
+
 // Spec describes the kind to the language.
 func Spec() *ks.Spec {
 	return &ks.Spec{
@@ -30,11 +37,10 @@ func Spec() *ks.Spec {
 		},
 		Refs:      map[string]string{"cluster": "cluster"},
 		Sensitive: []string{"token"},
-		// As providers/local/endpoint.go applies them.
 		Defaults: map[string]cty.Value{
-			"replicas":       cty.NumberIntVal(1),
+			"replicas":       cty.NumberIntVal(DefaultReplicas),
 			"auth":           cty.True,
-			"max_batch_size": cty.NumberIntVal(256),
+			"max_batch_size": cty.NumberIntVal(DefaultMaxBatchSize),
 		},
 	}
 }
