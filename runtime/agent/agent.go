@@ -50,6 +50,8 @@ type Options struct {
 	onLog func(run, text string)
 	// failAfter replaces persistent (tests).
 	failAfter time.Duration
+	// lookPath, when set (tests), finds programs instead of the PATH.
+	lookPath func(string) (string, error)
 }
 
 // Agent is one node's agent.

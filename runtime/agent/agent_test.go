@@ -155,14 +155,21 @@ func (w *world) startAgent(dir string) (stop func()) {
 }
 
 func (w *world) startAgentWith(dir string, onLog func(run, text string)) (stop func()) {
-	a, err := New(w.nodeConfig(), Options{Dir: dir, PollEvery: 50 * time.Millisecond, HeartbeatEvery: 300 * time.Millisecond, onLog: onLog,
+	return w.startAgentOpts(dir, func(o *Options) { o.onLog = onLog })
+}
+
+// startAgentOpts starts an agent with the test's options changed by edit.
+func (w *world) startAgentOpts(dir string, edit func(*Options)) (stop func()) {
+	opts := Options{Dir: dir, PollEvery: 50 * time.Millisecond, HeartbeatEvery: 300 * time.Millisecond,
 		Getenv: func(k string) string {
 			if k == runspec.AWSMetadataEnv {
 				return w.imds.URL
 			}
 			return ""
 		},
-		Log: slog.New(slog.NewTextHandler(testWriter{w.t}, nil))})
+		Log: slog.New(slog.NewTextHandler(testWriter{w.t}, nil))}
+	edit(&opts)
+	a, err := New(w.nodeConfig(), opts)
 	if err != nil {
 		w.t.Fatal(err)
 	}

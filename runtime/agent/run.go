@@ -196,6 +196,9 @@ func (r *run) interrupted() {
 func (r *run) setState(state string, res *runspec.Result, errText string) {
 	r.mu.Lock()
 	r.st.State, r.st.Result, r.st.Error, r.dirty = state, res, errText, true
+	if runspec.Terminal(state) && r.st.Ended.IsZero() {
+		r.st.Ended = time.Now().UTC()
+	}
 	r.mu.Unlock()
 	r.poke()
 }

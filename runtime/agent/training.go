@@ -30,6 +30,9 @@ func (r *run) train() (*runspec.Result, error) {
 	if t == nil {
 		return nil, errors.New("the training run has no training")
 	}
+	if t.Command != nil {
+		return r.command(t.Command)
+	}
 	if t.Model.URL == "" {
 		return nil, errors.New("the training run has nowhere to upload its model")
 	}

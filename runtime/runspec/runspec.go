@@ -154,6 +154,56 @@ type Training struct {
 	// Metrics a PUT for the run's curves (the local run metrics JSON).
 	Model   Object  `json:"model"`
 	Metrics *Object `json:"metrics,omitempty"`
+	// Command, when set, replaces the built-in kernel with the user's own
+	// program (a training's run block); Model and Metrics are then unused.
+	Command *Command `json:"command,omitempty"`
+}
+
+// DefaultMasterPort is MASTER_PORT when a run names none: torchrun's own
+// default, so a program written for torchrun finds its rendezvous there.
+const DefaultMasterPort = 29500
+
+// CommandModelFile is the name in LEPTON_OUTPUT_DIR of a lepton model the
+// program made (the .lmodel encoding): the training records it as its model.
+const CommandModelFile = "model.lmodel"
+
+// Command is the user's own program, started on every node of the run with
+// the torchrun conventions in its environment:
+//
+//	NODE_RANK              Run.Node
+//	NUM_NODES, NNODES      Run.Nodes
+//	MASTER_ADDR            MasterAddr (node 0's private address)
+//	MASTER_PORT            MasterPort
+//	GPUS_PER_NODE          GPUsPerNode
+//	CUDA_VISIBLE_DEVICES   0,1,…,GPUsPerNode-1 (unset without GPUs)
+//	LEPTON_RUN_ID          Run.ID
+//	LEPTON_OUTPUT_DIR      an empty folder; node 0's is uploaded to Output
+//	LEPTON_CHECKPOINT_DIR  CheckpointDir, synced through Run.Checkpoint
+//
+// and Env on top (the user's own values win).
+type Command struct {
+	// Args is the program and its arguments, run without a shell.
+	Args []string `json:"args"`
+	// Image, when set, runs Args in that container image with the node's
+	// docker or podman (GPUs passed through, the folders mounted at the same
+	// paths, the host's network so MASTER_ADDR is reachable).
+	Image string            `json:"image,omitempty"`
+	Env   map[string]string `json:"env,omitempty"`
+	// Workdir is a GET of the user's work folder as a gzipped tar (its key
+	// and Digest are the archive's sha256: uploaded once), unpacked as the
+	// program's working directory. Absent: an empty folder.
+	Workdir *Object `json:"workdir,omitempty"`
+	// CheckpointDir is LEPTON_CHECKPOINT_DIR: a path on the node, relative
+	// ones inside the working directory; empty: a folder of the run's own.
+	CheckpointDir string `json:"checkpoint_dir,omitempty"`
+	MasterAddr    string `json:"master_addr,omitempty"`
+	MasterPort    int    `json:"master_port,omitempty"`
+	GPUsPerNode   int    `json:"gpus_per_node,omitempty"`
+	// Output is a PUT of LEPTON_OUTPUT_DIR as a tar (OutputTar's canonical
+	// form), given to node 0 only; Result.Digest is its sha256 and
+	// Result.Model the digest of a lepton model found in it
+	// (CommandModelFile).
+	Output *Object `json:"output,omitempty"`
 }
 
 // Batch is a batch inference.
@@ -197,6 +247,12 @@ type Status struct {
 	LineSeq int      `json:"line_seq"`
 	Error   string   `json:"error,omitempty"`
 	Result  *Result  `json:"result,omitempty"`
+	// Ended is when the run reached its terminal state: of several failed
+	// nodes, the one that ended first is the cause.
+	Ended time.Time `json:"ended,omitzero"`
+	// ExitCode is a command's exit status once it ended (-1: killed by a
+	// signal); nil for built-in runs and commands that never started.
+	ExitCode *int `json:"exit_code,omitempty"`
 }
 
 // Result is what a finished run (or a serving endpoint) reports.
@@ -205,7 +261,7 @@ type Result struct {
 	Metrics         map[string]float64 `json:"metrics,omitempty"`
 	EpochsCompleted int                `json:"epochs_completed,omitempty"`
 	Rows            int                `json:"rows,omitempty"`   // batch: rows scored
-	Digest          string             `json:"digest,omitempty"` // batch: digest of the output
+	Digest          string             `json:"digest,omitempty"` // batch: digest of the output; command: of node 0's output tar
 	URL             string             `json:"url,omitempty"`    // endpoint: the node's server
 	ModelVersion    string             `json:"model_version,omitempty"`
 }
@@ -253,6 +309,12 @@ func ModelKey(run string) string         { return "runs/" + run + "/model.lmodel
 func MetricsKey(run string) string       { return "runs/" + run + "/metrics.json" }
 func OutputKey(run string) string        { return "runs/" + run + "/output.jsonl" }
 func BatchInputKey(digest string) string { return "datasets/raw-" + hexOf(digest) + ".bin" }
+
+// WorkdirKey is a command's work folder archive (tar.gz), by digest.
+func WorkdirKey(digest string) string { return "workdirs/" + hexOf(digest) + ".tar.gz" }
+
+// CommandOutputKey is node 0's LEPTON_OUTPUT_DIR of a command run (tar).
+func CommandOutputKey(run string) string { return "runs/" + run + "/output.tar" }
 
 // CheckpointKey is node's checkpoint for a series of attempts of one run
 // (series is the first attempt's run id).

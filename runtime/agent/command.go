@@ -1,0 +1,485 @@
+package agent
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/leptonml/lepton/internal/dirtar"
+	"github.com/leptonml/lepton/runtime/artifact"
+	"github.com/leptonml/lepton/runtime/objstore/signed"
+	"github.com/leptonml/lepton/runtime/runspec"
+	"golang.org/x/sys/unix"
+)
+
+// The user's own program (a training's run block) on this node: its work
+// folder unpacked, its checkpoint restored, the torchrun variables set, its
+// output lines as the run's progress, its checkpoint folder saved as it
+// goes, and node 0's output uploaded.
+
+const (
+	// stopGrace is how long a stopped program has between SIGTERM and
+	// SIGKILL (a preempted node has about 30 s in all; the checkpoint is
+	// saved after).
+	stopGrace = 10 * time.Second
+	// defaultCheckpointEvery is Checkpoint.Every when the run names none.
+	defaultCheckpointEvery = 60
+	// maxLine cuts a program's line that has no end in sight.
+	maxLine = 64 << 10
+)
+
+// exitError is a program's non-zero exit.
+type exitError struct {
+	code   int
+	signal string
+}
+
+// Error does not name the node: the run's status is the node's, and lepton
+// names it.
+func (e *exitError) Error() string {
+	if e.signal != "" {
+		return fmt.Sprintf("the command was killed by %s", e.signal)
+	}
+	return fmt.Sprintf("the command exited with code %d", e.code)
+}
+
+// folders are the program's folders on this node.
+type folders struct {
+	work, output, checkpoint string
+}
+
+func (r *run) folders(c *runspec.Command) (folders, error) {
+	f := folders{work: filepath.Join(r.dir, "work"), output: filepath.Join(r.dir, "output"), checkpoint: filepath.Join(r.dir, "checkpoint")}
+	if d := c.CheckpointDir; d != "" {
+		if !filepath.IsAbs(d) {
+			if !filepath.IsLocal(d) {
+				return f, fmt.Errorf("checkpoint_dir %q: a relative path must stay inside the working directory", d)
+			}
+			d = filepath.Join(f.work, d)
+		}
+		f.checkpoint = filepath.Clean(d)
+	}
+	return f, nil
+}
+
+// command runs the training's command to its end.
+func (r *run) command(c *runspec.Command) (*runspec.Result, error) {
+	if len(c.Args) == 0 || c.Args[0] == "" {
+		return nil, errors.New("the run's command is empty")
+	}
+	node := r.spec.Node
+	f, err := r.folders(c)
+	if err != nil {
+		return nil, err
+	}
+	// A run starts once, so its folders start empty but for the work
+	// folder's contents and the restored checkpoint.
+	for _, d := range []string{f.work, f.output} {
+		if err := os.RemoveAll(d); err != nil {
+			return nil, err
+		}
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return nil, err
+		}
+	}
+	if c.Workdir != nil {
+		if err := r.unpackWorkdir(*c.Workdir, f.work); err != nil {
+			return nil, err
+		}
+	}
+	if err := os.MkdirAll(f.checkpoint, 0o755); err != nil {
+		return nil, fmt.Errorf("checkpoint_dir %s: %w", f.checkpoint, err)
+	}
+	if err := r.restoreCheckpoint(f.checkpoint); err != nil {
+		return nil, err
+	}
+	master := c.MasterAddr
+	if master == "" {
+		if node != 0 {
+			return nil, fmt.Errorf("node %d was given no MASTER_ADDR (node 0's address)", node)
+		}
+		master = r.a.hostNow()
+	}
+	env := commandEnv(r.spec, c, f, master)
+	argv := c.Args
+	if c.Image != "" {
+		if argv, err = r.containerArgs(c, f, env); err != nil {
+			return nil, err
+		}
+	}
+	if !filepath.IsAbs(argv[0]) && !strings.Contains(argv[0], "/") {
+		// Looked up on the node's PATH, not in the work folder.
+		p, err := r.a.lookPath(argv[0])
+		if err != nil {
+			return nil, fmt.Errorf("the command %q is not on this node's PATH: %w", argv[0], err)
+		}
+		argv = append([]string{p}, argv[1:]...)
+	}
+
+	out := &progressWriter{line: r.line}
+	cmd := exec.CommandContext(r.ctx, argv[0], argv[1:]...)
+	cmd.Dir, cmd.Env = f.work, env
+	cmd.Stdout, cmd.Stderr = out, out
+	// Its own process group: a stop reaches everything it started.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM) }
+	cmd.WaitDelay = stopGrace
+	shown := strings.Join(c.Args, " ")
+	if c.Image != "" {
+		shown += " (in " + c.Image + " with " + filepath.Base(argv[0]) + ")"
+	}
+	r.logf("node %d of %d: %s (MASTER_ADDR=%s MASTER_PORT=%d)", node, r.spec.Nodes, shown, master, masterPort(c))
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("starting %s: %w", c.Args[0], err)
+	}
+	pgid := cmd.Process.Pid
+	syncDone := r.syncCheckpoints(f.checkpoint)
+	werr := cmd.Wait()
+	out.flush()
+	// What it left running is ended with it.
+	syscall.Kill(-pgid, syscall.SIGKILL)
+	syncErr := syncDone()
+	code := cmd.ProcessState.ExitCode()
+	r.mu.Lock()
+	r.st.ExitCode = &code
+	r.mu.Unlock()
+	if r.ctx.Err() != nil {
+		return nil, errors.Join(r.ctx.Err(), syncErr) // stopped: end() says why
+	}
+	if werr != nil {
+		var ee *exec.ExitError
+		if !errors.As(werr, &ee) {
+			return nil, fmt.Errorf("%s: %w", c.Args[0], werr)
+		}
+		e := &exitError{code: code}
+		if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+			e.signal = unix.SignalName(ws.Signal())
+			if e.signal == "" {
+				e.signal = fmt.Sprintf("signal %d", ws.Signal())
+			}
+		}
+		return nil, e
+	}
+	if syncErr != nil {
+		return nil, syncErr
+	}
+	r.logf("the command exited with code 0")
+	return r.uploadOutput(c, f.output)
+}
+
+// commandEnv is the program's environment: the agent's own, the torchrun
+// variables, then the user's.
+func commandEnv(run runspec.Run, c *runspec.Command, f folders, master string) []string {
+	vars := map[string]string{}
+	for _, kv := range os.Environ() {
+		if k, v, ok := strings.Cut(kv, "="); ok {
+			vars[k] = v
+		}
+	}
+	gpus := make([]string, c.GPUsPerNode)
+	for i := range gpus {
+		gpus[i] = strconv.Itoa(i)
+	}
+	for k, v := range map[string]string{
+		"NODE_RANK":             strconv.Itoa(run.Node),
+		"NUM_NODES":             strconv.Itoa(run.Nodes),
+		"NNODES":                strconv.Itoa(run.Nodes),
+		"MASTER_ADDR":           master,
+		"MASTER_PORT":           strconv.Itoa(masterPort(c)),
+		"GPUS_PER_NODE":         strconv.Itoa(c.GPUsPerNode),
+		"CUDA_VISIBLE_DEVICES":  strings.Join(gpus, ","),
+		"LEPTON_RUN_ID":         run.ID,
+		"LEPTON_ATTEMPT":        strconv.Itoa(run.Attempt),
+		"LEPTON_OUTPUT_DIR":     f.output,
+		"LEPTON_CHECKPOINT_DIR": f.checkpoint,
+		"PYTHONUNBUFFERED":      "1", // lines reach the log as they are printed
+	} {
+		vars[k] = v
+	}
+	for k, v := range c.Env {
+		vars[k] = v
+	}
+	out := make([]string, 0, len(vars))
+	for k, v := range vars {
+		out = append(out, k+"="+v)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func masterPort(c *runspec.Command) int {
+	if c.MasterPort > 0 {
+		return c.MasterPort
+	}
+	return runspec.DefaultMasterPort
+}
+
+// lookPath finds a program on the node's PATH.
+func (a *Agent) lookPath(name string) (string, error) {
+	if a.opts.lookPath != nil {
+		return a.opts.lookPath(name)
+	}
+	return exec.LookPath(name)
+}
+
+// containerArgs runs the program in c.Image with the node's docker (or
+// podman): the host's network (MASTER_ADDR is the node's address), the
+// run's folders mounted at the same paths, the variables passed by name
+// (their values stay out of the command line), and the GPUs when the node
+// has some.
+func (r *run) containerArgs(c *runspec.Command, f folders, env []string) ([]string, error) {
+	var rt, path string
+	for _, name := range []string{"docker", "podman"} {
+		if p, err := r.a.lookPath(name); err == nil {
+			rt, path = name, p
+			break
+		}
+	}
+	if rt == "" {
+		return nil, fmt.Errorf("image %q: node %d has neither docker nor podman on its PATH to run it with; use a node image with a container runtime (the clouds' GPU images have docker and the NVIDIA container toolkit), or remove image to run the command on the node itself", c.Image, r.spec.Node)
+	}
+	name := "lepton-" + safeID(r.spec.ID) + "-" + strconv.Itoa(r.spec.Node)
+	args := []string{path, "run", "--rm", "--name", name, "--network", "host", "--ipc", "host", "--workdir", f.work}
+	for _, d := range []string{f.work, f.output, f.checkpoint} {
+		args = append(args, "--volume", d+":"+d)
+	}
+	if c.GPUsPerNode > 0 {
+		if rt == "docker" {
+			args = append(args, "--gpus", "all")
+		} else {
+			args = append(args, "--device", "nvidia.com/gpu=all")
+		}
+	}
+	passed := map[string]bool{}
+	for k := range c.Env {
+		passed[k] = true
+	}
+	for _, kv := range env {
+		k, _, _ := strings.Cut(kv, "=")
+		// The image keeps its own PATH, HOME and the like.
+		if passed[k] || k == "PYTHONUNBUFFERED" || strings.HasPrefix(k, "LEPTON_") || slices.Contains(torchrunVars, k) {
+			args = append(args, "--env", k)
+		}
+	}
+	args = append(args, c.Image)
+	return append(args, c.Args...), nil
+}
+
+var torchrunVars = []string{"NODE_RANK", "NUM_NODES", "NNODES", "MASTER_ADDR", "MASTER_PORT", "GPUS_PER_NODE", "CUDA_VISIBLE_DEVICES"}
+
+// unpackWorkdir downloads the work folder's archive and unpacks it,
+// checking its digest over every byte.
+func (r *run) unpackWorkdir(o runspec.Object, dir string) error {
+	rc, err := signed.Open(r.ctx, r.a.opts.Client, o)
+	if err != nil {
+		return fmt.Errorf("downloading the work folder: %w", err)
+	}
+	defer rc.Close()
+	n, err := dirtar.Extract(rc, dir, true)
+	if err == nil {
+		_, err = io.Copy(io.Discard, rc) // to the end: the digest is checked there
+	}
+	if err != nil {
+		return fmt.Errorf("the work folder %s: %w", o.Key, err)
+	}
+	r.logf("unpacked the work folder %s (%d files)", shortDigest(o.Digest), n)
+	return nil
+}
+
+// restoreCheckpoint unpacks the checkpoint an earlier attempt saved; a run
+// without one starts fresh.
+func (r *run) restoreCheckpoint(dir string) error {
+	ck := r.spec.Checkpoint
+	if ck == nil || ck.Get == nil {
+		return nil
+	}
+	rc, err := signed.Open(r.ctx, r.a.opts.Client, *ck.Get)
+	if errors.Is(err, fs.ErrNotExist) {
+		r.logf("no checkpoint saved by an earlier attempt: starting fresh")
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("downloading the checkpoint: %w", err)
+	}
+	defer rc.Close()
+	n, err := dirtar.Extract(rc, dir, false)
+	if err == nil {
+		_, err = io.Copy(io.Discard, rc)
+	}
+	if err != nil {
+		return fmt.Errorf("restoring the checkpoint %s: %w", ck.Get.Key, err)
+	}
+	r.logf("restored the checkpoint of attempt %d into %s (%d files)", r.spec.Attempt-1, dir, n)
+	return nil
+}
+
+// syncCheckpoints saves dir to the run's Checkpoint.Put every Every seconds
+// while the program runs (when it changed); the function it returns stops
+// that and saves it a last time.
+func (r *run) syncCheckpoints(dir string) func() error {
+	ck := r.spec.Checkpoint
+	if ck == nil || ck.Put.URL == "" {
+		return func() error { return nil }
+	}
+	every := time.Duration(ck.Every) * time.Second
+	if every <= 0 {
+		every = defaultCheckpointEvery * time.Second
+	}
+	var mu sync.Mutex
+	last := ""
+	save := func(ctx context.Context) error {
+		mu.Lock()
+		defer mu.Unlock()
+		tmp := filepath.Join(r.dir, "checkpoint.tar")
+		defer os.Remove(tmp)
+		s, err := dirtar.ToFile(dir, tmp, dirtar.Options{})
+		if err != nil {
+			return fmt.Errorf("archiving the checkpoint %s: %w", dir, err)
+		}
+		if s.Digest == last || (last == "" && s.Files == 0) {
+			return nil // unchanged, or nothing saved yet
+		}
+		fh, err := os.Open(tmp)
+		if err != nil {
+			return err
+		}
+		defer fh.Close()
+		if err := signed.Put(ctx, r.a.opts.Client, ck.Put, fh, s.Size); err != nil {
+			return fmt.Errorf("saving the checkpoint: %w", err)
+		}
+		last = s.Digest
+		r.logf("saved the checkpoint (%d files, %d bytes)", s.Files, s.Size)
+		return nil
+	}
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		t := time.NewTicker(every)
+		defer t.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-t.C:
+				if err := bounded(save); err != nil {
+					r.logf("%v (tried again in %s)", err, every)
+				}
+			}
+		}
+	}()
+	return func() error {
+		close(stop)
+		<-done
+		// The last save outlives a stop: a preempted node's checkpoint is
+		// what the next attempt resumes from.
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		return save(ctx)
+	}
+}
+
+// uploadOutput uploads node 0's LEPTON_OUTPUT_DIR (other nodes' are left
+// on their node) and reports its digest, and that of the lepton model in
+// it.
+func (r *run) uploadOutput(c *runspec.Command, dir string) (*runspec.Result, error) {
+	if c.Output == nil {
+		if n := countFiles(dir); n > 0 {
+			r.logf("node %d's LEPTON_OUTPUT_DIR holds %d files: they stay on the node (only node 0's output is uploaded)", r.spec.Node, n)
+		}
+		return &runspec.Result{}, nil
+	}
+	res := &runspec.Result{}
+	if b, err := os.ReadFile(filepath.Join(dir, runspec.CommandModelFile)); err == nil {
+		m, err := artifact.Decode(b, "LEPTON_OUTPUT_DIR/"+runspec.CommandModelFile)
+		if err != nil {
+			return nil, err
+		}
+		res.Model = m.Digest()
+	}
+	tmp := filepath.Join(r.dir, "output.tar")
+	defer os.Remove(tmp)
+	s, err := dirtar.ToFile(dir, tmp, dirtar.Options{})
+	if err != nil {
+		return nil, fmt.Errorf("archiving LEPTON_OUTPUT_DIR: %w", err)
+	}
+	fh, err := os.Open(tmp)
+	if err != nil {
+		return nil, err
+	}
+	defer fh.Close()
+	if err := signed.Put(r.ctx, r.a.opts.Client, *c.Output, fh, s.Size); err != nil {
+		return nil, fmt.Errorf("uploading the output: %w", err)
+	}
+	res.Digest = s.Digest
+	r.logf("uploaded the output: %d files, %d bytes, %s", s.Files, s.Size, s.Digest)
+	return res, nil
+}
+
+func countFiles(dir string) int {
+	n := 0
+	filepath.WalkDir(dir, func(_ string, d fs.DirEntry, err error) error {
+		if err == nil && d.Type().IsRegular() {
+			n++
+		}
+		return nil
+	})
+	return n
+}
+
+func shortDigest(d string) string {
+	if len(d) > 19 {
+		return d[:19]
+	}
+	return d
+}
+
+// progressWriter turns what the program prints into the run's progress
+// lines (the status's last lines, every one in the log).
+type progressWriter struct {
+	mu   sync.Mutex
+	buf  []byte
+	line func(string)
+}
+
+func (w *progressWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.buf = append(w.buf, p...)
+	for {
+		i := bytes.IndexByte(w.buf, '\n')
+		if i < 0 {
+			if len(w.buf) > maxLine {
+				w.line(string(w.buf[:maxLine]))
+				w.buf = append([]byte(nil), w.buf[maxLine:]...)
+				continue
+			}
+			return len(p), nil
+		}
+		w.line(strings.TrimRight(string(w.buf[:i]), "\r"))
+		w.buf = w.buf[i+1:]
+	}
+}
+
+// flush reports a last line without its newline.
+func (w *progressWriter) flush() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if len(w.buf) > 0 {
+		w.line(string(w.buf))
+		w.buf = nil
+	}
+}
