@@ -149,6 +149,9 @@ func (r *run) end(res *runspec.Result, err error) {
 		state, msg = runspec.StateStopped, "stopped: the node's agent was stopped"
 	case why == stopShutdown:
 		state, msg = runspec.StateFailed, "interrupted: the node's agent was stopped during the run (SIGTERM: the node is shutting down or was preempted)"
+		r.mu.Lock()
+		r.st.Interrupted = true
+		r.mu.Unlock()
 	case err != nil:
 		state, msg = runspec.StateFailed, err.Error()
 	case r.spec.Kind == runspec.KindEndpoint:

@@ -37,7 +37,17 @@ func (r *run) train() (*runspec.Result, error) {
 		return nil, errors.New("the training run has nowhere to upload its model")
 	}
 	ctx := r.ctx
-	run := runstore.NewDir(r.dir, runstore.DirOptions{Private: []string{rl.CheckpointFile}})
+	cpFile := train.CheckpointFile
+	if t.Objective == "q_learning" {
+		cpFile = rl.CheckpointFile
+	}
+	local := runstore.NewDir(r.dir, runstore.DirOptions{Private: []string{rl.CheckpointFile}})
+	if _, err := r.restoreKernelCheckpoint(local, cpFile); err != nil {
+		return nil, err
+	}
+	synced := r.syncKernelCheckpoints(local, cpFile)
+	defer synced.flush()
+	run := runstore.Store(synced)
 	store := &artifact.Store{Dir: r.a.artifactsDir()}
 	progress := &lineWriter{line: r.line}
 	var (

@@ -253,6 +253,11 @@ type Status struct {
 	// ExitCode is a command's exit status once it ended (-1: killed by a
 	// signal); nil for built-in runs and commands that never started.
 	ExitCode *int `json:"exit_code,omitempty"`
+	// Interrupted says a failed run did not fail of itself: its node's
+	// agent was stopped under it (SIGTERM: the instance is being preempted
+	// or shut down). lepton starts such a run again elsewhere (Run.Attempt)
+	// instead of reporting its failure.
+	Interrupted bool `json:"interrupted,omitempty"`
 }
 
 // Result is what a finished run (or a serving endpoint) reports.

@@ -18,6 +18,10 @@ const (
 	logKey         = "train.log"
 )
 
+// CheckpointFile is the checkpoint's key in Options.Run (the node agent
+// keeps a copy of it in the run storage).
+const CheckpointFile = checkpointFile
+
 // checkpointFormat changes whenever checkpoint's fields do.
 const checkpointFormat = 2
 
