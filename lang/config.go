@@ -519,7 +519,7 @@ func (c *Config) addOutput(b *hcl.Block) hcl.Diagnostics {
 }
 
 // ProviderNames are the providers lepton has.
-var ProviderNames = []string{"local", "aws", "gcp", "azure"}
+var ProviderNames = []string{"local", "aws", "gcp", "azure", "kubernetes"}
 
 func (c *Config) addProvider(b *hcl.Block) hcl.Diagnostics {
 	name := b.Labels[0]

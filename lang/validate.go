@@ -17,10 +17,11 @@ func validateKind(r *ResourceBlock) hcl.Diagnostics {
 
 // ProviderSchemas are the arguments each provider block takes.
 var providerArgs = map[string][]string{
-	"local": {"workdir"},
-	"aws":   {"region", "endpoint", "profile", "storage"},
-	"gcp":   {"project", "region", "zone", "endpoint", "storage"},
-	"azure": {"subscription_id", "location", "resource_group", "endpoint", "storage", "storage_account"},
+	"local":      {"workdir"},
+	"aws":        {"region", "endpoint", "profile", "storage"},
+	"gcp":        {"project", "region", "zone", "endpoint", "storage"},
+	"azure":      {"subscription_id", "location", "resource_group", "endpoint", "storage", "storage_account"},
+	"kubernetes": {"kubeconfig", "context", "namespace", "registry"},
 }
 
 // ProviderSchema returns the body schema of a provider block.

@@ -108,6 +108,9 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer, env []string)
 	if args[0] == "internal-serve" {
 		return cmdInternalServe(m, args[1:])
 	}
+	if args[0] == "internal-kube-run" { // what lepton's image runs in a Kubernetes pod; not listed
+		return cmdInternalKubeRun(m, args[1:])
+	}
 	if args[0] == "agent" { // a cluster node's agent, when lepton-agent is not beside lepton; not listed
 		return cmdAgent(m, args[1:])
 	}

@@ -193,3 +193,26 @@ func Loopback(repo string) bool {
 	ip := net.ParseIP(host)
 	return ip != nil && ip.IsLoopback()
 }
+
+// Append returns img with one more layer holding files (a run's inputs on
+// top of lepton's own image): the base layers keep their digests, so a
+// registry that has them receives only the new layer.
+func Append(img v1.Image, files []File) (v1.Image, error) {
+	layerTar, err := layerBytes(files)
+	if err != nil {
+		return nil, err
+	}
+	layer, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) {
+		return io.NopCloser(bytes.NewReader(layerTar)), nil
+	}, tarball.WithMediaType(types.OCILayer))
+	if err != nil {
+		return nil, fmt.Errorf("image layer: %w", err)
+	}
+	out, err := mutate.Append(img, mutate.Addendum{Layer: layer, History: v1.History{
+		Created: v1.Time{Time: epoch}, CreatedBy: "lepton",
+	}})
+	if err != nil {
+		return nil, fmt.Errorf("image layer: %w", err)
+	}
+	return out, nil
+}

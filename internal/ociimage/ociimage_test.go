@@ -163,8 +163,17 @@ func TestBinaryImage(t *testing.T) {
 	if _, err := exec.LookPath("gcc"); err == nil {
 		dynamic := filepath.Join(dir, "dynamic")
 		build(dynamic, "1")
-		if _, err := BinaryImage(dynamic, "x", nil); err == nil || !strings.Contains(err.Error(), "dynamically") {
-			t.Errorf("dynamic binary: err = %v", err)
+		spec, err := BinaryImage(dynamic, "x", nil)
+		if err != nil {
+			t.Fatalf("dynamic binary: %v", err)
+		}
+		// The loader comes with it, at the path the binary names.
+		var paths []string
+		for _, f := range spec.Files {
+			paths = append(paths, f.Path)
+		}
+		if !strings.Contains(strings.Join(paths, " "), "/ld-linux-x86-64.so.2") || !strings.Contains(strings.Join(paths, " "), "libc.so.6") {
+			t.Errorf("dynamic binary's image files = %v, want its loader and libc", paths)
 		}
 	}
 }

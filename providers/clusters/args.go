@@ -93,12 +93,16 @@ func parseArgs(v cty.Value, configured map[string]map[string]string) (args, erro
 			if len(a.Clouds) > 1 {
 				return a, fmt.Errorf("clouds mixes \"local\" (this machine) with clouds: a cluster is either this machine or cloud instances")
 			}
+		case Kubernetes:
+			if len(a.Clouds) > 1 {
+				return a, fmt.Errorf("clouds mixes \"kubernetes\" with other clouds: a cluster is either a Kubernetes namespace or cloud instances")
+			}
 		case "aws", "gcp", "azure":
 			if _, ok := configured[c]; !ok {
 				return a, fmt.Errorf("clouds includes %q but the configuration has no provider %q block; add one (an empty block uses the SDK's defaults for AWS)", c, c)
 			}
 		default:
-			return a, fmt.Errorf("clouds: unknown cloud %q (want aws, gcp, azure or local)", c)
+			return a, fmt.Errorf("clouds: unknown cloud %q (want aws, gcp, azure, kubernetes or local)", c)
 		}
 	}
 	sort.Strings(a.Clouds)

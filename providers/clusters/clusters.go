@@ -190,6 +190,9 @@ func (c *Cluster) Plan(ctx context.Context, req providers.PlanRequest) (provider
 		return providers.PlanResponse{}, err
 	}
 	c.remember(req.Address, req.Config)
+	if a.kube() {
+		return c.planKube(ctx, req, a)
+	}
 	var replace []cty.Path
 	reason := ""
 	if !req.Prior.IsNull() {
@@ -355,6 +358,9 @@ func (c *Cluster) Apply(ctx context.Context, req providers.ApplyRequest) (cty.Va
 	}
 	if a.local() {
 		return stateValue(req.Planned, localComputed()), nil
+	}
+	if a.kube() {
+		return c.applyKube(ctx, req, a)
 	}
 	if req.Prior.IsNull() {
 		return c.create(ctx, req, a)
@@ -686,6 +692,9 @@ func stateNodes(v cty.Value) (cloudName string, nodes []cloud.Node) {
 func (c *Cluster) Read(ctx context.Context, req providers.ReadRequest) (cty.Value, error) {
 	cur := req.Current
 	cloudName, nodes := stateNodes(cur)
+	if cloudName == Kubernetes {
+		return c.readKube(ctx, req)
+	}
 	if cloudName == "" || cloudName == Local || len(nodes) == 0 {
 		return cur, nil
 	}
@@ -747,6 +756,9 @@ func (c *Cluster) Read(ctx context.Context, req providers.ReadRequest) (cty.Valu
 // Delete deletes every node and waits.
 func (c *Cluster) Delete(ctx context.Context, req providers.DeleteRequest) error {
 	cloudName, nodes := stateNodes(req.Current)
+	if cloudName == Kubernetes {
+		return c.deleteKube(ctx, req)
+	}
 	if cloudName == "" || cloudName == Local || len(nodes) == 0 {
 		return nil
 	}
@@ -777,7 +789,7 @@ func (c *Cluster) FindOrphans(ctx context.Context, req providers.OrphansRequest)
 	known := map[string]bool{}
 	for _, v := range req.Instances {
 		cloudName, nodes := stateNodes(v)
-		if cloudName == "" || cloudName == Local {
+		if cloudName == "" || cloudName == Local || cloudName == Kubernetes {
 			continue
 		}
 		if regions[cloudName] == nil {

@@ -23,6 +23,15 @@ type Config struct {
 	Kubeconfig string
 	Context    string // kubeconfig context; empty for the current one
 	Namespace  string // empty: the context's namespace, else "default"
+	// Registry is where lepton pushes the images its pods run (lepton's
+	// own binary, a run's inputs, an endpoint's model), e.g.
+	// registry.example.com/ml or 127.0.0.1:5000.
+	Registry string
+}
+
+// ConfigFromBlock reads the provider "kubernetes" block's arguments.
+func ConfigFromBlock(b map[string]string) Config {
+	return Config{Kubeconfig: b["kubeconfig"], Context: b["context"], Namespace: b["namespace"], Registry: b["registry"]}
 }
 
 // Client talks to one cluster.
@@ -94,6 +103,7 @@ var resources = map[string]struct {
 	"ServiceAccount": {schema.GroupVersionResource{Version: "v1", Resource: "serviceaccounts"}, true},
 	"ResourceQuota":  {schema.GroupVersionResource{Version: "v1", Resource: "resourcequotas"}, true},
 	"Service":        {schema.GroupVersionResource{Version: "v1", Resource: "services"}, true},
+	"Secret":         {schema.GroupVersionResource{Version: "v1", Resource: "secrets"}, true},
 	"Job":            {schema.GroupVersionResource{Group: "batch", Version: "v1", Resource: "jobs"}, true},
 	"Deployment":     {schema.GroupVersionResource{Group: "apps", Version: "v1", Resource: "deployments"}, true},
 }

@@ -178,6 +178,8 @@ func (e *Endpoint) Apply(ctx context.Context, req providers.ApplyRequest) (cty.V
 	}
 	if tg, ok, err := targetOf(req.Env, a.cluster); err != nil {
 		return cty.NilVal, err
+	} else if ok && isKube(tg) {
+		return e.applyKube(ctx, req, a, token, tg)
 	} else if ok {
 		return e.applyRemote(ctx, req, a, token, tg)
 	}
@@ -222,7 +224,9 @@ func (e *Endpoint) value(planned cty.Value, p serve.Process, token, model string
 
 // Read health-checks the server: one that died or stopped answering is gone.
 func (e *Endpoint) Read(ctx context.Context, req providers.ReadRequest) (cty.Value, error) {
-	if p, ok := parsePrivate(req.Private); ok {
+	if p, ok := parsePrivate(req.Private); ok && p.Kube != nil {
+		return e.readKube(ctx, req, *p.Kube)
+	} else if ok {
 		return e.readRemote(ctx, req, p)
 	}
 	p := processOf(req.Env.DataDir, req.Address, req.Current)
@@ -243,7 +247,9 @@ func (e *Endpoint) Read(ctx context.Context, req providers.ReadRequest) (cty.Val
 
 // Delete stops the server gracefully, draining requests in flight.
 func (e *Endpoint) Delete(ctx context.Context, req providers.DeleteRequest) error {
-	if p, ok := parsePrivate(req.Private); ok {
+	if p, ok := parsePrivate(req.Private); ok && p.Kube != nil {
+		return deleteKube(ctx, *p.Kube, req.Address, req.Env.Lineage)
+	} else if ok {
 		return deleteRemoteRun(ctx, e.runs, req.Env, p)
 	}
 	p := processOf(req.Env.DataDir, req.Address, req.Current)

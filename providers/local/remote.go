@@ -81,6 +81,8 @@ type runPrivate struct {
 	Storage string    `json:"storage"` // the run storage's URL
 	Nodes   []int     `json:"nodes"`
 	Started time.Time `json:"started"`
+	// Kube is set for a run or endpoint on a Kubernetes cluster.
+	Kube *kubeRun `json:"kube,omitempty"`
 }
 
 func parsePrivate(b []byte) (runPrivate, bool) {
@@ -141,28 +143,38 @@ func uploadArtifact(ctx context.Context, c *remote.Client, dataDir, digest strin
 // the run storage, once per digest, and signs a GET of it. The snapshot is
 // made first when this machine has none.
 func uploadDataset(ctx context.Context, c *remote.Client, env providers.Env, dsAddr string, dsVal cty.Value) (runspec.Object, error) {
-	digest := str(attr(dsVal, "digest"))
-	if digest == "" {
-		return runspec.Object{}, fmt.Errorf("%s has no digest: apply it first", dsAddr)
+	digest, err := snapshotDataset(ctx, env, dsAddr, dsVal)
+	if err != nil {
+		return runspec.Object{}, err
 	}
 	local := storeOf(env.DataDir)
-	if ok, _ := runstore.Exists(ctx, local, cacheKey(digest)); !ok {
-		ds, err := loadDataset(ctx, env, dsAddr, dsVal)
-		if err != nil {
-			return runspec.Object{}, err
-		}
-		if ds.Digest != digest {
-			return runspec.Object{}, fmt.Errorf("%s changed since it was applied (digest %s, state has %s): run plan again", dsAddr, ds.Digest, digest)
-		}
-		if err := writeCache(ctx, env.DataDir, ds); err != nil {
-			return runspec.Object{}, fmt.Errorf("snapshotting %s: %w", dsAddr, err)
-		}
-	}
 	key := runspec.DatasetKey(digest)
 	if err := c.Upload(ctx, key, func() (io.ReadCloser, error) { return local.Get(ctx, cacheKey(digest)) }); err != nil {
 		return runspec.Object{}, err
 	}
 	return c.Store.Sign(ctx, key, "GET", remote.URLTTL)
+}
+
+// snapshotDataset makes sure this machine has the processed snapshot of a
+// dataset (its local cache, key cacheKey(digest)) and returns its digest.
+func snapshotDataset(ctx context.Context, env providers.Env, dsAddr string, dsVal cty.Value) (string, error) {
+	digest := str(attr(dsVal, "digest"))
+	if digest == "" {
+		return "", fmt.Errorf("%s has no digest: apply it first", dsAddr)
+	}
+	if ok, _ := runstore.Exists(ctx, storeOf(env.DataDir), cacheKey(digest)); !ok {
+		ds, err := loadDataset(ctx, env, dsAddr, dsVal)
+		if err != nil {
+			return "", err
+		}
+		if ds.Digest != digest {
+			return "", fmt.Errorf("%s changed since it was applied (digest %s, state has %s): run plan again", dsAddr, ds.Digest, digest)
+		}
+		if err := writeCache(ctx, env.DataDir, ds); err != nil {
+			return "", fmt.Errorf("snapshotting %s: %w", dsAddr, err)
+		}
+	}
+	return digest, nil
 }
 
 // loadDataset reads and processes a dataset as its apply did.
@@ -194,6 +206,9 @@ func runningDetail(ctx context.Context, runs *remote.Runs, env providers.Env, p 
 		where += " since " + p.Started.UTC().Format(time.RFC3339)
 	}
 	lines := []string{where + "; apply waits for it"}
+	if p.Kube != nil {
+		return append(lines, kubePods(ctx, *p.Kube, p.Kube.Selector))
+	}
 	c, err := openPrivate(ctx, runs, env, p)
 	if err != nil {
 		return append(lines, "status unknown: "+err.Error())

@@ -206,6 +206,8 @@ func (t *Training) Apply(ctx context.Context, req providers.ApplyRequest) (cty.V
 	}
 	if tg, ok, err := targetOf(req.Env, ts.cluster); err != nil {
 		return cty.NilVal, err
+	} else if ok && isKube(tg) {
+		return t.applyKube(ctx, req, ts, tg)
 	} else if ok {
 		return t.applyRemote(ctx, req, ts, tg)
 	}
@@ -373,7 +375,11 @@ func (t *Training) Read(ctx context.Context, req providers.ReadRequest) (cty.Val
 // content-addressed and may be shared by other runs; they stay in
 // .lepton/artifacts.
 func (t *Training) Delete(ctx context.Context, req providers.DeleteRequest) error {
-	if p, ok := parsePrivate(req.Private); ok {
+	if p, ok := parsePrivate(req.Private); ok && p.Kube != nil {
+		if err := deleteKube(ctx, *p.Kube, req.Address, req.Env.Lineage); err != nil {
+			return err
+		}
+	} else if ok {
 		if err := deleteRemoteRun(ctx, t.runs, req.Env, p); err != nil {
 			return err
 		}

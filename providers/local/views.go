@@ -55,7 +55,11 @@ func lastLine(ctx context.Context, s runstore.Store, key string) string {
 
 // Logs is the run's train.log.
 func (t *Training) Logs(ctx context.Context, in providers.InstanceView, follow bool) (io.ReadCloser, error) {
-	if p, ok := parsePrivate(in.Private); ok {
+	if p, ok := parsePrivate(in.Private); ok && p.Kube != nil {
+		if rc, found, err := kubePodLog(ctx, *p.Kube, p.Kube.Selector, follow); found || err != nil {
+			return rc, err
+		}
+	} else if ok {
 		return remoteLog(ctx, t.runs, in, p, follow)
 	}
 	return openLog(ctx, storeOf(in.Env.DataDir), runPrefix(in.Address)+trainLogKey, follow)
@@ -72,7 +76,9 @@ func (t *Training) Status(ctx context.Context, in providers.InstanceView) provid
 	if mt, ok := a["metrics"].(map[string]any); ok {
 		rep.Metrics = mt
 	}
-	if p, ok := parsePrivate(in.Private); ok && in.Status == state.StatusRunning {
+	if p, ok := parsePrivate(in.Private); ok && p.Kube != nil {
+		rep.Detail = fmt.Sprintf("epochs %v; Job %s/%s: %s", a["epochs_completed"], p.Kube.Namespace, p.Kube.Name, kubePods(ctx, *p.Kube, p.Kube.Selector))
+	} else if ok && in.Status == state.StatusRunning {
 		rep.Detail = remoteDetail(ctx, t.runs, in, p)
 	} else if in.Status == state.StatusRunning {
 		rep.Detail = lastLine(ctx, storeOf(in.Env.DataDir), runPrefix(in.Address)+trainLogKey)
@@ -137,7 +143,13 @@ func (b *BatchInference) Status(ctx context.Context, in providers.InstanceView) 
 
 // Logs is the server's log.
 func (e *Endpoint) Logs(ctx context.Context, in providers.InstanceView, follow bool) (io.ReadCloser, error) {
-	if p, ok := parsePrivate(in.Private); ok {
+	if p, ok := parsePrivate(in.Private); ok && p.Kube != nil {
+		rc, found, err := kubePodLog(ctx, *p.Kube, p.Kube.Selector, follow)
+		if !found && err == nil {
+			err = fmt.Errorf("no pod of %s is running", in.Address)
+		}
+		return rc, err
+	} else if ok {
 		return remoteLog(ctx, e.runs, in, p, follow)
 	}
 	return openLog(ctx, storeOf(in.Env.DataDir), endpointPrefix(in.Address)+serverLogKey, follow)
@@ -147,7 +159,9 @@ func (e *Endpoint) Logs(ctx context.Context, in providers.InstanceView, follow b
 // count and model version.
 func (e *Endpoint) Status(ctx context.Context, in providers.InstanceView) providers.StatusReport {
 	a := attrMap(in)
-	if p, ok := parsePrivate(in.Private); ok {
+	if p, ok := parsePrivate(in.Private); ok && p.Kube != nil {
+		return kubeEndpointStatus(ctx, *p.Kube)
+	} else if ok {
 		return remoteEndpointStatus(ctx, e.runs, in, p, a)
 	}
 	url, _ := a["url"].(string)
@@ -192,6 +206,13 @@ func (e *Endpoint) PredictTarget(ctx context.Context, in providers.InstanceView)
 		return providers.PredictTarget{}, fmt.Errorf("reading %s from the state: %w", in.Address, err)
 	}
 	name, _ := splitAddress(in.Address)
+	if p, ok := parsePrivate(in.Private); ok && p.Kube != nil {
+		u, err := kubePredictURL(ctx, *p.Kube)
+		if err != nil {
+			return providers.PredictTarget{}, err
+		}
+		attrs.URL = u
+	}
 	return providers.PredictTarget{URL: attrs.URL, Model: name, Token: attrs.Token}, nil
 }
 
