@@ -71,6 +71,8 @@ func TestPlanNew(t *testing.T) {
 			wantErr: `no provider "gcp" block`},
 		{name: "fractional nodes", args: map[string]cty.Value{"nodes": cty.NumberFloatVal(1.5)}, provs: allClouds, wantErr: "nodes = 1.5"},
 		{name: "local with many nodes", args: map[string]cty.Value{"clouds": strs("local"), "nodes": cty.NumberIntVal(2)}, wantErr: "one node"},
+		{name: "kubernetes mixed with a cloud", args: map[string]cty.Value{"clouds": strs("kubernetes", "aws")}, provs: allClouds, wantErr: `mixes "kubernetes"`},
+		{name: "kubernetes with spot", args: map[string]cty.Value{"clouds": strs("kubernetes"), "spot": cty.True}, provs: allClouds, wantErr: "spot"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := New(Options{Catalog: cat})
@@ -429,5 +431,31 @@ func TestMissingCredentials(t *testing.T) {
 	}
 	if ec2.Calls("") != 0 {
 		t.Errorf("%d calls reached EC2", ec2.Calls(""))
+	}
+}
+
+// A Kubernetes cluster without GPUs plans offline: the kubeconfig it names
+// does not even exist.
+func TestPlanKubernetesOffline(t *testing.T) {
+	c := New(Options{Catalog: catalog.Default()})
+	env := providers.Env{Lineage: "0123456789abcdef", Providers: map[string]map[string]string{"kubernetes": {"kubeconfig": filepath.Join(t.TempDir(), "missing")}}}
+	resp, err := c.Plan(context.Background(), providers.PlanRequest{
+		Address: "cluster.k", Prior: cty.NullVal(lang.Schemas()["cluster"].StateType()),
+		Config: config(map[string]cty.Value{"clouds": strs("kubernetes"), "nodes": cty.NumberIntVal(2)}), Env: env,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := resp.Planned
+	if str(p.GetAttr("cloud")) != Kubernetes || str(p.GetAttr("region")) != "lepton-k-01234567" || resp.PricePerHour != 0 {
+		t.Errorf("planned %#v", p)
+	}
+	// With GPUs the plan asks the API server, and says when it cannot.
+	_, err = c.Plan(context.Background(), providers.PlanRequest{
+		Address: "cluster.k", Prior: cty.NullVal(lang.Schemas()["cluster"].StateType()),
+		Config: config(map[string]cty.Value{"clouds": strs("kubernetes"), "gpu": cty.StringVal("A100:1")}), Env: env,
+	})
+	if err == nil || !strings.Contains(err.Error(), "kubeconfig") {
+		t.Errorf("err = %v, want the kubeconfig named", err)
 	}
 }

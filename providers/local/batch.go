@@ -63,6 +63,8 @@ func (b *BatchInference) Apply(ctx context.Context, req providers.ApplyRequest) 
 	}
 	if tg, ok, err := targetOf(req.Env, str(attr(req.Planned, "cluster"))); err != nil {
 		return cty.NilVal, err
+	} else if ok && isKube(tg) {
+		return cty.NilVal, fmt.Errorf("batch_inference on a Kubernetes cluster (%s) is not supported yet: run it on this machine or a cloud cluster", tg.address)
 	} else if ok {
 		return b.applyRemote(ctx, req, out, tg)
 	}

@@ -144,6 +144,9 @@ func shapeOf(ds cty.Value) (train.Shape, bool) {
 
 // Plan checks everything that can be checked before work starts.
 func (t *Training) Plan(ctx context.Context, req providers.PlanRequest) (providers.PlanResponse, error) {
+	if onKubeRun(req.Env, req.Config) {
+		return t.planKubeRun(req)
+	}
 	if !req.Prior.IsNull() && sameArgs(req.Prior, req.Config) {
 		return providers.PlanResponse{Planned: req.Prior}, nil
 	}
@@ -200,6 +203,9 @@ func (t *Training) Plan(ctx context.Context, req providers.PlanRequest) (provide
 // Apply trains (resuming from a checkpoint left by an interrupted run) and
 // stores the model as a content-addressed artifact.
 func (t *Training) Apply(ctx context.Context, req providers.ApplyRequest) (cty.Value, error) {
+	if onKubeRun(req.Env, req.Planned) {
+		return t.applyKubeRun(ctx, req)
+	}
 	ts, err := parseTraining(req.Planned)
 	if err != nil {
 		return cty.NilVal, err
