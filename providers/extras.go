@@ -26,6 +26,9 @@ type InstanceView struct {
 	// remote run's id and storage).
 	Private []byte
 	Env     Env
+	// Node is the node whose log `lepton logs -node N` reads (a run on
+	// several nodes of a cluster); 0 by default.
+	Node int
 }
 
 // StatusReport is an instance's row in `lepton status`.

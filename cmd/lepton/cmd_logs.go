@@ -17,21 +17,28 @@ const logsHelp = `
 Usage: lepton logs [options] ADDR
 
   Prints the log of a training run or an endpoint. With -f, keeps printing
-  what is appended until interrupted.
+  what is appended until interrupted. A run on a cluster keeps one log per
+  node: -node N prints node N's (node 0's by default); a training with a
+  run block logs there everything its program prints.
 
 Examples:
   lepton logs training.digits
   lepton logs -f endpoint.digits
+  lepton logs training.ddp -node 1
 `
 
 func cmdLogs(m *meta, args []string) int {
 	fs := m.flags("logs", logsHelp)
 	follow := fs.Bool("f", false, "Follow the log as it grows.")
+	node := fs.Int("node", 0, "The cluster node whose log to print (0 is the first).")
 	if code, ok := parseInterleaved(fs, args); !ok {
 		return code
 	}
 	if fs.NArg() != 1 {
 		return m.errorf("logs needs exactly one address, like training.digits")
+	}
+	if *node < 0 {
+		return m.errorf("-node %d: nodes are numbered from 0", *node)
 	}
 	addr, err := lang.ParseInstance(fs.Arg(0))
 	if err != nil {
@@ -56,6 +63,7 @@ func cmdLogs(m *meta, args []string) int {
 			view = m.view(r) // a remote run's log is found through its private data
 		}
 	}
+	view.Node = *node
 	rc, err := lr.Logs(ctx, view, *follow)
 	var pe *iofs.PathError
 	if errors.Is(err, iofs.ErrNotExist) && errors.As(err, &pe) {

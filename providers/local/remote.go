@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -266,17 +267,39 @@ func openPrivate(ctx context.Context, runs *remote.Runs, env providers.Env, p ru
 	return runs.Open(ctx, p.Cloud, env.Providers[p.Cloud], env.Lineage, false)
 }
 
-// remoteLog is node 0's log of a remote run.
+// remoteLog is one node's log of a remote run (in.Node; node 0 by default).
 func remoteLog(ctx context.Context, runs *remote.Runs, in providers.InstanceView, p runPrivate, follow bool) (io.ReadCloser, error) {
-	c, err := openPrivate(ctx, runs, in.Env, p)
-	if err != nil {
-		return nil, err
-	}
 	node := 0
 	if len(p.Nodes) > 0 {
 		node = p.Nodes[0]
 	}
+	if in.Node != 0 {
+		if !slices.Contains(p.Nodes, in.Node) {
+			return nil, fmt.Errorf("%s ran on %s on node(s) %s: there is no node %d", in.Address, p.Cluster, nodeList(p.Nodes), in.Node)
+		}
+		node = in.Node
+	}
+	c, err := openPrivate(ctx, runs, in.Env, p)
+	if err != nil {
+		return nil, err
+	}
 	return c.Log(ctx, p.Run, node, follow)
+}
+
+// localLogOnly refuses another node's log of a run on this machine.
+func localLogOnly(in providers.InstanceView) error {
+	if in.Node != 0 {
+		return fmt.Errorf("%s ran on this machine: it has no node %d, only one log (leave out -node)", in.Address, in.Node)
+	}
+	return nil
+}
+
+func nodeList(nodes []int) string {
+	s := make([]string, len(nodes))
+	for i, n := range nodes {
+		s[i] = strconv.Itoa(n)
+	}
+	return strings.Join(s, ", ")
 }
 
 // remoteDetail is a remote run's line in `lepton status`.

@@ -41,6 +41,7 @@ type trainingSpec struct {
 	cluster   string // the cluster's address; empty: this machine
 	sup       train.Spec
 	rl        rl.Spec
+	cmd       *commandSpec // a run block: the user's own program
 }
 
 func intAttr(v cty.Value, name string, def int) int {
@@ -59,11 +60,13 @@ func floatAttr(v cty.Value, name string, def float64) float64 {
 
 func parseTraining(v cty.Value) (trainingSpec, error) {
 	ts := trainingSpec{objective: str(attr(v, "objective")), dataset: str(attr(v, "dataset")), base: str(attr(v, "base_model")), cluster: str(attr(v, "cluster"))}
+	if r := attr(v, "run"); !r.IsNull() {
+		var err error
+		ts.cmd, err = parseCommand(v)
+		return ts, err
+	}
 	if ts.objective == "" {
 		ts.objective = "classification"
-	}
-	if r := attr(v, "run"); !r.IsNull() {
-		return ts, errors.New("run { command = ... } (your own program instead of a built-in kernel) needs a cluster node agent, which has not landed yet")
 	}
 	switch ts.objective {
 	case "q_learning":
@@ -142,6 +145,16 @@ func shapeOf(ds cty.Value) (train.Shape, bool) {
 	return sh, true
 }
 
+// plannedTraining is the planned value of cfg: the built-in kernels have no
+// outputs digest (only a run block's program has).
+func plannedTraining(cfg cty.Value) cty.Value {
+	var comp map[string]cty.Value
+	if r := attr(cfg, "run"); r.IsKnown() && r.IsNull() {
+		comp = map[string]cty.Value{"outputs": cty.NullVal(cty.String)}
+	}
+	return withComputed("training", cfg, comp)
+}
+
 // Plan checks everything that can be checked before work starts.
 func (t *Training) Plan(ctx context.Context, req providers.PlanRequest) (providers.PlanResponse, error) {
 	if onKubeRun(req.Env, req.Config) {
@@ -150,7 +163,7 @@ func (t *Training) Plan(ctx context.Context, req providers.PlanRequest) (provide
 	if !req.Prior.IsNull() && sameArgs(req.Prior, req.Config) {
 		return providers.PlanResponse{Planned: req.Prior}, nil
 	}
-	resp := providers.PlanResponse{Planned: withComputed("training", req.Config, nil)}
+	resp := providers.PlanResponse{Planned: plannedTraining(req.Config)}
 	if p, ok := parsePrivate(req.PriorPrivate); ok && req.Prior.IsNull() {
 		resp.Detail = runningDetail(ctx, t.runs, req.Env, p)
 		resp.Private = req.PriorPrivate
@@ -166,6 +179,11 @@ func (t *Training) Plan(ctx context.Context, req providers.PlanRequest) (provide
 	}
 	ts, err := parseTraining(req.Config)
 	if err != nil {
+		return resp, err
+	}
+	if ts.cmd != nil {
+		d, err := planCommand(req, ts)
+		resp.Detail = append(resp.Detail, d...)
 		return resp, err
 	}
 	if ts.objective == "q_learning" {
@@ -212,10 +230,18 @@ func (t *Training) Apply(ctx context.Context, req providers.ApplyRequest) (cty.V
 	}
 	if tg, ok, err := targetOf(req.Env, ts.cluster); err != nil {
 		return cty.NilVal, err
+	} else if ok && isKube(tg) && ts.cmd != nil {
+		// Kubernetes runs a run block's program once helper "kube" wires
+		// it to its Indexed Job; until then, say so rather than run a kernel.
+		return cty.NilVal, providers.ArgErrorf("run", "a run block on a Kubernetes cluster is not supported yet: use a cluster of cloud nodes")
 	} else if ok && isKube(tg) {
 		return t.applyKube(ctx, req, ts, tg)
+	} else if ok && ts.cmd != nil {
+		return t.applyCommand(ctx, req, ts, tg)
 	} else if ok {
 		return t.applyRemote(ctx, req, ts, tg)
+	} else if ts.cmd != nil {
+		return cty.NilVal, providers.ArgErrorf("run", "a run block runs your program on the nodes of a cloud cluster: set cluster = cluster.NAME")
 	}
 	run := runstore.Sub(storeOf(req.Env.DataDir), runPrefix(req.Address))
 	dir := RunDir(req.Env.DataDir, req.Address)
@@ -323,7 +349,7 @@ func (t *Training) Apply(ctx context.Context, req providers.ApplyRequest) (cty.V
 		metricsVal = cty.MapVal(mv)
 	}
 	return withComputed("training", req.Planned, map[string]cty.Value{
-		"model": cty.StringVal(digest), "metrics": metricsVal,
+		"model": cty.StringVal(digest), "metrics": metricsVal, "outputs": cty.NullVal(cty.String),
 		"epochs_completed": numVal(float64(epochs)), "status": cty.StringVal("succeeded"),
 	}), nil
 }
@@ -353,7 +379,7 @@ func argsOnly(v cty.Value) map[string]string {
 	out := map[string]string{}
 	for name, a := range v.AsValueMap() {
 		switch name {
-		case "model", "metrics", "epochs_completed", "status":
+		case "model", "metrics", "epochs_completed", "status", "outputs":
 			continue
 		}
 		if a.IsNull() || !a.IsWhollyKnown() {

@@ -62,6 +62,9 @@ func (t *Training) Logs(ctx context.Context, in providers.InstanceView, follow b
 	} else if ok {
 		return remoteLog(ctx, t.runs, in, p, follow)
 	}
+	if err := localLogOnly(in); err != nil {
+		return nil, err
+	}
 	return openLog(ctx, storeOf(in.Env.DataDir), runPrefix(in.Address)+trainLogKey, follow)
 }
 
@@ -82,6 +85,8 @@ func (t *Training) Status(ctx context.Context, in providers.InstanceView) provid
 		rep.Detail = remoteDetail(ctx, t.runs, in, p)
 	} else if in.Status == state.StatusRunning {
 		rep.Detail = lastLine(ctx, storeOf(in.Env.DataDir), runPrefix(in.Address)+trainLogKey)
+	} else if o, _ := a["outputs"].(string); o != "" {
+		rep.Detail = "outputs " + o // a run block's program
 	} else {
 		rep.Detail = fmt.Sprintf("epochs %v", a["epochs_completed"])
 	}
@@ -151,6 +156,9 @@ func (e *Endpoint) Logs(ctx context.Context, in providers.InstanceView, follow b
 		return rc, err
 	} else if ok {
 		return remoteLog(ctx, e.runs, in, p, follow)
+	}
+	if err := localLogOnly(in); err != nil {
+		return nil, err
 	}
 	return openLog(ctx, storeOf(in.Env.DataDir), endpointPrefix(in.Address)+serverLogKey, follow)
 }

@@ -67,6 +67,7 @@ func (w Watch) Wait(ctx context.Context) (map[int]runspec.Status, error) {
 			w.print(n, st, seen)
 			switch {
 			case st.State == runspec.StateFailed:
+				n, st = w.firstFailure(ctx, n, st)
 				return done, fmt.Errorf("run %s failed on node %d (%s): %s", w.Run, n, st.Host, st.Error)
 			case w.Done(st):
 				done[n] = st
@@ -84,6 +85,34 @@ func (w Watch) Wait(ctx context.Context) (map[int]runspec.Status, error) {
 		case <-t.C:
 		}
 	}
+}
+
+// settle is how long a run on several nodes is given, once one of them
+// failed, for the statuses of the others to show whether one failed before
+// it (a rank that dies takes its peers down a moment later).
+const settle = time.Second
+
+// firstFailure is, of the nodes that failed, the one whose run ended first:
+// the cause, rather than a peer it brought down.
+func (w Watch) firstFailure(ctx context.Context, n int, st runspec.Status) (int, runspec.Status) {
+	if len(w.Nodes) < 2 {
+		return n, st
+	}
+	select {
+	case <-ctx.Done():
+		return n, st
+	case <-time.After(settle):
+	}
+	for _, m := range w.Nodes {
+		o, found, err := w.Client.Status(ctx, w.Run, m)
+		if err != nil || !found || o.State != runspec.StateFailed || o.Ended.IsZero() {
+			continue
+		}
+		if st.Ended.IsZero() || o.Ended.Before(st.Ended) || (o.Ended.Equal(st.Ended) && m < n) {
+			n, st = m, o
+		}
+	}
+	return n, st
 }
 
 // checkNode looks at the heartbeat of a node that has not reported on the

@@ -148,6 +148,11 @@ func (r *run) command(c *runspec.Command) (*runspec.Result, error) {
 	pgid := cmd.Process.Pid
 	syncDone := r.syncCheckpoints(f.checkpoint)
 	werr := cmd.Wait()
+	// The run ends when the program does, not when its checkpoint is saved:
+	// of several failed nodes, lepton names the one that ended first.
+	r.mu.Lock()
+	r.st.Ended = time.Now().UTC()
+	r.mu.Unlock()
 	out.flush()
 	// What it left running is ended with it.
 	syscall.Kill(-pgid, syscall.SIGKILL)

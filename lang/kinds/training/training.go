@@ -52,10 +52,14 @@ func Spec() *ks.Spec {
 				"end":            ks.Attr("end", ks.Num),
 				"decay_episodes": ks.Attr("decay_episodes", ks.Num),
 			}),
+			// The user's own program on every node of the cluster, instead
+			// of a built-in kernel (providers/local/remote_command.go).
 			"run": ks.Block("run", hcldec.ObjectSpec{
-				"command": ks.Attr("command", ks.Strs),
-				"image":   ks.Attr("image", ks.Str),
-				"env":     ks.Attr("env", ks.StrMap),
+				"command":        ks.Attr("command", ks.Strs),
+				"image":          ks.Attr("image", ks.Str),
+				"env":            ks.Attr("env", ks.StrMap),
+				"workdir":        ks.Attr("workdir", ks.Str),
+				"checkpoint_dir": ks.Attr("checkpoint_dir", ks.Str),
 			}),
 		},
 		Computed: map[string]cty.Type{
@@ -63,6 +67,9 @@ func Spec() *ks.Spec {
 			"metrics":          cty.Map(ks.Num),
 			"epochs_completed": ks.Num,
 			"status":           ks.Str,
+			// outputs is the digest of what a run block's program left in
+			// LEPTON_OUTPUT_DIR (null for the built-in kernels).
+			"outputs": ks.Str,
 		},
 		Refs: map[string]string{"dataset": "dataset", "cluster": "cluster"},
 		// A finished training's model does not depend on the cluster it
