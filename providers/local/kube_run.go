@@ -148,7 +148,7 @@ func (t *Training) applyKubeRun(ctx context.Context, req providers.ApplyRequest)
 	}
 	logf("run %s succeeded on %d pod(s)", p.Run, len(p.Nodes))
 	return withComputed("training", req.Planned, map[string]cty.Value{
-		"model": cty.StringVal(""), "metrics": cty.MapValEmpty(cty.Number),
+		"model": cty.StringVal(""), "metrics": cty.MapValEmpty(cty.Number), "outputs": cty.NullVal(cty.String),
 		"epochs_completed": numVal(0), "status": cty.StringVal("succeeded"),
 	}), nil
 }

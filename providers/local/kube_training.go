@@ -70,7 +70,7 @@ func (t *Training) applyKube(ctx context.Context, req providers.ApplyRequest, ts
 		metricsVal = cty.MapVal(mv)
 	}
 	return withComputed("training", req.Planned, map[string]cty.Value{
-		"model": cty.StringVal(digest), "metrics": metricsVal,
+		"model": cty.StringVal(digest), "metrics": metricsVal, "outputs": cty.NullVal(cty.String),
 		"epochs_completed": numVal(float64(res.EpochsCompleted)), "status": cty.StringVal("succeeded"),
 	}), nil
 }
