@@ -230,9 +230,6 @@ func (t *Training) Apply(ctx context.Context, req providers.ApplyRequest) (cty.V
 	}
 	if tg, ok, err := targetOf(req.Env, ts.cluster); err != nil {
 		return cty.NilVal, err
-	} else if ok && isKube(tg) && ts.cmd != nil {
-		// Not wired to the Kubernetes Job yet: say so rather than run a kernel.
-		return cty.NilVal, providers.ArgErrorf("run", "a run block on a Kubernetes cluster is not supported yet: use a cluster of cloud nodes")
 	} else if ok && isKube(tg) {
 		return t.applyKube(ctx, req, ts, tg)
 	} else if ok && ts.cmd != nil {
