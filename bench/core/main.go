@@ -93,8 +93,11 @@ func run(bin, sizes string, runs int, work string) error {
 			return fmt.Errorf("building lepton: %w", err)
 		}
 	}
-	bin, err := filepath.Abs(bin)
+	bin, err := stageBinary(bin, work)
 	if err != nil {
+		return err
+	}
+	if bin, err = filepath.Abs(bin); err != nil {
 		return err
 	}
 	var ns []int
