@@ -101,11 +101,19 @@ func TestDistributedRunOnSandbox(t *testing.T) {
 	if plan := sb.must(t, env, dir, "plan"); !strings.Contains(plan, "No changes") {
 		t.Errorf("plan after apply:\n%s", plan)
 	}
+	// New content in the work folder runs the program again.
+	f, _ := os.OpenFile(filepath.Join(dir, "src", "train.py"), os.O_APPEND|os.O_WRONLY, 0)
+	f.WriteString("# changed\n")
+	f.Close()
+	if plan := sb.must(t, env, dir, "plan"); !strings.Contains(plan, "training.ddp must be replaced") || !strings.Contains(plan, "the content of run.workdir changed") {
+		t.Errorf("plan after train.py changed:\n%s", plan)
+	}
 
 	// Rank 1 fails: the training fails naming node 1 and its exit code.
 	editConfig(t, dir, `STEPS = "3"`, `STEPS = "3"
       FAIL_RANK = "1"`)
 	out, err = sb.lepton(t, env, dir, "apply", "-auto-approve")
+	t.Logf("apply with FAIL_RANK = 1:\n%s", out)
 	if err == nil {
 		t.Fatalf("apply with a failing rank succeeded:\n%s", out)
 	}

@@ -143,6 +143,15 @@ func ToFile(dir, path string, opt Options) (Summary, error) {
 	return Summary{Digest: "sha256:" + hex.EncodeToString(h.Sum(nil)), Size: cw.n, Files: n}, nil
 }
 
+// Digest is the sha256 of dir's archive, without writing it anywhere.
+func Digest(dir string, opt Options) (string, error) {
+	h := sha256.New()
+	if _, err := Write(h, dir, opt); err != nil {
+		return "", err
+	}
+	return "sha256:" + hex.EncodeToString(h.Sum(nil)), nil
+}
+
 type counter struct {
 	w io.Writer
 	n int64

@@ -82,6 +82,9 @@ type runPrivate struct {
 	Storage string    `json:"storage"` // the run storage's URL
 	Nodes   []int     `json:"nodes"`
 	Started time.Time `json:"started"`
+	// Workdir is the digest of a run block's work folder (its canonical
+	// tar): a plan retrains when the folder's content changed.
+	Workdir string `json:"workdir,omitempty"`
 	// Kube is set for a run or endpoint on a Kubernetes cluster.
 	Kube *kubeRun `json:"kube,omitempty"`
 }

@@ -110,6 +110,35 @@ func (c *commandSpec) workdirPath(projectDir string) (string, error) {
 	return p, nil
 }
 
+// workdirDigest is the digest of the work folder's content ("" without
+// one), as a plan compares it with the run's.
+func (c *commandSpec) workdirDigest(projectDir string) (string, error) {
+	dir, err := c.workdirPath(projectDir)
+	if dir == "" || err != nil {
+		return "", err
+	}
+	d, err := dirtar.Digest(dir, dirtar.Options{Skip: skipInWorkdir})
+	if err != nil {
+		return "", providers.ArgErrorf("run.workdir", "workdir %q: %v", c.workdir, err)
+	}
+	return d, nil
+}
+
+// workdirChanged reports whether the work folder of the run recorded in
+// private (a finished one) has other content now.
+func workdirChanged(req providers.PlanRequest) (bool, error) {
+	p, ok := parsePrivate(req.PriorPrivate)
+	if !ok || p.Workdir == "" || !req.Config.IsWhollyKnown() || attr(req.Config, "run").IsNull() {
+		return false, nil
+	}
+	ts, err := parseTraining(req.Config)
+	if err != nil || ts.cmd == nil {
+		return false, err
+	}
+	d, err := ts.cmd.workdirDigest(req.Env.Dir)
+	return d != p.Workdir, err
+}
+
 // planCommand checks a run block and describes it for the plan.
 func planCommand(req providers.PlanRequest, ts trainingSpec) ([]string, error) {
 	c := ts.cmd
@@ -204,6 +233,9 @@ func (t *Training) applyCommand(ctx context.Context, req providers.ApplyRequest,
 		logf("waiting for run %s on %d node(s) of %s, started %s", p.Run, len(p.Nodes), tg.address, p.Started.UTC().Format("15:04:05"))
 	} else {
 		p = runPrivate{Run: newRunID(req.Address), Cluster: tg.address, Cloud: tg.cloud, Storage: c.URL, Nodes: nodes, Started: nowUTC()}
+		if p.Workdir, err = ts.cmd.workdirDigest(req.Env.Dir); err != nil {
+			return cty.NilVal, err
+		}
 		// State knows the run before any node does.
 		if req.Record != nil {
 			if err := req.Record(ctx, p.bytes()); err != nil {
@@ -304,11 +336,10 @@ func (t *Training) handOverCommand(ctx context.Context, req providers.ApplyReque
 		}
 		run := runspec.Run{ID: id, Kind: runspec.KindTraining, Address: req.Address, Node: n, Nodes: len(all),
 			Expires: nowUTC().Add(remote.URLTTL), Training: &runspec.Training{Command: &nc}}
-		put, err := c.Store.Sign(ctx, runspec.CheckpointKey(id, n), "PUT", remote.URLTTL)
-		if err != nil {
+		// A first attempt: its own id names the series of checkpoints.
+		if run.Checkpoint, err = commandCheckpoint(ctx, c, id, run.Attempt, n); err != nil {
 			return err
 		}
-		run.Checkpoint = &runspec.Checkpoint{Put: put, Every: CommandCheckpointEvery}
 		if run.Status, run.Log, err = runObjects(ctx, c, id, n); err != nil {
 			return err
 		}
@@ -317,6 +348,26 @@ func (t *Training) handOverCommand(ctx context.Context, req providers.ApplyReque
 		}
 	}
 	return nil
+}
+
+// commandCheckpoint signs a node's checkpoint_dir objects for an attempt
+// of a series of runs (series: the first attempt's id): Put always, Get
+// from the second attempt on, to restore what the lost attempt saved.
+func commandCheckpoint(ctx context.Context, c *remote.Client, series string, attempt, node int) (*runspec.Checkpoint, error) {
+	key := runspec.CheckpointKey(series, node)
+	put, err := c.Store.Sign(ctx, key, "PUT", remote.URLTTL)
+	if err != nil {
+		return nil, err
+	}
+	cp := &runspec.Checkpoint{Put: put, Every: CommandCheckpointEvery}
+	if attempt > 0 {
+		get, err := c.Store.Sign(ctx, key, "GET", remote.URLTTL)
+		if err != nil {
+			return nil, err
+		}
+		cp.Get = &get
+	}
+	return cp, nil
 }
 
 // masterWait bounds the wait for node 0's address.

@@ -160,10 +160,18 @@ func (t *Training) Plan(ctx context.Context, req providers.PlanRequest) (provide
 	if onKubeRun(req.Env, req.Config) {
 		return t.planKubeRun(req)
 	}
-	if !req.Prior.IsNull() && sameArgs(req.Prior, req.Config) {
+	workdirChanged, err := workdirChanged(req)
+	if err != nil {
+		return providers.PlanResponse{Planned: plannedTraining(req.Config)}, err
+	}
+	if !req.Prior.IsNull() && sameArgs(req.Prior, req.Config) && !workdirChanged {
 		return providers.PlanResponse{Planned: req.Prior}, nil
 	}
 	resp := providers.PlanResponse{Planned: plannedTraining(req.Config)}
+	if workdirChanged && !req.Prior.IsNull() {
+		resp.RequiresReplace = append(resp.RequiresReplace, cty.GetAttrPath("run"))
+		resp.Reason = "the content of run.workdir changed"
+	}
 	if p, ok := parsePrivate(req.PriorPrivate); ok && req.Prior.IsNull() {
 		resp.Detail = runningDetail(ctx, t.runs, req.Env, p)
 		resp.Private = req.PriorPrivate
