@@ -53,6 +53,12 @@ endpoint "e" {
 	r = ok(t, dir, "logs", "endpoint.e")
 	contains(t, r.stdout, "msg=serving endpoint=e")
 
+	r = exits(t, 1, dir, "logs", "training.t", "-node", "1")
+	if r.stderr != "Error: training.t ran on this machine: it has no node 1, only one log (leave out -node)\n" {
+		t.Errorf("logs -node 1 of a local run: %q", r.stderr)
+	}
+	r = exits(t, 1, dir, "logs", "training.t", "-node", "-1")
+	contains(t, r.stderr, "-node -1: nodes are numbered from 0")
 	r = exits(t, 1, dir, "logs", "dataset.d")
 	if r.stderr != "Error: dataset resources have no logs: logs exist for training and endpoint resources\n" {
 		t.Errorf("logs of a dataset: %q", r.stderr)

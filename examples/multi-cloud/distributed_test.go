@@ -1,8 +1,10 @@
 package multicloud_test
 
 import (
+	"bufio"
 	"encoding/json"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -123,6 +125,60 @@ func TestDistributedRunOnSandbox(t *testing.T) {
 	sb.must(t, env, dir, "destroy", "-auto-approve")
 	sb.noneRunning(t)
 	noSecrets(t, sb, out)
+}
+
+// A kill -9 of apply while the program runs leaves the run going on both
+// nodes: the next plan shows it, the next apply waits for it, and each node
+// started it once.
+func TestDistributedKilledApply(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds three binaries and boots nodes: not in -short")
+	}
+	sb := startSandbox(t)
+	env := offlineEnv(t, sb.env...)
+	dir := distributedProject(t)
+	editConfig(t, dir, `STEPS = "3"`, `STEPS = "40"
+      STEP_SECONDS = "0.2"`)
+	cmd := exec.Command(filepath.Join(sb.bin, "lepton"), "-chdir="+dir, "apply", "-auto-approve")
+	cmd.Env = env
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stderr = cmd.Stdout
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var printed strings.Builder
+	killed := false
+	sc := bufio.NewScanner(stdout)
+	for sc.Scan() {
+		printed.WriteString(sc.Text() + "\n")
+		if strings.Contains(sc.Text(), "node 1: rank 1: step 2") {
+			cmd.Process.Kill()
+			killed = true
+			break
+		}
+	}
+	cmd.Wait()
+	if !killed {
+		t.Fatalf("apply ended before the program was under way:\n%s", printed.String())
+	}
+	if plan := sb.must(t, env, dir, "plan"); !strings.Contains(plan, "# (is still running on cluster.gpu; apply waits for it)") || !strings.Contains(plan, "# node 1 (127.0.0.") {
+		t.Errorf("plan after the kill:\n%s", plan)
+	}
+	out := sb.must(t, env, dir, "apply", "-auto-approve")
+	if !strings.Contains(out, "waiting for run training.ddp-") || strings.Contains(out, "started run") {
+		t.Errorf("the second apply did not wait for the first run:\n%s", out)
+	}
+	if n := sb.started(t, "training.ddp"); n != 2 {
+		t.Errorf("the nodes started training.ddp %d times, want 2 (once each)", n)
+	}
+	if got := outputs(t, sb, env, dir)["outputs"]; !digestRE.MatchString(got) {
+		t.Errorf("outputs %q after the wait", got)
+	}
+	sb.must(t, env, dir, "destroy", "-auto-approve")
+	sb.noneRunning(t)
 }
 
 // TestDistributedPlanErrors: a run block's mistakes are plan errors at

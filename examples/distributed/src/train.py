@@ -36,6 +36,7 @@ for step in range(step, int(os.environ.get("STEPS", "3"))):
     with open(step_file + ".tmp", "w") as f:
         f.write(str(step + 1))
     os.replace(step_file + ".tmp", step_file)  # atomic: a checkpoint is never torn
+    time.sleep(float(os.environ.get("STEP_SECONDS", "0")))
 
 deadline = time.time() + 120
 heard = []
