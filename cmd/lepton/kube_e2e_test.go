@@ -10,6 +10,7 @@ import (
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	k8s "k8s.io/client-go/kubernetes"
 
 	"github.com/leptonml/lepton/providers/kubernetes"
 )
@@ -153,7 +154,7 @@ training "meet" {
 	ok(t, dir, "predict", "endpoint.iris", "-input", "[[6.7, 3.0, 5.2, 2.3]]")
 
 	// A deleted Deployment is drift, and the next apply brings it back.
-	if err := c.Typed.AppsV1().Deployments(ns).Delete(ctx, "endpoint-iris", metav1.DeleteOptions{}); err != nil {
+	if err := typed(t, c).AppsV1().Deployments(ns).Delete(ctx, "endpoint-iris", metav1.DeleteOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	r = ok(t, dir, "plan")
@@ -187,10 +188,21 @@ cluster "gpu" {
 	}
 }
 
+// typed is a typed clientset for c's cluster (lepton links only the
+// dynamic client).
+func typed(t *testing.T, c *kubernetes.Client) k8s.Interface {
+	t.Helper()
+	cs, err := k8s.NewForConfig(c.REST)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cs
+}
+
 // replicaSets names the ReplicaSets of namespace ns.
 func replicaSets(t *testing.T, c *kubernetes.Client, ns string) string {
 	t.Helper()
-	list, err := c.Typed.AppsV1().ReplicaSets(ns).List(context.Background(), metav1.ListOptions{})
+	list, err := typed(t, c).AppsV1().ReplicaSets(ns).List(context.Background(), metav1.ListOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

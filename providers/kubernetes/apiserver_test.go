@@ -176,19 +176,19 @@ func TestAPIServerAcceptsObjects(t *testing.T) {
 
 	// Everything of the lineage is found by its labels (how orphans are found).
 	sel := metav1.ListOptions{LabelSelector: Meta{Lineage: testLineage}.Selector()}
-	jobs := must(c.Typed.BatchV1().Jobs(cluster.Namespace).List(ctx, sel))
-	svcs := must(c.Typed.CoreV1().Services(cluster.Namespace).List(ctx, sel))
-	deps := must(c.Typed.AppsV1().Deployments(cluster.Namespace).List(ctx, sel))
+	jobs := must(typedOf(c).BatchV1().Jobs(cluster.Namespace).List(ctx, sel))
+	svcs := must(typedOf(c).CoreV1().Services(cluster.Namespace).List(ctx, sel))
+	deps := must(typedOf(c).AppsV1().Deployments(cluster.Namespace).List(ctx, sel))
 	if len(jobs.Items) != 3 || len(svcs.Items) != 3 || len(deps.Items) != 1 {
 		t.Errorf("by lineage: %d jobs, %d services, %d deployments; want 3, 3, 1", len(jobs.Items), len(svcs.Items), len(deps.Items))
 	}
-	byAddr := must(c.Typed.BatchV1().Jobs(cluster.Namespace).List(ctx, metav1.ListOptions{LabelSelector: train.Selector()}))
+	byAddr := must(typedOf(c).BatchV1().Jobs(cluster.Namespace).List(ctx, metav1.ListOptions{LabelSelector: train.Selector()}))
 	if len(byAddr.Items) != 1 || byAddr.Items[0].Annotations[AnnotationAddress] != train.Address {
 		t.Errorf("by address %s: %d jobs", train.Address, len(byAddr.Items))
 	}
 
 	// What the API server defaulted and kept is what the pods need.
-	job := must(c.Typed.BatchV1().Jobs(cluster.Namespace).Get(ctx, gpuTraining.Job.Name, metav1.GetOptions{}))
+	job := must(typedOf(c).BatchV1().Jobs(cluster.Namespace).Get(ctx, gpuTraining.Job.Name, metav1.GetOptions{}))
 	if *job.Spec.Completions != 4 || *job.Spec.Parallelism != 4 || *job.Spec.CompletionMode != batchv1.IndexedCompletion {
 		t.Errorf("job spec: completions %d parallelism %d mode %s", *job.Spec.Completions, *job.Spec.Parallelism, *job.Spec.CompletionMode)
 	}
@@ -199,7 +199,7 @@ func TestAPIServerAcceptsObjects(t *testing.T) {
 	if pod.NodeSelector[LabelGPUProduct] != "NVIDIA-A100-SXM4-80GB" || pod.Subdomain != gpuTraining.Service.Name {
 		t.Errorf("node selector %v, subdomain %q", pod.NodeSelector, pod.Subdomain)
 	}
-	svc := must(c.Typed.CoreV1().Services(cluster.Namespace).Get(ctx, gpuTraining.Service.Name, metav1.GetOptions{}))
+	svc := must(typedOf(c).CoreV1().Services(cluster.Namespace).Get(ctx, gpuTraining.Service.Name, metav1.GetOptions{}))
 	if svc.Spec.ClusterIP != corev1.ClusterIPNone {
 		t.Errorf("rendezvous service ClusterIP = %q, want None", svc.Spec.ClusterIP)
 	}
@@ -233,12 +233,12 @@ func TestStatusAsControllersWriteIt(t *testing.T) {
 		if _, err := c.Apply(ctx, objs.Job); err != nil {
 			t.Fatal(err)
 		}
-		return must(c.Typed.BatchV1().Jobs(ns).Get(ctx, objs.Job.Name, metav1.GetOptions{}))
+		return must(typedOf(c).BatchV1().Jobs(ns).Get(ctx, objs.Job.Name, metav1.GetOptions{}))
 	}
 	writeStatus := func(j *batchv1.Job, mutate func(*batchv1.JobStatus)) *batchv1.Job {
 		t.Helper()
 		mutate(&j.Status)
-		out, err := c.Typed.BatchV1().Jobs(ns).UpdateStatus(ctx, j, metav1.UpdateOptions{})
+		out, err := typedOf(c).BatchV1().Jobs(ns).UpdateStatus(ctx, j, metav1.UpdateOptions{})
 		if err != nil {
 			t.Fatalf("write status of %s: %v", j.Name, err)
 		}
@@ -269,7 +269,7 @@ func TestStatusAsControllersWriteIt(t *testing.T) {
 	early.Status.Succeeded = 2
 	early.Status.Active = 0
 	early.Status.Conditions = []batchv1.JobCondition{cond(batchv1.JobComplete, batchv1.JobReasonCompletionsReached, "")}
-	if _, err := c.Typed.BatchV1().Jobs(ns).UpdateStatus(ctx, early, metav1.UpdateOptions{}); err == nil {
+	if _, err := typedOf(c).BatchV1().Jobs(ns).UpdateStatus(ctx, early, metav1.UpdateOptions{}); err == nil {
 		t.Error("a Job marked Complete without SuccessCriteriaMet and completionTime was accepted")
 	}
 	ok = writeStatus(ok, func(s *batchv1.JobStatus) {
@@ -318,14 +318,14 @@ func TestStatusAsControllersWriteIt(t *testing.T) {
 	if _, err := c.Apply(ctx, objs.Deployment); err != nil {
 		t.Fatal(err)
 	}
-	d := must(c.Typed.AppsV1().Deployments(ns).Get(ctx, objs.Deployment.Name, metav1.GetOptions{}))
+	d := must(typedOf(c).AppsV1().Deployments(ns).Get(ctx, objs.Deployment.Name, metav1.GetOptions{}))
 	if st := DeploymentState(d); st.State != StatePending {
 		t.Errorf("new deployment: %+v", st)
 	}
 	writeDep := func(mutate func(*appsv1.DeploymentStatus)) {
 		t.Helper()
 		mutate(&d.Status)
-		d = must(c.Typed.AppsV1().Deployments(ns).UpdateStatus(ctx, d, metav1.UpdateOptions{}))
+		d = must(typedOf(c).AppsV1().Deployments(ns).UpdateStatus(ctx, d, metav1.UpdateOptions{}))
 	}
 	writeDep(func(s *appsv1.DeploymentStatus) {
 		s.ObservedGeneration = d.Generation

@@ -4,13 +4,14 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
 
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/dynamic"
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 )
@@ -34,11 +35,14 @@ func ConfigFromBlock(b map[string]string) Config {
 	return Config{Kubeconfig: b["kubeconfig"], Context: b["context"], Namespace: b["namespace"], Registry: b["registry"]}
 }
 
-// Client talks to one cluster.
+// Client talks to one cluster. It holds only the dynamic client: the
+// typed clientset would link every API group's types and apply
+// configurations into lepton (about 40 MB); objects are converted to and
+// from the core, apps and batch types this package builds.
 type Client struct {
 	REST      *rest.Config
-	Typed     kubernetes.Interface
 	Dynamic   dynamic.Interface
+	HTTP      *http.Client // for logs and port-forward, which are not objects
 	Namespace string
 }
 
@@ -67,26 +71,26 @@ func Connect(c Config) (*Client, error) {
 func NewClient(rc *rest.Config, namespace string) (*Client, error) {
 	rc = rest.CopyConfig(rc)
 	rc.UserAgent = "lepton"
-	typed, err := kubernetes.NewForConfig(rc)
+	hc, err := rest.HTTPClientFor(rc)
 	if err != nil {
 		return nil, fmt.Errorf("kubernetes: %w", err)
 	}
-	dyn, err := dynamic.NewForConfig(rc)
+	dyn, err := dynamic.NewForConfigAndClient(rc, hc)
 	if err != nil {
 		return nil, fmt.Errorf("kubernetes: %w", err)
 	}
-	return &Client{REST: rc, Typed: typed, Dynamic: dyn, Namespace: namespace}, nil
+	return &Client{REST: rc, Dynamic: dyn, HTTP: hc, Namespace: namespace}, nil
 }
 
 // Nodes lists the cluster's nodes as the GPU check reads them.
 func (c *Client) Nodes(ctx context.Context) ([]Node, error) {
-	list, err := c.Typed.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
+	list, err := List[corev1.Node](ctx, c, "Node", "", "")
 	if err != nil {
-		return nil, fmt.Errorf("kubernetes: list nodes: %w", err)
+		return nil, err
 	}
-	out := make([]Node, len(list.Items))
-	for i := range list.Items {
-		out[i] = NodeFromAPI(&list.Items[i])
+	out := make([]Node, len(list))
+	for i := range list {
+		out[i] = NodeFromAPI(&list[i])
 	}
 	return out, nil
 }
@@ -106,6 +110,68 @@ var resources = map[string]struct {
 	"Secret":         {schema.GroupVersionResource{Version: "v1", Resource: "secrets"}, true},
 	"Job":            {schema.GroupVersionResource{Group: "batch", Version: "v1", Resource: "jobs"}, true},
 	"Deployment":     {schema.GroupVersionResource{Group: "apps", Version: "v1", Resource: "deployments"}, true},
+	// Read only.
+	"Node":       {schema.GroupVersionResource{Version: "v1", Resource: "nodes"}, false},
+	"Pod":        {schema.GroupVersionResource{Version: "v1", Resource: "pods"}, true},
+	"ReplicaSet": {schema.GroupVersionResource{Group: "apps", Version: "v1", Resource: "replicasets"}, true},
+}
+
+func (c *Client) resource(kind, ns string) (dynamic.ResourceInterface, error) {
+	r, ok := resources[kind]
+	if !ok {
+		return nil, fmt.Errorf("kubernetes: kind %q is not one lepton reads", kind)
+	}
+	if r.namespaced {
+		return c.Dynamic.Resource(r.gvr).Namespace(ns), nil
+	}
+	return c.Dynamic.Resource(r.gvr), nil
+}
+
+// Get reads one object (kind is one of resources' keys) into T, the
+// object's Go type (batchv1.Job for "Job").
+func Get[T any](ctx context.Context, c *Client, kind, ns, name string) (*T, error) {
+	ri, err := c.resource(kind, ns)
+	if err != nil {
+		return nil, err
+	}
+	u, err := ri.Get(ctx, name, metav1.GetOptions{})
+	if err != nil {
+		return nil, err
+	}
+	out := new(T)
+	if err := runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, out); err != nil {
+		return nil, fmt.Errorf("kubernetes: %s %s/%s: %w", kind, ns, name, err)
+	}
+	return out, nil
+}
+
+// List reads the objects of kind matching the label selector sel in ns.
+func List[T any](ctx context.Context, c *Client, kind, ns, sel string) ([]T, error) {
+	ri, err := c.resource(kind, ns)
+	if err != nil {
+		return nil, err
+	}
+	l, err := ri.List(ctx, metav1.ListOptions{LabelSelector: sel})
+	if err != nil {
+		return nil, fmt.Errorf("kubernetes: list %ss (%s) in %q: %w", kind, sel, ns, err)
+	}
+	out := make([]T, len(l.Items))
+	for i := range l.Items {
+		if err := runtime.DefaultUnstructuredConverter.FromUnstructured(l.Items[i].Object, &out[i]); err != nil {
+			return nil, fmt.Errorf("kubernetes: %s %s: %w", kind, l.Items[i].GetName(), err)
+		}
+	}
+	return out, nil
+}
+
+// Delete deletes one object, its dependents in the background.
+func (c *Client) Delete(ctx context.Context, kind, ns, name string) error {
+	ri, err := c.resource(kind, ns)
+	if err != nil {
+		return err
+	}
+	bg := metav1.DeletePropagationBackground
+	return ri.Delete(ctx, name, metav1.DeleteOptions{PropagationPolicy: &bg})
 }
 
 // Apply creates or updates obj (one of the objects this package builds) by

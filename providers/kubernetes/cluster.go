@@ -67,7 +67,7 @@ func applyRetrying(ctx context.Context, c *Client, ns *corev1.Namespace) error {
 
 // NamespaceExists reports whether ns exists and is not being deleted.
 func NamespaceExists(ctx context.Context, c *Client, ns string) (bool, error) {
-	n, err := c.Typed.CoreV1().Namespaces().Get(ctx, ns, metav1.GetOptions{})
+	n, err := Get[corev1.Namespace](ctx, c, "Namespace", "", ns)
 	if apierrors.IsNotFound(err) {
 		return false, nil
 	}
@@ -94,10 +94,10 @@ func DeleteSelected(ctx context.Context, c *Client, ns, sel string) error {
 	}
 	// Services have no deletecollection verb on every version: delete
 	// them one by one as well.
-	svcs, err := c.Typed.CoreV1().Services(ns).List(ctx, list)
+	svcs, err := List[corev1.Service](ctx, c, "Service", ns, sel)
 	if err == nil {
-		for _, s := range svcs.Items {
-			if err := c.Typed.CoreV1().Services(ns).Delete(ctx, s.Name, opts); err != nil && !apierrors.IsNotFound(err) {
+		for _, s := range svcs {
+			if err := c.Delete(ctx, "Service", ns, s.Name); err != nil && !apierrors.IsNotFound(err) {
 				errs = append(errs, fmt.Errorf("kubernetes: delete service %s/%s: %w", ns, s.Name, err))
 			}
 		}
@@ -108,7 +108,7 @@ func DeleteSelected(ctx context.Context, c *Client, ns, sel string) error {
 // DeleteNamespace deletes ns and waits until it is gone (its objects with
 // it), at most until ctx ends.
 func DeleteNamespace(ctx context.Context, c *Client, ns string) error {
-	err := c.Typed.CoreV1().Namespaces().Delete(ctx, ns, metav1.DeleteOptions{})
+	err := c.Delete(ctx, "Namespace", "", ns)
 	if apierrors.IsNotFound(err) {
 		return nil
 	}
@@ -116,7 +116,7 @@ func DeleteNamespace(ctx context.Context, c *Client, ns string) error {
 		return fmt.Errorf("kubernetes: delete namespace %s: %w", ns, err)
 	}
 	for {
-		_, err := c.Typed.CoreV1().Namespaces().Get(ctx, ns, metav1.GetOptions{})
+		_, err := Get[corev1.Namespace](ctx, c, "Namespace", "", ns)
 		if apierrors.IsNotFound(err) {
 			return nil
 		}

@@ -5,21 +5,22 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"sort"
+	"strconv"
+	"strings"
 
 	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/portforward"
 	"k8s.io/client-go/transport/spdy"
 )
 
 // Pods lists the pods matching sel in ns, by name.
 func (c *Client) Pods(ctx context.Context, ns, sel string) ([]corev1.Pod, error) {
-	list, err := c.Typed.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: sel})
+	pods, err := List[corev1.Pod](ctx, c, "Pod", ns, sel)
 	if err != nil {
-		return nil, fmt.Errorf("kubernetes: list pods (%s) in %s: %w", sel, ns, err)
+		return nil, err
 	}
-	pods := list.Items
 	sort.Slice(pods, func(i, j int) bool { return pods[i].Name < pods[j].Name })
 	return pods, nil
 }
@@ -70,11 +71,22 @@ func PodSummary(p *corev1.Pod) string {
 // Logs opens the logs of pod's main container; follow keeps the stream
 // open while the container runs.
 func (c *Client) Logs(ctx context.Context, ns, pod string, follow bool) (io.ReadCloser, error) {
-	rc, err := c.Typed.CoreV1().Pods(ns).GetLogs(pod, &corev1.PodLogOptions{Container: "main", Follow: follow}).Stream(ctx)
+	u := c.podURL(ns, pod, "log")
+	u.RawQuery = url.Values{"container": {"main"}, "follow": {strconv.FormatBool(follow)}}.Encode()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := c.HTTP.Do(req)
 	if err != nil {
 		return nil, fmt.Errorf("kubernetes: logs of pod %s/%s: %w", ns, pod, err)
 	}
-	return rc, nil
+	if resp.StatusCode != http.StatusOK {
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+		resp.Body.Close()
+		return nil, fmt.Errorf("kubernetes: logs of pod %s/%s: %s: %s", ns, pod, resp.Status, strings.TrimSpace(string(b)))
+	}
+	return resp.Body, nil
 }
 
 // PortForward forwards a free port on 127.0.0.1 to port of pod (through
@@ -85,7 +97,7 @@ func (c *Client) PortForward(ctx context.Context, ns, pod string, port int) (int
 	if err != nil {
 		return 0, fmt.Errorf("kubernetes: port-forward: %w", err)
 	}
-	u := c.Typed.CoreV1().RESTClient().Post().Resource("pods").Namespace(ns).Name(pod).SubResource("portforward").URL()
+	u := c.podURL(ns, pod, "portforward")
 	dialer := spdy.NewDialer(upgrader, &http.Client{Transport: transport}, http.MethodPost, u)
 	stop := make(chan struct{})
 	ready := make(chan struct{})
@@ -114,4 +126,14 @@ func (c *Client) PortForward(ctx context.Context, ns, pod string, port int) (int
 		return 0, fmt.Errorf("kubernetes: port-forward to %s/%s: no local port: %v", ns, pod, err)
 	}
 	return int(ports[0].Local), nil
+}
+
+// podURL is the API server's URL of a pod's subresource.
+func (c *Client) podURL(ns, pod, sub string) *url.URL {
+	u, err := url.Parse(c.REST.Host)
+	if err != nil || u.Host == "" {
+		u = &url.URL{Scheme: "https", Host: c.REST.Host}
+	}
+	u.Path = strings.TrimSuffix(u.Path, "/") + "/api/v1/namespaces/" + url.PathEscape(ns) + "/pods/" + url.PathEscape(pod) + "/" + sub
+	return u
 }

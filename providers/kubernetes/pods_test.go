@@ -38,7 +38,7 @@ func testNamespace(t *testing.T, c *Client, name string) Meta {
 	t.Helper()
 	ctx := context.Background()
 	m := Meta{Namespace: name, Lineage: testLineage}
-	_ = c.Typed.CoreV1().Namespaces().Delete(ctx, name, metav1.DeleteOptions{})
+	_ = typedOf(c).CoreV1().Namespaces().Delete(ctx, name, metav1.DeleteOptions{})
 	deadline := time.Now().Add(time.Minute)
 	for {
 		_, err := c.Apply(ctx, Namespace(m))
@@ -52,12 +52,14 @@ func testNamespace(t *testing.T, c *Client, name string) Meta {
 	}
 	deadline = time.Now().Add(time.Minute)
 	for { // the controller-manager creates the default service account
-		if _, err := c.Typed.CoreV1().ServiceAccounts(name).Get(ctx, "default", metav1.GetOptions{}); err == nil || time.Now().After(deadline) {
+		if _, err := typedOf(c).CoreV1().ServiceAccounts(name).Get(ctx, "default", metav1.GetOptions{}); err == nil || time.Now().After(deadline) {
 			break
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
-	t.Cleanup(func() { _ = c.Typed.CoreV1().Namespaces().Delete(context.Background(), name, metav1.DeleteOptions{}) })
+	t.Cleanup(func() {
+		_ = typedOf(c).CoreV1().Namespaces().Delete(context.Background(), name, metav1.DeleteOptions{})
+	})
 	return m
 }
 
@@ -65,14 +67,14 @@ func testNamespace(t *testing.T, c *Client, name string) Meta {
 func podLogs(c *Client, ns, sel string) string {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	pods, err := c.Typed.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: sel})
+	pods, err := typedOf(c).CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: sel})
 	if err != nil {
 		return err.Error()
 	}
 	var b strings.Builder
 	for _, p := range pods.Items {
 		b.WriteString("--- " + p.Name + " (" + string(p.Status.Phase) + ")\n")
-		raw, err := c.Typed.CoreV1().Pods(ns).GetLogs(p.Name, &corev1.PodLogOptions{}).Do(ctx).Raw()
+		raw, err := typedOf(c).CoreV1().Pods(ns).GetLogs(p.Name, &corev1.PodLogOptions{}).Do(ctx).Raw()
 		if err != nil {
 			b.WriteString("logs: " + err.Error() + "\n")
 		}
@@ -130,7 +132,7 @@ fi`
 	start := time.Now()
 	var st JobStatus
 	for {
-		j, err := c.Typed.BatchV1().Jobs(m.Namespace).Get(ctx, objs.Job.Name, metav1.GetOptions{})
+		j, err := typedOf(c).BatchV1().Jobs(m.Namespace).Get(ctx, objs.Job.Name, metav1.GetOptions{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -175,7 +177,7 @@ func TestEndpointDeploymentScales(t *testing.T) {
 		t.Helper()
 		start := time.Now()
 		for {
-			d, err := c.Typed.AppsV1().Deployments(m.Namespace).Get(ctx, objs.Deployment.Name, metav1.GetOptions{})
+			d, err := typedOf(c).AppsV1().Deployments(m.Namespace).Get(ctx, objs.Deployment.Name, metav1.GetOptions{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -191,7 +193,7 @@ func TestEndpointDeploymentScales(t *testing.T) {
 		}
 	}
 	podNames := func() map[string]bool {
-		pods, err := c.Typed.CoreV1().Pods(m.Namespace).List(ctx, metav1.ListOptions{LabelSelector: m.Selector()})
+		pods, err := typedOf(c).CoreV1().Pods(m.Namespace).List(ctx, metav1.ListOptions{LabelSelector: m.Selector()})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -16,6 +16,7 @@ import (
 	"github.com/leptonml/lepton/providers/kubernetes"
 	"github.com/leptonml/lepton/runtime/serve"
 	"github.com/zclconf/go-cty/cty"
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -145,7 +146,7 @@ func waitRollout(ctx context.Context, env providers.Env, c *kubernetes.Client, k
 	last := ""
 	deadline := time.Now().Add(10 * time.Minute)
 	for {
-		d, err := c.Typed.AppsV1().Deployments(k.Namespace).Get(ctx, k.Name, metav1.GetOptions{})
+		d, err := kubernetes.Get[appsv1.Deployment](ctx, c, "Deployment", k.Namespace, k.Name)
 		if err != nil {
 			return err
 		}
@@ -184,7 +185,7 @@ func (e *Endpoint) readKube(ctx context.Context, req providers.ReadRequest, k ku
 	if err != nil {
 		return cty.NilVal, err
 	}
-	d, err := c.Typed.AppsV1().Deployments(k.Namespace).Get(ctx, k.Name, metav1.GetOptions{})
+	d, err := kubernetes.Get[appsv1.Deployment](ctx, c, "Deployment", k.Namespace, k.Name)
 	if apierrors.IsNotFound(err) {
 		return cty.NullVal(req.Current.Type()), nil
 	}
@@ -194,7 +195,7 @@ func (e *Endpoint) readKube(ctx context.Context, req providers.ReadRequest, k ku
 	if d.DeletionTimestamp != nil {
 		return cty.NullVal(req.Current.Type()), nil
 	}
-	if _, err := c.Typed.CoreV1().Services(k.Namespace).Get(ctx, k.Name, metav1.GetOptions{}); apierrors.IsNotFound(err) {
+	if _, err := kubernetes.Get[corev1.Service](ctx, c, "Service", k.Namespace, k.Name); apierrors.IsNotFound(err) {
 		return cty.NullVal(req.Current.Type()), nil
 	}
 	m := req.Current.AsValueMap()
@@ -213,7 +214,7 @@ func kubeEndpointStatus(ctx context.Context, k kubeRun) providers.StatusReport {
 	if err != nil {
 		return providers.StatusReport{Status: "unknown", Detail: err.Error()}
 	}
-	d, err := c.Typed.AppsV1().Deployments(k.Namespace).Get(ctx, k.Name, metav1.GetOptions{})
+	d, err := kubernetes.Get[appsv1.Deployment](ctx, c, "Deployment", k.Namespace, k.Name)
 	if err != nil {
 		return providers.StatusReport{Status: "down", Detail: err.Error()}
 	}

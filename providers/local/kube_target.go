@@ -14,9 +14,10 @@ import (
 	"github.com/leptonml/lepton/providers/catalog"
 	"github.com/leptonml/lepton/providers/clusters"
 	"github.com/leptonml/lepton/providers/kubernetes"
+	appsv1 "k8s.io/api/apps/v1"
+	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
 // Runs and endpoints on a Kubernetes cluster (clouds = ["kubernetes"]): a
@@ -120,8 +121,8 @@ func deleteKube(ctx context.Context, k kubeRun, address, lineage string) error {
 	}
 	deadline := time.Now().Add(2 * time.Minute)
 	for time.Now().Before(deadline) {
-		_, jerr := c.Typed.BatchV1().Jobs(k.Namespace).Get(ctx, k.Name, metav1.GetOptions{})
-		_, derr := c.Typed.AppsV1().Deployments(k.Namespace).Get(ctx, k.Name, metav1.GetOptions{})
+		_, jerr := kubernetes.Get[batchv1.Job](ctx, c, "Job", k.Namespace, k.Name)
+		_, derr := kubernetes.Get[appsv1.Deployment](ctx, c, "Deployment", k.Namespace, k.Name)
 		if apierrors.IsNotFound(jerr) && apierrors.IsNotFound(derr) {
 			return nil
 		}

@@ -14,9 +14,9 @@ import (
 	"github.com/leptonml/lepton/providers/kubernetes"
 	"github.com/leptonml/lepton/runtime/runstore"
 	"github.com/zclconf/go-cty/cty"
+	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 )
 
@@ -77,7 +77,7 @@ func (t *Training) applyKube(ctx context.Context, req providers.ApplyRequest, ts
 
 // kubeJobAlive reports whether the Job k names exists and has not failed.
 func kubeJobAlive(ctx context.Context, c *kubernetes.Client, k kubeRun) bool {
-	j, err := c.Typed.BatchV1().Jobs(k.Namespace).Get(ctx, k.Name, metav1.GetOptions{})
+	j, err := kubernetes.Get[batchv1.Job](ctx, c, "Job", k.Namespace, k.Name)
 	return err == nil && j.DeletionTimestamp == nil && kubernetes.JobState(j).State != kubernetes.StateFailed
 }
 
@@ -189,7 +189,7 @@ func waitKubeJob(ctx context.Context, env providers.Env, c *kubernetes.Client, k
 	close(logDone)
 	lastMsg := ""
 	for {
-		j, err := c.Typed.BatchV1().Jobs(k.Namespace).Get(ctx, k.Name, metav1.GetOptions{})
+		j, err := kubernetes.Get[batchv1.Job](ctx, c, "Job", k.Namespace, k.Name)
 		if apierrors.IsNotFound(err) {
 			return kubernetes.PodResult{}, nil, nil, fmt.Errorf("Job %s/%s was deleted", k.Namespace, k.Name)
 		}
