@@ -181,6 +181,68 @@ func TestDistributedKilledApply(t *testing.T) {
 	sb.noneRunning(t)
 }
 
+// TestDistributedOnThisMachine: without a cluster, the run block's program
+// runs here as a 1-node run.
+func TestDistributedOnThisMachine(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binaries: not in -short")
+	}
+	bins, err := sandboxBins()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sb := &sandbox{bin: bins}
+	env := offlineEnv(t)
+	dir := distributedProject(t)
+	cfg := `training "ddp" {
+  run {
+    command        = ["python3", "train.py"]
+    workdir        = "src"
+    checkpoint_dir = "checkpoints"
+    env = {
+      STEPS = "3"
+    }
+  }
+}
+
+output "outputs" {
+  value = training.ddp.outputs
+}
+`
+	if err := os.WriteFile(filepath.Join(dir, "main.lep.hcl"), []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if plan := sb.must(t, env, dir, "plan"); !strings.Contains(plan, "# runs python3 train.py on this machine as a 1-node run (NODE_RANK 0, NUM_NODES 1, MASTER_ADDR 127.0.0.1, MASTER_PORT 29500)") {
+		t.Errorf("plan:\n%s", plan)
+	}
+	out := sb.must(t, env, dir, "apply", "-auto-approve")
+	if !strings.Contains(out, "rank 0 of 1: master 127.0.0.1:29500") || !strings.Contains(out, "rank 0: step 3") {
+		t.Errorf("apply:\n%s", out)
+	}
+	if got := outputs(t, sb, env, dir)["outputs"]; !digestRE.MatchString(got) {
+		t.Errorf("outputs %q", got)
+	}
+	run := filepath.Join(dir, ".lepton", "runs", "training.ddp")
+	if b, err := os.ReadFile(filepath.Join(run, "outputs", "result.json")); err != nil || !strings.Contains(string(b), `"nodes": 1`) {
+		t.Errorf("result.json: %s %v", b, err)
+	}
+	if b, err := os.ReadFile(filepath.Join(run, "work", "checkpoints", "step")); err != nil || string(b) != "3" {
+		t.Errorf("checkpoint step: %q %v", b, err)
+	}
+	if l := sb.must(t, env, dir, "logs", "training.ddp"); !strings.Contains(l, "rank 0: done") {
+		t.Errorf("logs:\n%s", l)
+	}
+	if plan := sb.must(t, env, dir, "plan"); !strings.Contains(plan, "No changes") {
+		t.Errorf("plan after apply:\n%s", plan)
+	}
+	editConfig(t, dir, `STEPS = "3"`, `STEPS = "3"
+      FAIL_RANK = "0"`)
+	if out, err := sb.lepton(t, env, dir, "apply", "-auto-approve"); err == nil || !strings.Contains(out, "the command exited with code 3 on this machine") {
+		t.Errorf("apply with a failing program: %v\n%s", err, out)
+	}
+	sb.must(t, env, dir, "destroy", "-auto-approve")
+}
+
 // TestDistributedPlanErrors: a run block's mistakes are plan errors at
 // their place in the file.
 func TestDistributedPlanErrors(t *testing.T) {
@@ -198,7 +260,12 @@ func TestDistributedPlanErrors(t *testing.T) {
 		{`workdir        = "src"`, `workdir        = "nowhere"`, `on main.lep.hcl:21:22, in training "ddp": 21: workdir = "nowhere" workdir "nowhere": no such file or directory`},
 		{`checkpoint_dir = "checkpoints"`, `checkpoint_dir = "../up"`, `must stay there`},
 		{`  cluster = cluster.gpu
-  run {`, `  run {`, `a run block runs your program on the nodes of a cloud cluster`},
+  run {`, `  run {
+    image = "python:3.12"`, `image runs the program with a cluster node's container runtime; on this machine, remove image`},
+		{`STEPS = "3"`, `STEPS = "3"
+    }
+    epochs = 3
+    env2 = {`, `Unsupported argument`},
 	} {
 		dir := distributedProject(t)
 		editConfig(t, dir, tc.old, tc.new)

@@ -145,14 +145,13 @@ func planCommand(req providers.PlanRequest, ts trainingSpec) ([]string, error) {
 	if _, err := c.workdirPath(req.Env.Dir); err != nil {
 		return nil, err
 	}
-	if ts.cluster == "" {
-		return nil, providers.ArgErrorf("run", "a run block runs your program on the nodes of a cloud cluster: set cluster = cluster.NAME")
-	}
+	what := strings.Join(quoteArgs(c.args), " ")
+	local := ts.cluster == ""
 	nodes := "every node"
-	if req.Env.Lookup != nil {
+	if !local && req.Env.Lookup != nil {
 		if cl, ok := req.Env.Lookup(ts.cluster); ok {
 			if cloudName := attr(cl, "cloud"); cloudName.IsKnown() && str(cloudName) == "local" {
-				return nil, providers.ArgErrorf("cluster", "%s is this machine; a run block needs a cloud cluster's nodes", ts.cluster)
+				local = true
 			}
 			if n, ok := num(attr(cl, "nodes")); ok {
 				nodes = fmt.Sprintf("each of the %d nodes", int(n))
@@ -162,7 +161,12 @@ func planCommand(req providers.PlanRequest, ts trainingSpec) ([]string, error) {
 			}
 		}
 	}
-	what := strings.Join(quoteArgs(c.args), " ")
+	if local {
+		if c.image != "" {
+			return nil, providers.ArgErrorf("run.image", "image runs the program with a cluster node's container runtime; on this machine, remove image (or set cluster = a cloud cluster)")
+		}
+		return []string{fmt.Sprintf("runs %s on this machine as a 1-node run (NODE_RANK 0, NUM_NODES 1, MASTER_ADDR 127.0.0.1, MASTER_PORT %s)", what, masterPortOf(c))}, nil
+	}
 	if c.image != "" {
 		what += " in image " + c.image
 	}

@@ -245,7 +245,7 @@ func (t *Training) Apply(ctx context.Context, req providers.ApplyRequest) (cty.V
 	} else if ok {
 		return t.applyRemote(ctx, req, ts, tg)
 	} else if ts.cmd != nil {
-		return cty.NilVal, providers.ArgErrorf("run", "a run block runs your program on the nodes of a cloud cluster: set cluster = cluster.NAME")
+		return t.applyCommandLocal(ctx, req, ts)
 	}
 	run := runstore.Sub(storeOf(req.Env.DataDir), runPrefix(req.Address))
 	dir := RunDir(req.Env.DataDir, req.Address)

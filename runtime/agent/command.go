@@ -11,7 +11,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -188,49 +187,10 @@ func (r *run) command(c *runspec.Command) (*runspec.Result, error) {
 // commandEnv is the program's environment: the agent's own, the torchrun
 // variables, then the user's.
 func commandEnv(run runspec.Run, c *runspec.Command, f folders, master string) []string {
-	vars := map[string]string{}
-	for _, kv := range os.Environ() {
-		if k, v, ok := strings.Cut(kv, "="); ok {
-			vars[k] = v
-		}
-	}
-	gpus := make([]string, c.GPUsPerNode)
-	for i := range gpus {
-		gpus[i] = strconv.Itoa(i)
-	}
-	for k, v := range map[string]string{
-		"NODE_RANK":             strconv.Itoa(run.Node),
-		"NUM_NODES":             strconv.Itoa(run.Nodes),
-		"NNODES":                strconv.Itoa(run.Nodes),
-		"MASTER_ADDR":           master,
-		"MASTER_PORT":           strconv.Itoa(masterPort(c)),
-		"GPUS_PER_NODE":         strconv.Itoa(c.GPUsPerNode),
-		"CUDA_VISIBLE_DEVICES":  strings.Join(gpus, ","),
-		"LEPTON_RUN_ID":         run.ID,
-		"LEPTON_ATTEMPT":        strconv.Itoa(run.Attempt),
-		"LEPTON_OUTPUT_DIR":     f.output,
-		"LEPTON_CHECKPOINT_DIR": f.checkpoint,
-		"PYTHONUNBUFFERED":      "1", // lines reach the log as they are printed
-	} {
-		vars[k] = v
-	}
-	for k, v := range c.Env {
-		vars[k] = v
-	}
-	out := make([]string, 0, len(vars))
-	for k, v := range vars {
-		out = append(out, k+"="+v)
-	}
-	sort.Strings(out)
-	return out
+	return runspec.CommandEnv(os.Environ(), run, c, runspec.CommandDirs{Output: f.output, Checkpoint: f.checkpoint}, master)
 }
 
-func masterPort(c *runspec.Command) int {
-	if c.MasterPort > 0 {
-		return c.MasterPort
-	}
-	return runspec.DefaultMasterPort
-}
+func masterPort(c *runspec.Command) int { return c.Port() }
 
 // lookPath finds a program on the node's PATH.
 func (a *Agent) lookPath(name string) (string, error) {
