@@ -153,6 +153,34 @@ training "meet" {
 	}
 	ok(t, dir, "predict", "endpoint.iris", "-input", "[[6.7, 3.0, 5.2, 2.3]]")
 
+	// A new model is a rolling update: no request fails while it rolls.
+	edit(t, dir, "main.lep.hcl", "seed       = 7", "seed       = 8")
+	stop := make(chan struct{})
+	failed := make(chan string, 1)
+	calls := 0
+	go func() {
+		defer close(failed)
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			calls++
+			if r := lep(t, dir, "predict", "endpoint.iris", "-input", "[[5.1, 3.5, 1.4, 0.2]]"); r.code != 0 {
+				failed <- r.String()
+				return
+			}
+		}
+	}()
+	r = ok(t, dir, "apply", "-auto-approve")
+	close(stop)
+	if f, bad := <-failed; bad {
+		t.Errorf("a request failed during the rolling update:\n%s", f)
+	}
+	t.Logf("%d predictions during the rolling update", calls)
+	contains(t, r.all(), "rolling out")
+
 	// A deleted Deployment is drift, and the next apply brings it back.
 	if err := typed(t, c).AppsV1().Deployments(ns).Delete(ctx, "endpoint-iris", metav1.DeleteOptions{}); err != nil {
 		t.Fatal(err)

@@ -208,12 +208,14 @@ func (c *Cluster) deleteKube(ctx context.Context, req providers.DeleteRequest) e
 	if err := kubernetes.DeleteSelected(ctx, kc, ns, m.Selector()); err != nil {
 		return err
 	}
+	dctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
+	defer cancel()
 	if ns == kubernetes.ClusterNamespace(req.Address, req.Env.Lineage) {
-		dctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
-		defer cancel()
 		if err := kubernetes.DeleteNamespace(dctx, kc, ns); err != nil {
 			return err
 		}
+	} else if err := kubernetes.WaitGone(dctx, kc, ns, m.Selector()); err != nil {
+		return err
 	}
 	logger(req.Env)("deleted lepton's objects in namespace %s", ns)
 	return nil

@@ -161,3 +161,31 @@ func Labeled(ctx context.Context, c *Client, ns, sel string) ([]string, error) {
 	}
 	return out, nil
 }
+
+// WaitGone waits until no Job, Deployment, ReplicaSet or pod matching sel
+// is left in ns (the garbage collector deletes dependents in the
+// background, and pods take their grace period), at most until ctx ends.
+func WaitGone(ctx context.Context, c *Client, ns, sel string) error {
+	for {
+		left := 0
+		for _, kind := range []string{"Job", "Deployment", "ReplicaSet", "Pod"} {
+			ri, err := c.resource(kind, ns)
+			if err != nil {
+				return err
+			}
+			l, err := ri.List(ctx, metav1.ListOptions{LabelSelector: sel})
+			if err != nil {
+				return fmt.Errorf("kubernetes: list %ss (%s) in %s: %w", kind, sel, ns, err)
+			}
+			left += len(l.Items)
+		}
+		if left == 0 {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("kubernetes: %d object(s) of %s in %s are still being deleted: %w", left, sel, ns, ctx.Err())
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
+}

@@ -49,6 +49,18 @@ func (e *Endpoint) applyKube(ctx context.Context, req providers.ApplyRequest, a 
 	}
 	logf := logger(req.Env)
 	kr := kt.run
+	p := runPrivate{Run: "endpoint-" + kr.Name, Cluster: tg.address, Cloud: clusters.Kubernetes, Started: nowUTC(), Kube: &kr}
+	if old, ok := parsePrivate(req.Private); ok && old.Kube != nil {
+		p.Started = old.Started
+		kr.Image = old.Kube.Image
+	}
+	// Recorded first: while this apply goes on, predict, logs and status
+	// reach the pods that serve now.
+	if req.Record != nil {
+		if err := req.Record(ctx, p.bytes()); err != nil {
+			return cty.NilVal, err
+		}
+	}
 	// The image holds the model: the same model is the same image.
 	model, err := artifactStore(req.Env.DataDir).GetEncoded(ctx, a.model)
 	if err != nil {
@@ -75,10 +87,6 @@ func (e *Endpoint) applyKube(ctx context.Context, req providers.ApplyRequest, a 
 		return cty.NilVal, err
 	}
 	kr.Image = ref
-	p := runPrivate{Run: "endpoint-" + kr.Name, Cluster: tg.address, Cloud: clusters.Kubernetes, Started: nowUTC(), Kube: &kr}
-	if old, ok := parsePrivate(req.Private); ok && old.Kube != nil {
-		p.Started = old.Started
-	}
 	if req.Record != nil {
 		if err := req.Record(ctx, p.bytes()); err != nil {
 			return cty.NilVal, err

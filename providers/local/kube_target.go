@@ -14,10 +14,7 @@ import (
 	"github.com/leptonml/lepton/providers/catalog"
 	"github.com/leptonml/lepton/providers/clusters"
 	"github.com/leptonml/lepton/providers/kubernetes"
-	appsv1 "k8s.io/api/apps/v1"
-	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 )
 
 // Runs and endpoints on a Kubernetes cluster (clouds = ["kubernetes"]): a
@@ -108,29 +105,23 @@ func leptonBinary() (string, error) {
 func leptonVersion() string { return version.Version }
 
 // deleteKube removes an address's objects (Job, Service, Deployment,
-// Secret) and waits until the Job or Deployment named k.Name is gone, so a
-// new one of that name can be created.
+// Secret) and waits until they and their pods are gone, so a new Job of
+// that name can be created and nothing with the address's labels is left.
 func deleteKube(ctx context.Context, k kubeRun, address, lineage string) error {
 	c, err := k.client()
 	if err != nil {
 		return err
 	}
-	m := k.meta(address, lineage)
-	if err := kubernetes.DeleteSelected(ctx, c, k.Namespace, m.Selector()); err != nil {
+	sel := k.meta(address, lineage).Selector()
+	if err := kubernetes.DeleteSelected(ctx, c, k.Namespace, sel); err != nil {
 		return err
 	}
-	deadline := time.Now().Add(2 * time.Minute)
-	for time.Now().Before(deadline) {
-		_, jerr := kubernetes.Get[batchv1.Job](ctx, c, "Job", k.Namespace, k.Name)
-		_, derr := kubernetes.Get[appsv1.Deployment](ctx, c, "Deployment", k.Namespace, k.Name)
-		if apierrors.IsNotFound(jerr) && apierrors.IsNotFound(derr) {
-			return nil
-		}
-		if err := sleepCtx(ctx, 300*time.Millisecond); err != nil {
-			return err
-		}
+	wctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
+	defer cancel()
+	if err := kubernetes.WaitGone(wctx, c, k.Namespace, sel); err != nil && ctx.Err() == nil {
+		return fmt.Errorf("%s: %w", address, err)
 	}
-	return fmt.Errorf("the objects of %s in namespace %s are still being deleted", address, k.Namespace)
+	return ctx.Err()
 }
 
 func sleepCtx(ctx context.Context, d time.Duration) error {
