@@ -493,7 +493,7 @@ func (a *applyRun) apply(ctx context.Context, c *ResourceChange) error {
 	final := private
 	recMu.Unlock()
 	if err != nil {
-		interrupted := ctx.Err() != nil || errors.Is(err, context.Canceled)
+		interrupted := ctx.Err() != nil || errors.Is(err, context.Canceled) || errors.Is(err, providers.ErrLeftRunning)
 		resumable := isResumable(res)
 		partial := newVal != cty.NilVal && !newVal.IsNull() && conforms(newVal, c.Type)
 		switch {

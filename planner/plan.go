@@ -1,6 +1,7 @@
 package planner
 
 import (
+	"github.com/leptonml/lepton/providers"
 	"sync"
 
 	"github.com/leptonml/lepton/internal/state"
@@ -46,7 +47,8 @@ type ResourceChange struct {
 	PricePerHour    float64 // after
 	PriorPrice      float64 // before
 	Detail          []string
-	Status          string // prior status in state (tainted, running)
+	Compute         *providers.Compute // a run's own nodes (JSON plan: lepton.compute)
+	Status          string             // prior status in state (tainted, running)
 	// Private is the provider's private data for the planned object, and
 	// PriorPrivate what state recorded with the prior one.
 	Private, PriorPrivate []byte

@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"github.com/leptonml/lepton/providers"
 	"sort"
 
 	"github.com/leptonml/lepton/internal/state"
@@ -24,24 +25,25 @@ type savedValue struct {
 }
 
 type savedChange struct {
-	Address         string     `json:"address"`
-	Provider        string     `json:"provider"`
-	Action          string     `json:"action"`
-	Before          savedValue `json:"before"`
-	After           savedValue `json:"after"`
-	RequiresReplace [][]any    `json:"requires_replace,omitempty"`
-	ActionReason    string     `json:"action_reason,omitempty"`
-	Reason          string     `json:"reason,omitempty"`
-	Dependencies    []string   `json:"dependencies,omitempty"`
-	PricePerHour    float64    `json:"price_per_hour,omitempty"`
-	PriorPrice      float64    `json:"prior_price,omitempty"`
-	Detail          []string   `json:"detail,omitempty"`
-	Status          string     `json:"status,omitempty"`
-	Private         []byte     `json:"private,omitempty"`
-	PriorPrivate    []byte     `json:"prior_private,omitempty"`
-	DeposedKey      string     `json:"deposed,omitempty"`
-	ProviderConfig  string     `json:"provider_config,omitempty"`
-	PriorProvConfig string     `json:"prior_provider_config,omitempty"`
+	Address         string             `json:"address"`
+	Provider        string             `json:"provider"`
+	Action          string             `json:"action"`
+	Before          savedValue         `json:"before"`
+	After           savedValue         `json:"after"`
+	RequiresReplace [][]any            `json:"requires_replace,omitempty"`
+	ActionReason    string             `json:"action_reason,omitempty"`
+	Reason          string             `json:"reason,omitempty"`
+	Dependencies    []string           `json:"dependencies,omitempty"`
+	PricePerHour    float64            `json:"price_per_hour,omitempty"`
+	PriorPrice      float64            `json:"prior_price,omitempty"`
+	Detail          []string           `json:"detail,omitempty"`
+	Compute         *providers.Compute `json:"compute,omitempty"`
+	Status          string             `json:"status,omitempty"`
+	Private         []byte             `json:"private,omitempty"`
+	PriorPrivate    []byte             `json:"prior_private,omitempty"`
+	DeposedKey      string             `json:"deposed,omitempty"`
+	ProviderConfig  string             `json:"provider_config,omitempty"`
+	PriorProvConfig string             `json:"prior_provider_config,omitempty"`
 }
 
 type savedOutput struct {
@@ -150,7 +152,7 @@ func saveChange(c *ResourceChange) (savedChange, error) {
 		return savedChange{}, fmt.Errorf("%s: %w", c.Address(), err)
 	}
 	sc := savedChange{Address: c.Address(), Provider: c.Provider, Action: c.Action.String(), Before: b, After: a,
-		ActionReason: c.ActionReason, Reason: c.Reason, Dependencies: c.Dependencies, PricePerHour: c.PricePerHour,
+		ActionReason: c.ActionReason, Reason: c.Reason, Dependencies: c.Dependencies, PricePerHour: c.PricePerHour, Compute: c.Compute,
 		PriorPrice: c.PriorPrice, Detail: c.Detail, Status: c.Status,
 		Private: c.Private, PriorPrivate: c.PriorPrivate, DeposedKey: c.DeposedKey,
 		ProviderConfig: c.ProviderConfig, PriorProvConfig: c.PriorProviderConfig}
@@ -180,7 +182,7 @@ func loadChange(sc savedChange) (*ResourceChange, error) {
 		return nil, fmt.Errorf("%s: %w", sc.Address, err)
 	}
 	c := &ResourceChange{Addr: addr, Provider: sc.Provider, Action: act, Before: b, After: a, Type: ty,
-		ActionReason: sc.ActionReason, Reason: sc.Reason, Dependencies: sc.Dependencies, PricePerHour: sc.PricePerHour,
+		ActionReason: sc.ActionReason, Reason: sc.Reason, Dependencies: sc.Dependencies, PricePerHour: sc.PricePerHour, Compute: sc.Compute,
 		PriorPrice: sc.PriorPrice, Detail: sc.Detail, Status: sc.Status,
 		Private: sc.Private, PriorPrivate: sc.PriorPrivate, DeposedKey: sc.DeposedKey,
 		ProviderConfig: sc.ProviderConfig, PriorProviderConfig: sc.PriorProvConfig}

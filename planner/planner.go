@@ -864,7 +864,7 @@ func (r *run) planInstance(ctx context.Context, rb *lang.ResourceBlock, addr lan
 
 	c := &ResourceChange{
 		Addr: addr, Provider: name, Before: prior, After: planned, Type: ty, Dependencies: deps,
-		PricePerHour: resp.PricePerHour, PriorPrice: priceOf(prior), Detail: resp.Detail, Status: status,
+		PricePerHour: resp.PricePerHour, PriorPrice: priceOf(prior), Detail: resp.Detail, Status: status, Compute: resp.Compute,
 		Private: resp.Private, PriorPrivate: priorPrivate, ProviderConfig: rb.Provider, PriorProviderConfig: priorConfig,
 	}
 	switch {

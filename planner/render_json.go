@@ -2,6 +2,7 @@ package planner
 
 import (
 	"encoding/json"
+	"github.com/leptonml/lepton/providers"
 	"io"
 	"sort"
 	"sync"
@@ -141,6 +142,15 @@ type jsonConfigVariable struct {
 type jsonLepton struct {
 	Mode string   `json:"mode"`
 	Cost jsonCost `json:"cost"`
+	// Compute lists the runs that get nodes of their own (resources { }),
+	// with the offer chosen for them; their price is paid while they run,
+	// so it is not in cost.
+	Compute []jsonCompute `json:"compute,omitempty"`
+}
+
+type jsonCompute struct {
+	Address string `json:"address"`
+	*providers.Compute
 }
 
 type jsonCost struct {
@@ -217,6 +227,11 @@ func RenderJSON(w io.Writer, p *Plan, cfg *lang.Config, version string) error {
 	}
 	a, r, now, _ := p.Cost()
 	jp.Lepton = jsonLepton{Mode: p.Mode.String(), Cost: jsonCost{AddPerHour: a, RemovePerHour: r, TotalPerHour: now, Currency: "USD"}}
+	for _, c := range p.Changes {
+		if c.Compute != nil && c.Action != NoOp && c.Action != Delete {
+			jp.Lepton.Compute = append(jp.Lepton.Compute, jsonCompute{Address: c.Address(), Compute: c.Compute})
+		}
+	}
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	return enc.Encode(jp)

@@ -60,6 +60,9 @@ type PlanResponse struct {
 	PricePerHour float64
 	// Detail lines shown with the plan (chosen offer, fallbacks).
 	Detail []string
+	// Compute is the offer a run's own nodes land on (a training's
+	// resources block): the JSON plan carries it under "lepton".
+	Compute *Compute
 	// Unchanged says Planned is the request's Prior as given: the object is
 	// up to date, and the planner need not compare the two.
 	Unchanged bool
@@ -70,6 +73,24 @@ type PlanResponse struct {
 	// points at its argument).
 	Warnings []error
 }
+
+// Compute is the offer chosen for the nodes of one run.
+type Compute struct {
+	Cloud        string  `json:"cloud"`
+	Region       string  `json:"region"`
+	Zone         string  `json:"zone,omitempty"`
+	InstanceType string  `json:"instance_type"`
+	Spot         bool    `json:"spot"`
+	Nodes        int     `json:"nodes"`
+	PricePerHour float64 `json:"price_per_hour"` // all nodes, while the run goes
+	Fallbacks    int     `json:"fallbacks"`
+}
+
+// ErrLeftRunning is wrapped by an Apply error that leaves the work going
+// (a run whose status could not be read): like an interrupted apply, the
+// instance stays marked running with its private data, so the next apply
+// finds it again instead of starting it over.
+var ErrLeftRunning = errors.New("left running")
 
 // ApplyRequest asks to create or update an instance.
 type ApplyRequest struct {

@@ -63,6 +63,9 @@ type Result struct {
 type Request struct {
 	Offers []Offer // best first; the rest are fallbacks
 	Nodes  int
+	// Indexes, when set, are the node indexes to create (Nodes of them): a
+	// replacement for lost nodes of a running set; default 0..Nodes-1.
+	Indexes []int
 	// Template carries Address, Lineage, DiskGB and Image; the per-offer and
 	// per-node fields (InstanceType, Region, Zone, Spot, GPU*, Index, ClientToken)
 	// are filled in by Provision.
@@ -98,9 +101,12 @@ func Provision(ctx context.Context, req Request, provisioners map[string]Provisi
 			return res, fmt.Errorf("provision %s: no %s provisioner is configured (clouds the cluster may use must have credentials and a provider)", offer, offer.Cloud)
 		}
 		start := time.Now()
-		indexes := make([]int, req.Nodes)
-		for i := range indexes {
-			indexes[i] = i
+		indexes := req.Indexes
+		if len(indexes) == 0 {
+			indexes = make([]int, req.Nodes)
+			for i := range indexes {
+				indexes[i] = i
+			}
 		}
 		nodes, err := CreateNodes(ctx, p, offer, req.Template, req.TokenSeed, indexes, req.Parallelism)
 		at := Attempt{Offer: offer, Err: err, Created: nodes}

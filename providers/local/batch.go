@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/leptonml/lepton/providers"
+	"github.com/leptonml/lepton/providers/clusters"
 	"github.com/leptonml/lepton/providers/remote"
 	"github.com/leptonml/lepton/runtime/artifact"
 	"github.com/leptonml/lepton/runtime/data"
@@ -19,7 +20,8 @@ import (
 // predictions as CSV in one streaming pass, to a file or an object, here
 // or on node 0 of a cloud cluster (remote_batch.go).
 type BatchInference struct {
-	runs *remote.Runs // run storages of cloud clusters
+	runs    *remote.Runs      // run storages of cloud clusters
+	compute *clusters.Cluster // nodes of a run's own (resources { })
 }
 
 func (b *BatchInference) Plan(ctx context.Context, req providers.PlanRequest) (providers.PlanResponse, error) {
@@ -34,6 +36,11 @@ func (b *BatchInference) Plan(ctx context.Context, req providers.PlanRequest) (p
 	}
 	for _, name := range changedArgs(req.Prior, req.Config) {
 		resp.RequiresReplace = append(resp.RequiresReplace, cty.GetAttrPath(name))
+	}
+	if req.Config.IsWhollyKnown() {
+		if err := planCompute(b.compute, req.Config, req.Env, &resp); err != nil {
+			return resp, err
+		}
 	}
 	if out := attr(req.Config, "output"); out.IsKnown() && !out.IsNull() {
 		if _, err := parseOutput(out.AsString(), req.Env.Dir); err != nil {
@@ -60,6 +67,13 @@ func (b *BatchInference) Apply(ctx context.Context, req providers.ApplyRequest) 
 	out, err := b.output(req.Planned, req.Env)
 	if err != nil {
 		return cty.NilVal, err
+	}
+	if comp, ok, err := computeOf(req.Planned, req.Env); err != nil {
+		return cty.NilVal, err
+	} else if ok {
+		return onCompute(ctx, b.runs, b.compute, req, comp, func(req providers.ApplyRequest, tg target) (cty.Value, error) {
+			return b.applyRemote(ctx, req, out, tg)
+		})
 	}
 	if tg, ok, err := targetOf(req.Env, str(attr(req.Planned, "cluster"))); err != nil {
 		return cty.NilVal, err
@@ -149,7 +163,7 @@ func (b *BatchInference) Read(ctx context.Context, req providers.ReadRequest) (c
 // Delete removes the output and, for a run on a cluster, the run's objects.
 func (b *BatchInference) Delete(ctx context.Context, req providers.DeleteRequest) error {
 	if p, ok := parsePrivate(req.Private); ok {
-		if err := deleteRemoteRun(ctx, b.runs, req.Env, p); err != nil {
+		if err := deleteRemoteRun(ctx, b.runs, b.compute, req.Env, p); err != nil {
 			return err
 		}
 	}

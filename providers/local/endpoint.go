@@ -250,7 +250,7 @@ func (e *Endpoint) Delete(ctx context.Context, req providers.DeleteRequest) erro
 	if p, ok := parsePrivate(req.Private); ok && p.Kube != nil {
 		return deleteKube(ctx, *p.Kube, req.Address, req.Env.Lineage)
 	} else if ok {
-		return deleteRemoteRun(ctx, e.runs, req.Env, p)
+		return deleteRemoteRun(ctx, e.runs, nil, req.Env, p)
 	}
 	p := processOf(req.Env.DataDir, req.Address, req.Current)
 	if err := serve.Stop(ctx, p, 30*time.Second); err != nil {

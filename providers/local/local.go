@@ -26,8 +26,8 @@ func New() *Provider {
 	return &Provider{clusters: cl, resources: map[string]providers.Resource{
 		"dataset":         &Dataset{schema: schemas["dataset"]},
 		"cluster":         cl,
-		"training":        &Training{runs: runs},
-		"batch_inference": &BatchInference{runs: runs},
+		"training":        &Training{runs: runs, compute: cl},
+		"batch_inference": &BatchInference{runs: runs, compute: cl},
 		"endpoint":        &Endpoint{runs: runs},
 	}}
 }

@@ -35,6 +35,9 @@ type target struct {
 	cloud   string
 	hosts   []string
 	ids     []string
+	// compute is set for a run on nodes of its own (resources { }): they
+	// are replaced when lost (remote_recover.go).
+	compute *runCompute
 }
 
 // targetOf returns the cluster at clusterAddr when it is on cloud nodes;
@@ -87,6 +90,12 @@ type runPrivate struct {
 	Workdir string `json:"workdir,omitempty"`
 	// Kube is set for a run or endpoint on a Kubernetes cluster.
 	Kube *kubeRun `json:"kube,omitempty"`
+	// Recovery (remote_recover.go): Series is the first attempt's run id
+	// (the checkpoints' key), Attempt the restarts so far, Restarts why.
+	Series   string        `json:"series,omitempty"`
+	Attempt  int           `json:"attempt,omitempty"`
+	Restarts []restart     `json:"restarts,omitempty"`
+	Compute  *computeNodes `json:"compute,omitempty"` // the run's own nodes (resources.go)
 }
 
 func parsePrivate(b []byte) (runPrivate, bool) {
@@ -247,15 +256,36 @@ func logger(env providers.Env) func(string, ...any) {
 
 func nowUTC() time.Time { return time.Now().UTC().Truncate(time.Second) }
 
-// deleteRemoteRun takes a run off its nodes and removes its objects.
-func deleteRemoteRun(ctx context.Context, runs *remote.Runs, env providers.Env, p runPrivate) error {
+// deleteRemoteRun takes a run off its nodes and removes its objects; a run
+// with nodes of its own deletes them (compute).
+func deleteRemoteRun(ctx context.Context, runs *remote.Runs, compute *clusters.Cluster, env providers.Env, p runPrivate) error {
+	if p.Compute != nil {
+		if err := deleteComputeNodes(ctx, compute, env, p); err != nil {
+			return fmt.Errorf("deleting the nodes of run %s: %w", p.Run, err)
+		}
+	}
+	if p.Storage == "" && p.Cloud == "" {
+		return nil // its nodes were never made
+	}
 	c, err := openPrivate(ctx, runs, env, p)
 	if err != nil {
 		return fmt.Errorf("removing run %s: %w", p.Run, err)
 	}
 	key := remote.ClusterKey(p.Cluster)
-	for _, n := range p.Nodes {
-		if err := c.RemoveRun(ctx, key, n, p.Run); err != nil {
+	if p.Compute == nil {
+		for _, n := range p.Nodes {
+			if err := c.RemoveRun(ctx, key, n, p.Run); err != nil {
+				return err
+			}
+		}
+	}
+	for _, r := range p.Restarts {
+		if err := c.DeleteRun(ctx, r.Run); err != nil {
+			return err
+		}
+	}
+	if p.Compute != nil {
+		if err := deleteComputeObjects(ctx, c, p); err != nil {
 			return err
 		}
 	}

@@ -102,6 +102,9 @@ func (b *BatchInference) handOver(ctx context.Context, req providers.ApplyReques
 	if run.Status, run.Log, err = runObjects(ctx, c, id, 0); err != nil {
 		return err
 	}
+	if err := prepareAttempt(ctx, c, tg, &run); err != nil {
+		return err
+	}
 	return c.AddRun(ctx, tg.key, run)
 }
 
@@ -153,15 +156,34 @@ func awaitNode0(ctx context.Context, req providers.ApplyRequest, c *remote.Clien
 		}
 		logf("started run %s on %s node 0 (%s)", p.Run, tg.address, tg.host(0))
 	}
-	sts, err := remote.Watch{Client: c, Cluster: tg.key, Run: p.Run, Nodes: []int{0}, Progress: req.Env.Progress}.Wait(ctx)
-	if err != nil {
+	for {
+		sts, err := remote.Watch{Client: c, Cluster: tg.key, Run: p.Run, Nodes: []int{0}, Progress: req.Env.Progress}.Wait(ctx)
+		if err == nil {
+			return p, sts[0], nil
+		}
 		if ctx.Err() != nil {
 			return p, runspec.Status{}, err // interrupted: the run goes on, state says running
+		}
+		if errors.As(err, new(*runspec.DecodeError)) {
+			// The run may be fine: it stays, and so does its record.
+			return p, runspec.Status{}, fmt.Errorf("%w: %w", providers.ErrLeftRunning, err)
+		}
+		lost, isLost := lostNode(err)
+		if isLost && tg.compute != nil {
+			rerr := tg.compute.restart(ctx, &req, c, &tg, &p, lost, handOver)
+			if rerr == nil {
+				continue
+			}
+			if ctx.Err() != nil {
+				return p, runspec.Status{}, rerr
+			}
+			err = rerr
+		} else if isLost {
+			err = fmt.Errorf("%w; %s owns its nodes, so lepton does not replace them during the run: run lepton apply again, which repairs %s (its refresh finds the lost node) and trains again; or give the training resources { } of its own to have lost nodes replaced and the run resumed from its checkpoint", err, tg.address, tg.address)
 		}
 		if rerr := c.RemoveRun(context.WithoutCancel(ctx), tg.key, 0, p.Run); rerr != nil {
 			err = errors.Join(err, rerr)
 		}
 		return p, runspec.Status{}, err
 	}
-	return p, sts[0], nil
 }

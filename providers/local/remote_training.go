@@ -103,5 +103,8 @@ func (t *Training) handOver(ctx context.Context, req providers.ApplyRequest, ts 
 	if run.Status, run.Log, err = runObjects(ctx, c, id, 0); err != nil {
 		return err
 	}
+	if err := prepareAttempt(ctx, c, tg, &run); err != nil {
+		return err
+	}
 	return c.AddRun(ctx, tg.key, run)
 }

@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/leptonml/lepton/providers"
+	"github.com/leptonml/lepton/providers/clusters"
 	"github.com/leptonml/lepton/providers/remote"
 	"github.com/leptonml/lepton/runtime/artifact"
 	"github.com/leptonml/lepton/runtime/data"
@@ -26,7 +27,8 @@ import (
 // or tabular Q-learning. Its run directory holds checkpoints, so an
 // interrupted run resumes where it stopped.
 type Training struct {
-	runs *remote.Runs // run storages of cloud clusters
+	runs    *remote.Runs      // run storages of cloud clusters
+	compute *clusters.Cluster // nodes of a run's own (resources { })
 }
 
 func artifactStore(dataDir string) *artifact.Store {
@@ -189,6 +191,9 @@ func (t *Training) Plan(ctx context.Context, req providers.PlanRequest) (provide
 	if err != nil {
 		return resp, err
 	}
+	if err := planCompute(t.compute, req.Config, req.Env, &resp); err != nil {
+		return resp, err
+	}
 	if ts.cmd != nil {
 		d, err := planCommand(req, ts)
 		resp.Detail = append(resp.Detail, d...)
@@ -235,6 +240,13 @@ func (t *Training) Apply(ctx context.Context, req providers.ApplyRequest) (cty.V
 	ts, err := parseTraining(req.Planned)
 	if err != nil {
 		return cty.NilVal, err
+	}
+	if comp, ok, err := computeOf(req.Planned, req.Env); err != nil {
+		return cty.NilVal, err
+	} else if ok {
+		return onCompute(ctx, t.runs, t.compute, req, comp, func(req providers.ApplyRequest, tg target) (cty.Value, error) {
+			return t.applyRemote(ctx, req, ts, tg)
+		})
 	}
 	if tg, ok, err := targetOf(req.Env, ts.cluster); err != nil {
 		return cty.NilVal, err
@@ -416,7 +428,7 @@ func (t *Training) Delete(ctx context.Context, req providers.DeleteRequest) erro
 			return err
 		}
 	} else if ok {
-		if err := deleteRemoteRun(ctx, t.runs, req.Env, p); err != nil {
+		if err := deleteRemoteRun(ctx, t.runs, t.compute, req.Env, p); err != nil {
 			return err
 		}
 	}

@@ -90,7 +90,24 @@ func (t *Training) Status(ctx context.Context, in providers.InstanceView) provid
 	} else {
 		rep.Detail = fmt.Sprintf("epochs %v", a["epochs_completed"])
 	}
+	withRestarts(&rep, in.Private)
 	return rep
+}
+
+// withRestarts adds a run's restarts (preemptions, lost nodes) to its
+// status.
+func withRestarts(rep *providers.StatusReport, private []byte) {
+	p, ok := parsePrivate(private)
+	if !ok || p.Compute == nil {
+		return
+	}
+	if rep.Extra == nil {
+		rep.Extra = map[string]string{}
+	}
+	rep.Extra["restarts"] = fmt.Sprint(len(p.Restarts))
+	if d := restartsDetail(p); d != "" {
+		rep.Detail += "; " + d
+	}
 }
 
 // Describe is the trained model's description.
@@ -139,11 +156,15 @@ func (d *Dataset) Describe(ctx context.Context, in providers.InstanceView) (stri
 // Status is the row count and where the predictions went; for a run going
 // on a cloud cluster, where and how it is going.
 func (b *BatchInference) Status(ctx context.Context, in providers.InstanceView) providers.StatusReport {
+	var rep providers.StatusReport
 	if p, ok := parsePrivate(in.Private); ok && in.Status == state.StatusRunning {
-		return providers.StatusReport{Detail: remoteDetail(ctx, b.runs, in, p)}
+		rep.Detail = remoteDetail(ctx, b.runs, in, p)
+	} else {
+		a := attrMap(in)
+		rep.Detail = fmt.Sprintf("%v rows -> %v", a["rows"], a["output"])
 	}
-	a := attrMap(in)
-	return providers.StatusReport{Detail: fmt.Sprintf("%v rows -> %v", a["rows"], a["output"])}
+	withRestarts(&rep, in.Private)
+	return rep
 }
 
 // Logs is the server's log.

@@ -2,6 +2,7 @@ package remote
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -30,6 +31,25 @@ type Watch struct {
 	Every time.Duration
 }
 
+// NodeLostError is a run that did not fail of itself: its node was
+// preempted or shut down under it (the agent said so), or its agent stopped
+// reporting. A run with nodes of its own starts again on a new node.
+type NodeLostError struct {
+	Run   string
+	Node  int
+	Host  string
+	Cause string
+	// Short says what happened in a few words ("was interrupted",
+	// "stopped reporting"), for a status line.
+	Short string
+}
+
+func (e *NodeLostError) Error() string { return e.Cause }
+
+// corruptGrace is how long an undecodable status is waited out: the agent
+// rewrites a going run's status every HeartbeatEvery.
+const corruptGrace = runspec.StaleAfter
+
 // Wait polls until every node is done, and returns their statuses. A failed
 // run is an error naming the node; so is a node whose agent stopped
 // reporting.
@@ -47,6 +67,7 @@ func (w Watch) Wait(ctx context.Context) (map[int]runspec.Status, error) {
 	seen := map[int]int{}
 	done := map[int]runspec.Status{}
 	lastHB := map[int]time.Time{}
+	corrupt := map[int]time.Time{}
 	t := time.NewTicker(w.Every)
 	defer t.Stop()
 	for {
@@ -55,9 +76,22 @@ func (w Watch) Wait(ctx context.Context) (map[int]runspec.Status, error) {
 				continue
 			}
 			st, found, err := w.Client.Status(ctx, w.Run, n)
+			var bad *runspec.DecodeError
+			if errors.As(err, &bad) {
+				// Overwritten by the agent's next report, unless the run
+				// has ended: then it stays, and so does the run's record.
+				if corrupt[n].IsZero() {
+					corrupt[n] = time.Now()
+				}
+				if time.Since(corrupt[n]) < corruptGrace {
+					continue
+				}
+				return done, fmt.Errorf("%w (for %s): the run is left as it is; remove or repair the object, then apply again", err, time.Since(corrupt[n]).Round(time.Second))
+			}
 			if err != nil {
 				return done, err
 			}
+			delete(corrupt, n)
 			if !found {
 				if err := w.checkNode(ctx, n, start, lastHB); err != nil {
 					return done, err
@@ -66,14 +100,18 @@ func (w Watch) Wait(ctx context.Context) (map[int]runspec.Status, error) {
 			}
 			w.print(n, st, seen)
 			switch {
+			case st.State == runspec.StateFailed && st.Interrupted:
+				return done, &NodeLostError{Run: w.Run, Node: n, Host: st.Host, Short: "was interrupted (its agent was stopped: preempted or shut down)",
+					Cause: fmt.Sprintf("run %s was interrupted on node %d (%s): %s", w.Run, n, st.Host, st.Error)}
 			case st.State == runspec.StateFailed:
 				n, st = w.firstFailure(ctx, n, st)
 				return done, fmt.Errorf("run %s failed on node %d (%s): %s", w.Run, n, st.Host, st.Error)
 			case w.Done(st):
 				done[n] = st
 			case runspec.Stale(st.Updated, time.Now()):
-				return done, fmt.Errorf("node %d (%s) stopped reporting on run %s at %s (%s ago): its agent or the instance is gone",
-					n, st.Host, w.Run, st.Updated.UTC().Format(time.RFC3339), time.Since(st.Updated).Round(time.Second))
+				return done, &NodeLostError{Run: w.Run, Node: n, Host: st.Host, Short: "stopped reporting",
+					Cause: fmt.Sprintf("node %d (%s) stopped reporting on run %s at %s (%s ago): its agent or the instance is gone",
+						n, st.Host, w.Run, st.Updated.UTC().Format(time.RFC3339), time.Since(st.Updated).Round(time.Second))}
 			}
 		}
 		if len(done) == len(w.Nodes) {
@@ -130,8 +168,9 @@ func (w Watch) checkNode(ctx context.Context, n int, start time.Time, last map[i
 	case found && hb.Error != "" && !runspec.Stale(hb.Updated, time.Now()):
 		return fmt.Errorf("the agent of %s node %d (%s) reports: %s", w.Cluster, n, hb.Host, hb.Error)
 	case found && runspec.Stale(hb.Updated, time.Now()) && time.Since(start) > runspec.StaleAfter:
-		return fmt.Errorf("the agent of %s node %d (%s) stopped reporting at %s: the node is gone or stuck",
-			w.Cluster, n, hb.Host, hb.Updated.UTC().Format(time.RFC3339))
+		return &NodeLostError{Run: w.Run, Node: n, Host: hb.Host, Short: "stopped reporting",
+			Cause: fmt.Sprintf("the agent of %s node %d (%s) stopped reporting at %s: the node is gone or stuck",
+				w.Cluster, n, hb.Host, hb.Updated.UTC().Format(time.RFC3339))}
 	case !found && time.Since(start) > w.BootTimeout:
 		return fmt.Errorf("%s node %d has not started its agent after %s: see the instance's console output", w.Cluster, n, w.BootTimeout)
 	}

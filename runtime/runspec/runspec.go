@@ -287,10 +287,24 @@ func Stale(updated, now time.Time) bool { return now.Sub(updated) > StaleAfter }
 // and naming what it was.
 func Decode(what string, b []byte, v any) error {
 	if err := json.Unmarshal(b, v); err != nil {
-		return fmt.Errorf("%s is not valid (%d bytes): %w", what, len(b), err)
+		return &DecodeError{What: what, Size: len(b), Err: err}
 	}
 	return nil
 }
+
+// DecodeError is a document of the contract that is not valid JSON of its
+// type (a torn or corrupted object).
+type DecodeError struct {
+	What string
+	Size int
+	Err  error
+}
+
+func (e *DecodeError) Error() string {
+	return fmt.Sprintf("%s is not valid (%d bytes): %v", e.What, e.Size, e.Err)
+}
+
+func (e *DecodeError) Unwrap() error { return e.Err }
 
 func hexOf(digest string) string { return strings.TrimPrefix(digest, "sha256:") }
 

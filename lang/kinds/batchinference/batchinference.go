@@ -5,6 +5,7 @@ package batchinference
 
 import (
 	"github.com/hashicorp/hcl/v2/hcldec"
+	"github.com/leptonml/lepton/lang/kinds/runcompute"
 	ks "github.com/leptonml/lepton/lang/kindspec"
 	"github.com/zclconf/go-cty/cty"
 )
@@ -13,12 +14,12 @@ import (
 func Spec() *ks.Spec {
 	return &ks.Spec{
 		Name: "batch_inference",
-		Config: hcldec.ObjectSpec{
+		Config: runcompute.Add(hcldec.ObjectSpec{
 			"model":   ks.Required("model", ks.Str),
 			"dataset": ks.Required("dataset", ks.Dyn),
 			"output":  ks.Required("output", ks.Str),
 			"cluster": ks.Attr("cluster", ks.Dyn),
-		},
+		}),
 		Computed: map[string]cty.Type{
 			"rows":   ks.Num,
 			"digest": ks.Str,
@@ -27,5 +28,6 @@ func Spec() *ks.Spec {
 		// The predictions do not depend on the cluster they were made on:
 		// resizing or repairing the cluster does not score them again.
 		Placement: []string{"cluster"},
+		Validate:  runcompute.Validate("batch_inference"),
 	}
 }

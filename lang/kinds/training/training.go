@@ -4,6 +4,7 @@ package training
 
 import (
 	"github.com/hashicorp/hcl/v2/hcldec"
+	"github.com/leptonml/lepton/lang/kinds/runcompute"
 	ks "github.com/leptonml/lepton/lang/kindspec"
 	"github.com/zclconf/go-cty/cty"
 )
@@ -12,7 +13,7 @@ import (
 func Spec() *ks.Spec {
 	return &ks.Spec{
 		Name: "training",
-		Config: hcldec.ObjectSpec{
+		Config: runcompute.Add(hcldec.ObjectSpec{
 			"dataset":   ks.Attr("dataset", ks.Dyn),
 			"cluster":   ks.Attr("cluster", ks.Dyn),
 			"objective": ks.Attr("objective", ks.Str),
@@ -61,7 +62,7 @@ func Spec() *ks.Spec {
 				"workdir":        ks.Attr("workdir", ks.Str),
 				"checkpoint_dir": ks.Attr("checkpoint_dir", ks.Str),
 			}),
-		},
+		}),
 		Computed: map[string]cty.Type{
 			"model":            ks.Str,
 			"metrics":          cty.Map(ks.Num),
@@ -75,5 +76,6 @@ func Spec() *ks.Spec {
 		// A finished training's model does not depend on the cluster it
 		// ran on: resizing or repairing the cluster does not retrain.
 		Placement: []string{"cluster"},
+		Validate:  runcompute.Validate("training"),
 	}
 }
