@@ -71,7 +71,7 @@ func (b *BatchInference) Apply(ctx context.Context, req providers.ApplyRequest) 
 	if comp, ok, err := computeOf(req.Planned, req.Env); err != nil {
 		return cty.NilVal, err
 	} else if ok {
-		return onCompute(ctx, b.runs, b.compute, req, comp, func(req providers.ApplyRequest, tg target) (cty.Value, error) {
+		return onCompute(ctx, b.runs, b.compute, req, comp, false, func(req providers.ApplyRequest, tg target) (cty.Value, error) {
 			return b.applyRemote(ctx, req, out, tg)
 		})
 	}

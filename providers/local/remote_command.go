@@ -146,9 +146,15 @@ func planCommand(req providers.PlanRequest, ts trainingSpec) ([]string, error) {
 		return nil, err
 	}
 	what := strings.Join(quoteArgs(c.args), " ")
-	local := ts.cluster == ""
+	// resources { }: nodes made for the run (resources.go).
+	own := !attr(req.Config, "resources").IsNull()
+	local := ts.cluster == "" && !own
+	where := ts.cluster
+	if own {
+		where = "the run's own nodes"
+	}
 	nodes := "every node"
-	if !local && req.Env.Lookup != nil {
+	if !local && !own && req.Env.Lookup != nil {
 		if cl, ok := req.Env.Lookup(ts.cluster); ok {
 			if cloudName := attr(cl, "cloud"); cloudName.IsKnown() && str(cloudName) == "local" {
 				local = true
@@ -170,7 +176,7 @@ func planCommand(req providers.PlanRequest, ts trainingSpec) ([]string, error) {
 	if c.image != "" {
 		what += " in image " + c.image
 	}
-	detail := []string{fmt.Sprintf("runs %s on %s of %s (NODE_RANK, NUM_NODES, MASTER_ADDR = node 0, MASTER_PORT = %s)", what, nodes, ts.cluster, masterPortOf(c))}
+	detail := []string{fmt.Sprintf("runs %s on %s of %s (NODE_RANK, NUM_NODES, MASTER_ADDR = node 0, MASTER_PORT = %s)", what, nodes, where, masterPortOf(c))}
 	if c.workdir != "" {
 		detail = append(detail, "in a copy of "+c.workdir+" (uploaded when its content changed)")
 	}
@@ -251,10 +257,24 @@ func (t *Training) applyCommand(ctx context.Context, req providers.ApplyRequest,
 		}
 		logf("started run %s on %d node(s) of %s: %s", p.Run, len(nodes), tg.address, strings.Join(quoteArgs(ts.cmd.args), " "))
 	}
-	sts, err := remote.Watch{Client: c, Cluster: tg.key, Run: p.Run, Nodes: p.Nodes, Progress: req.Env.Progress}.Wait(ctx)
-	if err != nil {
+	var sts map[int]runspec.Status
+	for {
+		sts, err = remote.Watch{Client: c, Cluster: tg.key, Run: p.Run, Nodes: p.Nodes, Progress: req.Env.Progress}.Wait(ctx)
+		if err == nil {
+			break
+		}
 		if ctx.Err() != nil {
 			return cty.NilVal, err // interrupted: the run goes on, state says running
+		}
+		if lost, ok := lostNode(err); ok && tg.compute != nil {
+			// A lost node of the run's own: replaced, and the program
+			// started again on every node from its checkpoint_dir.
+			err = tg.compute.restart(ctx, &req, c, &tg, &p, lost, func(id string) error {
+				return t.handOverCommand(ctx, req, ts, tg, c, id, p.Nodes, p.Nodes)
+			})
+			if err == nil {
+				continue
+			}
 		}
 		return cty.NilVal, t.stopCommand(ctx, c, tg, p, err)
 	}
@@ -308,7 +328,11 @@ func (t *Training) handOverCommand(ctx context.Context, req providers.ApplyReque
 	if p, err := strconv.Atoi(cs.env["MASTER_PORT"]); err == nil && p > 0 {
 		cmd.MasterPort = p
 	}
-	if cl, ok := req.Env.Lookup(tg.address); ok {
+	if r := attr(req.Planned, "resources"); !r.IsNull() {
+		if spec, err := catalog.ParseGPU(str(attr(r, "gpu"))); err == nil {
+			cmd.GPUsPerNode = spec.Count
+		}
+	} else if cl, ok := req.Env.Lookup(tg.address); ok {
 		if g := str(attr(cl, "gpu")); g != "" {
 			if spec, err := catalog.ParseGPU(g); err == nil {
 				cmd.GPUsPerNode = spec.Count
@@ -340,8 +364,11 @@ func (t *Training) handOverCommand(ctx context.Context, req providers.ApplyReque
 		}
 		run := runspec.Run{ID: id, Kind: runspec.KindTraining, Address: req.Address, Node: n, Nodes: len(all),
 			Expires: nowUTC().Add(remote.URLTTL), Training: &runspec.Training{Command: &nc}}
-		// A first attempt: its own id names the series of checkpoints.
-		if run.Checkpoint, err = commandCheckpoint(ctx, c, id, run.Attempt, n); err != nil {
+		// A first attempt's own id names the series of checkpoints; a
+		// restart on nodes of the run's own continues its series.
+		series, attempt := attemptOf(tg, id)
+		run.Attempt = attempt
+		if run.Checkpoint, err = commandCheckpoint(ctx, c, series, run.Attempt, n); err != nil {
 			return err
 		}
 		if run.Status, run.Log, err = runObjects(ctx, c, id, n); err != nil {

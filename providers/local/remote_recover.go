@@ -40,44 +40,29 @@ type restart struct {
 	Cause string    `json:"cause"`
 }
 
-// checkpointFor signs the checkpoint objects of a run's attempt: Put
-// always, Get from the second attempt on.
-func checkpointFor(ctx context.Context, c *remote.Client, p runPrivate) (*runspec.Checkpoint, error) {
-	series := p.Series
-	if series == "" {
-		series = p.Run
+// attemptOf is the series and attempt of the run id about to be handed
+// over: those recorded for a run on nodes of its own, else a first attempt
+// naming its own series.
+func attemptOf(tg target, id string) (series string, attempt int) {
+	if rc := tg.compute; rc != nil && rc.p.Run == id && rc.p.Series != "" {
+		return rc.p.Series, rc.p.Attempt
 	}
-	key := runspec.CheckpointKey(series, 0)
-	put, err := c.Store.Sign(ctx, key, "PUT", remote.URLTTL)
-	if err != nil {
-		return nil, err
-	}
-	cp := &runspec.Checkpoint{Put: put}
-	if p.Attempt > 0 {
-		get, err := c.Store.Sign(ctx, key, "GET", remote.URLTTL)
-		if err != nil {
-			return nil, err
-		}
-		cp.Get = &get
-	}
-	return cp, nil
+	return id, 0
 }
 
-// prepareAttempt gives a run about to be handed over its attempt and, for a
-// training, its checkpoint objects (handOver calls it last).
+// prepareAttempt gives a built-in run about to be handed over its attempt
+// and its checkpoint objects (handOver calls it last).
 func prepareAttempt(ctx context.Context, c *remote.Client, tg target, run *runspec.Run) error {
-	p := runPrivate{Run: run.ID}
-	if tg.compute != nil && tg.compute.p.Run == run.ID {
-		p = tg.compute.p
-	}
-	run.Attempt = p.Attempt
+	series, attempt := attemptOf(tg, run.ID)
+	run.Attempt = attempt
 	if run.Kind != runspec.KindTraining {
 		return nil
 	}
-	cp, err := checkpointFor(ctx, c, p)
+	cp, err := commandCheckpoint(ctx, c, series, attempt, run.Node)
 	if err != nil {
 		return err
 	}
+	cp.Every = 0 // a built-in kernel saves after each checkpointed epoch
 	run.Checkpoint = cp
 	return nil
 }
@@ -129,8 +114,12 @@ func (rc *runCompute) restart(ctx context.Context, req *providers.ApplyRequest, 
 		return err
 	}
 	logf("restart %d of at most %d: %s", p.Attempt, rc.max, cause)
-	if err := c.RemoveRun(ctx, tg.key, lost.Node, old); err != nil {
-		logf("could not take run %s out of node %d's inbox: %v", old, lost.Node, err)
+	for _, n := range p.Nodes {
+		// Every node's part of the lost attempt stops; the next starts
+		// on all of them.
+		if err := c.RemoveRun(ctx, tg.key, n, old); err != nil {
+			logf("could not take run %s out of node %d's inbox: %v", old, n, err)
+		}
 	}
 	if err := rc.replace(ctx, req, c, tg, p); err != nil {
 		return err

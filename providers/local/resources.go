@@ -112,7 +112,7 @@ func planCompute(cl *clusters.Cluster, cfg cty.Value, env providers.Env, resp *p
 
 // ensureNodes makes (or finds again) the nodes of a run with resources and
 // returns where the run goes, with req.Private holding what was recorded.
-func ensureNodes(ctx context.Context, runs *remote.Runs, cl *clusters.Cluster, req *providers.ApplyRequest, comp clusters.Compute) (target, error) {
+func ensureNodes(ctx context.Context, runs *remote.Runs, cl *clusters.Cluster, req *providers.ApplyRequest, comp clusters.Compute, everyNode bool) (target, error) {
 	max, err := maxRestarts(req.Planned)
 	if err != nil {
 		return target{}, err
@@ -127,6 +127,9 @@ func ensureNodes(ctx context.Context, runs *remote.Runs, cl *clusters.Cluster, r
 		}
 		p = runPrivate{Run: id, Series: id, Cluster: req.Address, Nodes: []int{0}, Started: nowUTC(),
 			Compute: &computeNodes{Making: idx, Seed: id}}
+		if everyNode {
+			p.Nodes = idx // a command runs on every node; a built-in kernel on node 0
+		}
 	}
 	if err := rc.save(ctx, req, p); err != nil {
 		return target{}, err
@@ -281,8 +284,8 @@ func deleteComputeObjects(ctx context.Context, c *remote.Client, p runPrivate) e
 // deleted whether the run succeeded or failed. An interrupted apply leaves
 // the nodes and the run going, recorded in state: the next apply waits for
 // the run, destroy deletes the nodes.
-func onCompute(ctx context.Context, runs *remote.Runs, cl *clusters.Cluster, req providers.ApplyRequest, comp clusters.Compute, apply func(providers.ApplyRequest, target) (cty.Value, error)) (cty.Value, error) {
-	tg, err := ensureNodes(ctx, runs, cl, &req, comp)
+func onCompute(ctx context.Context, runs *remote.Runs, cl *clusters.Cluster, req providers.ApplyRequest, comp clusters.Compute, everyNode bool, apply func(providers.ApplyRequest, target) (cty.Value, error)) (cty.Value, error) {
+	tg, err := ensureNodes(ctx, runs, cl, &req, comp, everyNode)
 	if err != nil {
 		if ctx.Err() == nil && tg.compute != nil {
 			if rerr := tg.compute.release(ctx, &req); rerr != nil {

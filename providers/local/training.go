@@ -244,7 +244,10 @@ func (t *Training) Apply(ctx context.Context, req providers.ApplyRequest) (cty.V
 	if comp, ok, err := computeOf(req.Planned, req.Env); err != nil {
 		return cty.NilVal, err
 	} else if ok {
-		return onCompute(ctx, t.runs, t.compute, req, comp, func(req providers.ApplyRequest, tg target) (cty.Value, error) {
+		return onCompute(ctx, t.runs, t.compute, req, comp, ts.cmd != nil, func(req providers.ApplyRequest, tg target) (cty.Value, error) {
+			if ts.cmd != nil {
+				return t.applyCommand(ctx, req, ts, tg)
+			}
 			return t.applyRemote(ctx, req, ts, tg)
 		})
 	}
