@@ -12,17 +12,16 @@ import (
 	"strings"
 	"time"
 
-	"cloud.google.com/go/storage"
 	"google.golang.org/api/googleapi"
-	"google.golang.org/api/iterator"
 	"google.golang.org/api/option"
+	raw "google.golang.org/api/storage/v1"
 
+	"github.com/leptonml/lepton/internal/gcsjson"
 	"github.com/leptonml/lepton/runtime/runstore"
 )
 
 type gcsBackend struct {
-	c        *storage.Client
-	bucket   *storage.BucketHandle
+	c        *gcsjson.Client
 	name     string
 	project  string
 	location string
@@ -46,9 +45,10 @@ type googleCreds struct {
 
 func openGCS(ctx context.Context, bucket string, o Options) (*gcsBackend, error) {
 	b := &gcsBackend{name: bucket, location: o.Region}
-	// JSON reads: the XML API of an emulator answers on its public host
-	// only, and JSON reads are as good against the real service.
-	opts := []option.ClientOption{storage.WithJSONReads()}
+	// Reads go through the JSON API: the XML API of an emulator answers on
+	// its public host only, and JSON reads are as good against the real
+	// service.
+	var opts []option.ClientOption
 	endpoint := o.Endpoint
 	if endpoint != "" {
 		opts = append(opts, option.WithEndpoint(endpoint))
@@ -90,40 +90,47 @@ func openGCS(ctx context.Context, bucket string, o Options) (*gcsBackend, error)
 			b.project = p
 		}
 	}
-	c, err := storage.NewClient(ctx, opts...)
+	c, err := gcsjson.New(ctx, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("creating the Google Cloud Storage client (Application Default Credentials: GOOGLE_APPLICATION_CREDENTIALS or `gcloud auth application-default login`): %w", err)
 	}
-	b.c, b.bucket = c, c.Bucket(bucket)
+	b.c = c
 	return b, nil
 }
 
 func (b *gcsBackend) put(ctx context.Context, key string, r io.Reader) error {
-	// A cancelled context aborts the upload before the object is made.
-	wctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	w := b.bucket.Object(key).NewWriter(wctx)
-	if _, err := io.Copy(w, r); err != nil {
-		cancel()
-		w.Close()
-		return err
-	}
-	return b.classify(w.Close())
+	// One request up to 16 MiB, a resumable upload beyond, as the storage
+	// package's Writer does; a cancelled context abandons it before the
+	// object is made.
+	_, err := b.c.Objects.Insert(b.name, &raw.Object{Name: key}).Media(r).Context(ctx).Do()
+	return b.classify(err)
 }
 
 func (b *gcsBackend) get(ctx context.Context, key string) (io.ReadCloser, error) {
-	rc, err := b.bucket.Object(key).NewReader(ctx)
+	rc, _, err := b.c.Download(ctx, b.c.Objects.Get(b.name, key))
 	if err != nil {
 		return nil, b.missing(ctx, b.classify(err))
 	}
 	return rc, nil
 }
 
+// bucketExists asks for the bucket's metadata: false on a 404.
+func (b *gcsBackend) bucketExists(ctx context.Context) (bool, error) {
+	err := gcsjson.Retry(ctx, func() error {
+		_, err := b.c.Buckets.Get(b.name).Context(ctx).Do()
+		return err
+	})
+	if gcsjson.NotFound(err) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
 // missing tells a missing bucket from a missing object, which a read of
 // an object does not.
 func (b *gcsBackend) missing(ctx context.Context, err error) error {
 	if errors.Is(err, errNotFound) {
-		if _, berr := b.bucket.Attrs(ctx); errors.Is(berr, storage.ErrBucketNotExist) {
+		if ok, berr := b.bucketExists(ctx); berr == nil && !ok {
 			return errNoBucket
 		}
 	}
@@ -131,34 +138,45 @@ func (b *gcsBackend) missing(ctx context.Context, err error) error {
 }
 
 func (b *gcsBackend) stat(ctx context.Context, key string) (runstore.Info, error) {
-	a, err := b.bucket.Object(key).Attrs(ctx)
+	var o *raw.Object
+	err := gcsjson.Retry(ctx, func() error {
+		var err error
+		o, err = b.c.Objects.Get(b.name, key).Context(ctx).Do()
+		return err
+	})
 	if err != nil {
 		return runstore.Info{}, b.missing(ctx, b.classify(err))
 	}
-	return runstore.Info{Key: key, Size: a.Size, ModTime: a.Updated}, nil
+	return runstore.Info{Key: key, Size: int64(o.Size), ModTime: gcsjson.Time(o.Updated)}, nil
 }
 
 func (b *gcsBackend) list(ctx context.Context, prefix string) ([]runstore.Info, error) {
-	q := &storage.Query{Prefix: prefix}
-	if err := q.SetAttrSelection([]string{"Name", "Size", "Updated"}); err != nil {
-		return nil, err
-	}
 	var out []runstore.Info
-	it := b.bucket.Objects(ctx, q)
-	for {
-		a, err := it.Next()
-		if err == iterator.Done {
-			return out, nil
+	call := b.c.Objects.List(b.name).Prefix(prefix).Projection("full").Fields("nextPageToken", "prefixes", "items(name,size,updated)")
+	for token := ""; ; {
+		var page *raw.Objects
+		err := gcsjson.Retry(ctx, func() error {
+			var err error
+			page, err = call.PageToken(token).Context(ctx).Do()
+			return err
+		})
+		if gcsjson.NotFound(err) {
+			return nil, errNoBucket
 		}
 		if err != nil {
 			return nil, b.classify(err)
 		}
-		out = append(out, runstore.Info{Key: a.Name, Size: a.Size, ModTime: a.Updated})
+		for _, o := range page.Items {
+			out = append(out, runstore.Info{Key: o.Name, Size: int64(o.Size), ModTime: gcsjson.Time(o.Updated)})
+		}
+		if token = page.NextPageToken; token == "" {
+			return out, nil
+		}
 	}
 }
 
 func (b *gcsBackend) del(ctx context.Context, key string) error {
-	err := b.classify(b.bucket.Object(key).Delete(ctx))
+	err := b.classify(b.c.Objects.Delete(b.name, key).Context(ctx).Do())
 	if errors.Is(err, errNotFound) {
 		return nil
 	}
@@ -166,8 +184,7 @@ func (b *gcsBackend) del(ctx context.Context, key string) error {
 }
 
 func (b *gcsBackend) sign(ctx context.Context, key, method string, ttl time.Duration) (string, map[string]string, error) {
-	opts := &storage.SignedURLOptions{
-		Scheme:   storage.SigningSchemeV4,
+	opts := gcsjson.SignOptions{
 		Method:   method,
 		Expires:  time.Now().Add(ttl),
 		Insecure: b.insecure,
@@ -175,7 +192,7 @@ func (b *gcsBackend) sign(ctx context.Context, key, method string, ttl time.Dura
 	if b.key != nil {
 		opts.GoogleAccessID, opts.PrivateKey = b.accessID, b.key
 	}
-	u, err := b.bucket.SignedURL(key, opts)
+	u, err := b.c.SignedURL(ctx, b.name, key, opts)
 	if err != nil {
 		return "", nil, fmt.Errorf("%w (sign with a service account key in GOOGLE_APPLICATION_CREDENTIALS, or credentials that may call iam.serviceAccounts.signBlob)", err)
 	}
@@ -183,11 +200,11 @@ func (b *gcsBackend) sign(ctx context.Context, key, method string, ttl time.Dura
 }
 
 func (b *gcsBackend) ensure(ctx context.Context, labels map[string]string) error {
-	_, err := b.bucket.Attrs(ctx)
-	if err == nil {
+	ok, err := b.bucketExists(ctx)
+	if ok {
 		return nil
 	}
-	if !errors.Is(err, storage.ErrBucketNotExist) {
+	if err != nil {
 		return b.classify(err)
 	}
 	project := b.project
@@ -202,7 +219,10 @@ func (b *gcsBackend) ensure(ctx context.Context, labels map[string]string) error
 	for k, v := range labels {
 		gl[gcsLabel(k)] = gcsLabel(v)
 	}
-	err = b.bucket.Create(ctx, project, &storage.BucketAttrs{Labels: gl, Location: b.location})
+	err = gcsjson.Retry(ctx, func() error {
+		_, err := b.c.Buckets.Insert(project, &raw.Bucket{Name: b.name, Labels: gl, Location: b.location}).Context(ctx).Do()
+		return err
+	})
 	var ge *googleapi.Error
 	if errors.As(err, &ge) && ge.Code == http.StatusConflict {
 		return nil // created meanwhile
@@ -214,13 +234,7 @@ func (b *gcsBackend) classify(err error) error {
 	switch {
 	case err == nil:
 		return nil
-	case errors.Is(err, storage.ErrBucketNotExist):
-		return errNoBucket
-	case errors.Is(err, storage.ErrObjectNotExist):
-		return errNotFound
-	}
-	var ge *googleapi.Error
-	if errors.As(err, &ge) && ge.Code == http.StatusNotFound {
+	case gcsjson.NotFound(err):
 		return errNotFound
 	}
 	return err

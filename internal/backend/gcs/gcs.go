@@ -17,10 +17,11 @@ import (
 	"path"
 	"strconv"
 
-	"cloud.google.com/go/storage"
 	"google.golang.org/api/googleapi"
 	"google.golang.org/api/option"
+	raw "google.golang.org/api/storage/v1"
 
+	"github.com/leptonml/lepton/internal/gcsjson"
 	"github.com/leptonml/lepton/internal/state"
 	"github.com/leptonml/lepton/internal/state/remote"
 )
@@ -45,13 +46,13 @@ func New(ctx context.Context, s remote.Settings) (state.Backend, error) {
 	}
 	var opts []option.ClientOption
 	if ep := s["storage_custom_endpoint"]; ep != "" {
-		// An emulator (fake-gcs-server) takes no credentials, and speaks the
-		// JSON API only.
-		opts = append(opts, option.WithEndpoint(ep), option.WithoutAuthentication(), storage.WithJSONReads())
+		// An emulator (fake-gcs-server) takes no credentials; reads use
+		// the JSON API, which it speaks on any host.
+		opts = append(opts, option.WithEndpoint(ep), option.WithoutAuthentication())
 	} else if c := s["credentials"]; c != "" {
 		opts = append(opts, option.WithAuthCredentialsFile(option.ServiceAccount, c))
 	}
-	c, err := storage.NewClient(ctx, opts...)
+	c, err := gcsjson.New(ctx, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("gcs backend: %w", err)
 	}
@@ -59,26 +60,33 @@ func New(ctx context.Context, s remote.Settings) (state.Backend, error) {
 	if p := s["prefix"]; p != "" {
 		name = path.Join(p, stateName)
 	}
-	b := c.Bucket(s["bucket"])
-	return remote.New(&store{bucket: s["bucket"], name: name, obj: b.Object(name), lock: b.Object(name + ".tflock"), backup: b.Object(name + ".backup")}), nil
+	return remote.New(&store{c: c, bucket: s["bucket"], name: name}), nil
 }
 
 type store struct {
-	bucket, name      string
-	obj, lock, backup *storage.ObjectHandle
+	c            *gcsjson.Client
+	bucket, name string
 }
+
+func (s *store) lockName() string   { return s.name + ".tflock" }
+func (s *store) backupName() string { return s.name + ".backup" }
 
 func (s *store) String() string { return "gs://" + s.bucket + "/" + s.name }
 
 func (s *store) Get(ctx context.Context) ([]byte, error) {
-	b, _, err := read(ctx, s.obj)
+	b, _, err := s.read(ctx, s.name, nil)
 	return b, err
 }
 
-// read returns an object's content and generation, or nil when it does not exist.
-func read(ctx context.Context, o *storage.ObjectHandle) ([]byte, int64, error) {
-	r, err := o.NewReader(ctx)
-	if errors.Is(err, storage.ErrObjectNotExist) {
+// read returns an object's content and generation, or nil when it does not
+// exist; gen, when not nil, must be the object's generation.
+func (s *store) read(ctx context.Context, name string, gen *int64) ([]byte, int64, error) {
+	call := s.c.Objects.Get(s.bucket, name).Projection("full")
+	if gen != nil {
+		call.IfGenerationMatch(*gen)
+	}
+	r, g, err := s.c.Download(ctx, call)
+	if gcsjson.NotFound(err) {
 		return nil, 0, nil
 	}
 	if err != nil {
@@ -86,12 +94,17 @@ func read(ctx context.Context, o *storage.ObjectHandle) ([]byte, int64, error) {
 	}
 	defer r.Close()
 	b, err := io.ReadAll(r)
-	return b, r.Attrs.Generation, err
+	return b, g, err
 }
 
 func (s *store) Stat(ctx context.Context) (*state.Meta, string, error) {
-	a, err := s.obj.Attrs(ctx)
-	if errors.Is(err, storage.ErrObjectNotExist) {
+	var a *raw.Object
+	err := gcsjson.Retry(ctx, func() error {
+		var err error
+		a, err = s.c.Objects.Get(s.bucket, s.name).Projection("full").Context(ctx).Do()
+		return err
+	})
+	if gcsjson.NotFound(err) {
 		return nil, "", nil
 	}
 	if err != nil {
@@ -102,7 +115,7 @@ func (s *store) Stat(ctx context.Context) (*state.Meta, string, error) {
 	if lin := a.Metadata[metaLineage]; lin != "" && perr == nil {
 		return &state.Meta{Lineage: lin, Serial: serial}, gen, nil
 	}
-	b, g, err := read(ctx, s.obj.If(storage.Conditions{GenerationMatch: a.Generation}))
+	b, g, err := s.read(ctx, s.name, &a.Generation)
 	if err != nil || b == nil {
 		return nil, "", err
 	}
@@ -113,37 +126,34 @@ func (s *store) Stat(ctx context.Context) (*state.Meta, string, error) {
 	return &m, strconv.FormatInt(g, 10), nil
 }
 
-// conds is the precondition for writing over version ("": nothing stored).
-func conds(version string) (storage.Conditions, error) {
+// generation is the precondition for writing over version ("": nothing
+// stored, which is generation 0).
+func generation(version string) (int64, error) {
 	if version == "" {
-		return storage.Conditions{DoesNotExist: true}, nil
+		return 0, nil
 	}
-	g, err := strconv.ParseInt(version, 10, 64)
-	return storage.Conditions{GenerationMatch: g}, err
+	return strconv.ParseInt(version, 10, 64)
 }
 
 func (s *store) Put(ctx context.Context, b []byte, m state.Meta, version string) error {
-	c, err := conds(version)
+	g, err := generation(version)
 	if err != nil {
 		return err
 	}
-	return write(ctx, s.obj.If(c), b, map[string]string{metaLineage: m.Lineage, metaSerial: strconv.FormatUint(m.Serial, 10)})
+	return s.write(ctx, s.name, g, b, map[string]string{metaLineage: m.Lineage, metaSerial: strconv.FormatUint(m.Serial, 10)})
 }
 
-// write uploads b in one request (a state is small enough), mapping a failed
-// precondition to remote.ErrConflict.
-func write(ctx context.Context, o *storage.ObjectHandle, b []byte, md map[string]string) error {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel() // an unfinished Writer is abandoned, not committed
-	w := o.NewWriter(ctx)
-	w.ContentType = "application/json"
-	w.Metadata = md
-	w.ChunkSize = 0 // a single request: the object appears whole or not at all
-	if _, err := w.Write(b); err != nil {
-		w.Close()
-		return conflict(err)
-	}
-	return conflict(w.Close())
+// write uploads b in one request (a state is small enough: the object
+// appears whole or not at all) if the object's generation is gen (0: it
+// does not exist), mapping a failed precondition to remote.ErrConflict.
+// With a precondition the upload may be repeated, so transient errors are
+// retried, as the storage package does.
+func (s *store) write(ctx context.Context, name string, gen int64, b []byte, md map[string]string) error {
+	return conflict(gcsjson.Retry(ctx, func() error {
+		_, err := s.c.Objects.Insert(s.bucket, &raw.Object{Name: name, ContentType: "application/json", Metadata: md}).
+			IfGenerationMatch(gen).Media(bytes.NewReader(b), googleapi.ChunkSize(0), googleapi.ContentType("application/json")).Context(ctx).Do()
+		return err
+	}))
 }
 
 func conflict(err error) error {
@@ -155,12 +165,23 @@ func conflict(err error) error {
 }
 
 func (s *store) Backup(ctx context.Context, version string) error {
-	c, err := conds(version)
+	g, err := generation(version)
 	if err != nil {
 		return err
 	}
-	_, err = s.backup.CopierFrom(s.obj.If(c)).Run(ctx)
-	return err
+	// A rewrite copies the state with its metadata, in as many calls as the
+	// service asks for.
+	call := s.c.Objects.Rewrite(s.bucket, s.name, s.bucket, s.backupName(), &raw.Object{}).IfSourceGenerationMatch(g).Projection("full")
+	for {
+		res, err := call.Context(ctx).Do()
+		if err != nil {
+			return err
+		}
+		if res.Done {
+			return nil
+		}
+		call.RewriteToken(res.RewriteToken)
+	}
 }
 
 func (s *store) TryLock(ctx context.Context, info state.LockInfo) (*state.LockInfo, error) {
@@ -169,7 +190,7 @@ func (s *store) TryLock(ctx context.Context, info state.LockInfo) (*state.LockIn
 		return nil, err
 	}
 	for {
-		err := write(ctx, s.lock.If(storage.Conditions{DoesNotExist: true}), b, nil)
+		err := s.write(ctx, s.lockName(), 0, b, nil)
 		if err == nil {
 			return nil, nil
 		}
@@ -187,7 +208,7 @@ func (s *store) TryLock(ctx context.Context, info state.LockInfo) (*state.LockIn
 }
 
 func (s *store) readLock(ctx context.Context) (*state.LockInfo, int64, error) {
-	b, gen, err := read(ctx, s.lock)
+	b, gen, err := s.read(ctx, s.lockName(), nil)
 	if err != nil || b == nil {
 		return nil, 0, err
 	}
@@ -213,6 +234,9 @@ func (s *store) ForceUnlock(ctx context.Context, id string) error {
 	if holder.ID != id {
 		return remote.Mismatch(id, holder.ID)
 	}
-	// Only the lock that was read: not one taken since by someone else.
-	return s.lock.If(storage.Conditions{GenerationMatch: gen}).Delete(ctx)
+	// Only the lock that was read: not one taken since by someone else (a
+	// delete with a generation may be repeated).
+	return gcsjson.Retry(ctx, func() error {
+		return s.c.Objects.Delete(s.bucket, s.lockName()).IfGenerationMatch(gen).Context(ctx).Do()
+	})
 }

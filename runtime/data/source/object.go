@@ -13,7 +13,6 @@ import (
 	"os"
 	"strings"
 
-	"cloud.google.com/go/storage"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob"
@@ -23,6 +22,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"google.golang.org/api/option"
+	raw "google.golang.org/api/storage/v1"
+
+	"github.com/leptonml/lepton/internal/gcsjson"
 )
 
 // objectRef is a parsed object URL.
@@ -198,21 +200,22 @@ func s3Head(ctx context.Context, ref objectRef, o Options) (string, error) {
 // without authentication, as emulators expect. STORAGE_EMULATOR_HOST, which
 // the SDK itself reads, works too.
 
-func gcsClient(ctx context.Context, o Options) (*storage.Client, error) {
+func gcsClient(ctx context.Context, o Options) (*gcsjson.Client, error) {
 	var opts []option.ClientOption
 	if ep := endpoint(o.GCSEndpoint, "LEPTON_GCS_ENDPOINT"); ep != "" {
-		// JSON-API reads: emulators serve the XML API only on their public host.
-		opts = append(opts, option.WithEndpoint(ep), option.WithoutAuthentication(), storage.WithJSONReads())
+		// Reads use the JSON API: emulators serve the XML API only on their
+		// public host.
+		opts = append(opts, option.WithEndpoint(ep), option.WithoutAuthentication())
 		if o.HTTPClient != nil {
 			opts = append(opts, option.WithHTTPClient(o.HTTPClient))
 		}
 	}
-	return storage.NewClient(ctx, opts...)
+	return gcsjson.New(ctx, opts...)
 }
 
 func gcsErr(ref objectRef, err error) error {
-	if errors.Is(err, storage.ErrObjectNotExist) || errors.Is(err, storage.ErrBucketNotExist) {
-		return fmt.Errorf("object %s: not found: %w", ref.raw, err)
+	if gcsjson.NotFound(err) {
+		return fmt.Errorf("object %s: not found: %w: %w", ref.raw, gcsjson.ErrObjectNotExist, err)
 	}
 	return fmt.Errorf("object %s: %w", ref.raw, err)
 }
@@ -222,12 +225,11 @@ func gcsGet(ctx context.Context, ref objectRef, o Options) (io.ReadCloser, strin
 	if err != nil {
 		return nil, "", nil, fmt.Errorf("object %s: %w", ref.raw, err)
 	}
-	r, err := c.Bucket(ref.bucket).Object(ref.key).NewReader(ctx)
+	r, gen, err := c.Download(ctx, c.Objects.Get(ref.bucket, ref.key).Projection("full"))
 	if err != nil {
-		c.Close()
 		return nil, "", nil, gcsErr(ref, err)
 	}
-	return r, ref.version("generation", fmt.Sprint(r.Attrs.Generation)), func() { c.Close() }, nil
+	return r, ref.version("generation", fmt.Sprint(gen)), nil, nil
 }
 
 func gcsAttrs(ctx context.Context, ref objectRef, o Options) (string, error) {
@@ -235,8 +237,12 @@ func gcsAttrs(ctx context.Context, ref objectRef, o Options) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("object %s: %w", ref.raw, err)
 	}
-	defer c.Close()
-	a, err := c.Bucket(ref.bucket).Object(ref.key).Attrs(ctx)
+	var a *raw.Object
+	err = gcsjson.Retry(ctx, func() error {
+		var err error
+		a, err = c.Objects.Get(ref.bucket, ref.key).Projection("full").Context(ctx).Do()
+		return err
+	})
 	if err != nil {
 		return "", gcsErr(ref, err)
 	}
