@@ -6,11 +6,10 @@ import (
 )
 
 // maxBinaryBytes is issue 10's limit: the binary is no larger than it was when
-// the issue was filed. docs/benchmarks/size.md says where the bytes go and what
-// has been done about them. The Kubernetes target (issue 13: client-go's
-// dynamic client, kubeconfig loading, port-forward, the core, apps and
-// batch API types) added 14.4 MB; the limit makes room for it.
-const maxBinaryBytes = 183_000_000
+// the issue was filed (174 MB). docs/benchmarks/size.md says where the bytes
+// go and what has been done about them; with the Kubernetes target on the
+// dynamic client and GCS on the REST client it is 156.3 MB.
+const maxBinaryBytes = 174_000_000
 
 // TestBinarySize checks the binary TestMain built with a plain `go build`, the
 // way a user builds it (no -ldflags), against the limit.
