@@ -43,7 +43,6 @@ func spotProject(t *testing.T, resources string, epochs int, extra string) strin
 	return dir
 }
 
-
 const spotResources = `  resources {
     gpu  = "A100:8"
     spot = true
