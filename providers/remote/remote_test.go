@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -149,6 +150,9 @@ func TestWatch(t *testing.T) {
 		{"stale", []runspec.Status{
 			{Run: "r", State: runspec.StateRunning, Updated: now.Add(-time.Minute)},
 		}, "", "stopped reporting"},
+		{"interrupted", []runspec.Status{
+			{Run: "r", State: runspec.StateFailed, Host: "10.0.0.3", Updated: now, Error: "interrupted: SIGTERM", Interrupted: true},
+		}, "", "was interrupted on node 0 (10.0.0.3)"},
 		{"corrupt", nil, "", "not valid"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -157,7 +161,7 @@ func TestWatch(t *testing.T) {
 				runstore.PutBytes(ctx, c.Store, runspec.StatusKey("r", 0), []byte("{torn"))
 			}
 			var out bytes.Buffer
-			w := Watch{Client: c, Cluster: "cluster.x", Run: "r", Nodes: []int{0}, Progress: &out, Every: time.Millisecond}
+			w := Watch{Client: c, Cluster: "cluster.x", Run: "r", Nodes: []int{0}, Progress: &out, Every: time.Millisecond, CorruptGrace: 50 * time.Millisecond}
 			done := make(chan error, 1)
 			for i, st := range tc.sts {
 				putStatus(t, c, st)
@@ -174,6 +178,31 @@ func TestWatch(t *testing.T) {
 			if tc.want != "" && out.String() != tc.want && !strings.HasSuffix(tc.want, out.String()) {
 				t.Fatalf("progress %q, want %q", out.String(), tc.want)
 			}
+			// A lost node (not a failure of the run itself) is typed, so
+			// a run with nodes of its own is restarted elsewhere.
+			var lost *NodeLostError
+			if isLost := errors.As(err, &lost); isLost != (tc.name == "stale" || tc.name == "interrupted") {
+				t.Errorf("%v: NodeLostError %v", err, isLost)
+			}
+			if tc.name == "corrupt" && !errors.As(err, new(*runspec.DecodeError)) {
+				t.Errorf("a corrupt status: %T %v", err, err)
+			}
 		})
+	}
+}
+
+// A status torn for a moment (the agent rewrites it) is waited out.
+func TestWatchCorruptThenRepaired(t *testing.T) {
+	ctx := context.Background()
+	c := newClient(t)
+	runstore.PutBytes(ctx, c.Store, runspec.StatusKey("r2", 0), []byte("{torn"))
+	go func() {
+		time.Sleep(30 * time.Millisecond)
+		putStatus(t, c, runspec.Status{Run: "r2", State: runspec.StateSucceeded, Updated: time.Now()})
+	}()
+	w := Watch{Client: c, Cluster: "cluster.x", Run: "r2", Nodes: []int{0}, Every: time.Millisecond, CorruptGrace: 5 * time.Second}
+	sts, err := w.Wait(ctx)
+	if err != nil || sts[0].State != runspec.StateSucceeded {
+		t.Fatalf("%v %+v", err, sts)
 	}
 }

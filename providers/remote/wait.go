@@ -29,6 +29,10 @@ type Watch struct {
 	// Every is the polling period; default 250ms (progress reaches the
 	// terminal well within 2 s of a node writing it).
 	Every time.Duration
+	// CorruptGrace is how long a status that is not valid JSON is waited
+	// out (a going run's agent rewrites it every HeartbeatEvery); default
+	// StaleAfter.
+	CorruptGrace time.Duration
 }
 
 // NodeLostError is a run that did not fail of itself: its node was
@@ -46,10 +50,6 @@ type NodeLostError struct {
 
 func (e *NodeLostError) Error() string { return e.Cause }
 
-// corruptGrace is how long an undecodable status is waited out: the agent
-// rewrites a going run's status every HeartbeatEvery.
-const corruptGrace = runspec.StaleAfter
-
 // Wait polls until every node is done, and returns their statuses. A failed
 // run is an error naming the node; so is a node whose agent stopped
 // reporting.
@@ -62,6 +62,9 @@ func (w Watch) Wait(ctx context.Context) (map[int]runspec.Status, error) {
 	}
 	if w.Every == 0 {
 		w.Every = 250 * time.Millisecond
+	}
+	if w.CorruptGrace == 0 {
+		w.CorruptGrace = runspec.StaleAfter
 	}
 	start := time.Now()
 	seen := map[int]int{}
@@ -83,7 +86,7 @@ func (w Watch) Wait(ctx context.Context) (map[int]runspec.Status, error) {
 				if corrupt[n].IsZero() {
 					corrupt[n] = time.Now()
 				}
-				if time.Since(corrupt[n]) < corruptGrace {
+				if time.Since(corrupt[n]) < w.CorruptGrace {
 					continue
 				}
 				return done, fmt.Errorf("%w (for %s): the run is left as it is; remove or repair the object, then apply again", err, time.Since(corrupt[n]).Round(time.Second))
