@@ -17,7 +17,8 @@ import (
 
 // The built binary against the single-node cluster .ci/setup-kubernetes.sh
 // starts (real pods): a built-in training as a Job gives the model the same
-// training gives on this machine; an endpoint Deployment of 2 replicas
+// training gives on this machine, a batch inference Job the same
+// predictions; an endpoint Deployment of 2 replicas
 // answers predict through a port-forward, scales to 3 in place, comes back
 // after its Deployment is deleted; a two-pod run meets through
 // NODE_RANK/NUM_NODES/MASTER_ADDR; a cluster asking for GPUs no node has
@@ -56,14 +57,23 @@ training "iris" {
   seed       = 7
   CLUSTER
 }
+
+batch_inference "scores" {
+  model   = training.iris.model
+  dataset = dataset.iris
+  output  = "out/scores.csv"
+  CLUSTER
+}
 `
 	// The same training on this machine, for its model's digest.
 	local := t.TempDir()
-	write(t, local, "main.lep.hcl", strings.Replace(training, "CLUSTER", "", 1))
+	write(t, local, "main.lep.hcl", strings.ReplaceAll(training, "CLUSTER", ""))
 	ok(t, local, "apply", "-auto-approve")
 	want := readState(t, local).Find("training.iris").Attributes
 	var lattrs struct{ Model string }
 	json.Unmarshal(want, &lattrs)
+	var lbatch struct{ Digest string }
+	json.Unmarshal(readState(t, local).Find("batch_inference.scores").Attributes, &lbatch)
 
 	dir := t.TempDir()
 	config := fmt.Sprintf(`
@@ -76,7 +86,7 @@ cluster "k" {
   clouds = ["kubernetes"]
   nodes  = 2
 }
-`, kc, reg) + strings.Replace(training, "CLUSTER", "cluster = cluster.k", 1) + fmt.Sprintf(`
+`, kc, reg) + strings.ReplaceAll(training, "CLUSTER", "cluster = cluster.k") + fmt.Sprintf(`
 endpoint "iris" {
   model    = training.iris.model
   cluster  = cluster.k
@@ -124,6 +134,11 @@ training "meet" {
 	json.Unmarshal(st.Find("training.iris").Attributes, &kattrs)
 	if kattrs.Model == "" || kattrs.Model != lattrs.Model {
 		t.Fatalf("the model trained as a Job is %q, on this machine %q", kattrs.Model, lattrs.Model)
+	}
+	var kbatch struct{ Digest string }
+	json.Unmarshal(st.Find("batch_inference.scores").Attributes, &kbatch)
+	if kbatch.Digest == "" || kbatch.Digest != lbatch.Digest {
+		t.Errorf("the predictions of the batch Job are %q, on this machine %q", kbatch.Digest, lbatch.Digest)
 	}
 
 	r = ok(t, dir, "predict", "endpoint.iris", "-input", "[[5.1, 3.5, 1.4, 0.2]]")

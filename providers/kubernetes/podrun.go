@@ -1,6 +1,7 @@
 package kubernetes
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -19,6 +20,7 @@ import (
 	"github.com/leptonml/lepton/runtime/rl"
 	"github.com/leptonml/lepton/runtime/runmetrics"
 	"github.com/leptonml/lepton/runtime/runstore"
+	"github.com/leptonml/lepton/runtime/serve/batch"
 	"github.com/leptonml/lepton/runtime/train"
 )
 
@@ -54,11 +56,18 @@ type PodRun struct {
 	// Dataset and BaseModel are files under InputDir.
 	Dataset   string `json:"dataset,omitempty"`
 	BaseModel string `json:"base_model,omitempty"`
+	// Batch: score Dataset's rows with the model in Model (a file under
+	// InputDir); the predictions are the result's bytes.
+	Batch bool   `json:"batch,omitempty"`
+	Model string `json:"model,omitempty"`
 }
 
 // PodResult is what a finished pod reports at GET /result.
 type PodResult struct {
-	Model           string             `json:"model"` // the artifact's digest
+	// Model is the digest of the result's bytes: the model artifact's, or
+	// a batch inference's predictions'.
+	Model           string             `json:"model"`
+	Rows            int64              `json:"rows,omitempty"`
 	Metrics         map[string]float64 `json:"metrics,omitempty"`
 	EpochsCompleted int                `json:"epochs_completed"`
 }
@@ -89,6 +98,8 @@ func RunPod(ctx context.Context, runFile string, out io.Writer) error {
 	)
 	in := func(name string) string { return filepath.Join(filepath.Dir(runFile), name) }
 	switch {
+	case pr.Batch:
+		return scorePod(ctx, pr, in, out)
 	case pr.Objective == "q_learning" && pr.RL != nil:
 		spec := *pr.RL
 		rm = runmetrics.Resume(runDir, pr.Objective, spec.Episodes)
@@ -148,6 +159,35 @@ func RunPod(ctx context.Context, runFile string, out io.Writer) error {
 	metrics, _ := json.Marshal(rm)
 	fmt.Fprintf(out, "trained model %s; waiting for lepton to fetch it\n", res.Model)
 	return serveResult(ctx, res, model, metrics, ResultWait)
+}
+
+// scorePod is a batch inference's pod: it scores the rows with the model
+// and serves the predictions as its result.
+func scorePod(ctx context.Context, pr PodRun, in func(string) string, out io.Writer) error {
+	mb, err := os.ReadFile(in(pr.Model))
+	if err != nil {
+		return err
+	}
+	model, err := artifact.Decode(mb, pr.Model)
+	if err != nil {
+		return fmt.Errorf("model: %w", err)
+	}
+	f, err := os.Open(in(pr.Dataset))
+	if err != nil {
+		return err
+	}
+	ds, err := dscache.Decode(f)
+	f.Close()
+	if err != nil {
+		return fmt.Errorf("the rows: %w", err)
+	}
+	var buf bytes.Buffer
+	res, err := batch.Score(ctx, model, batch.FromDataset(ds), &buf, batch.Options{})
+	if err != nil {
+		return fmt.Errorf("scoring: %w", err)
+	}
+	fmt.Fprintf(out, "scored %d rows: %s; waiting for lepton to fetch them\n", res.Rows, res.Digest)
+	return serveResult(ctx, PodResult{Model: res.Digest, Rows: int64(res.Rows)}, buf.Bytes(), nil, ResultWait)
 }
 
 // serveResult answers GET /result, /model, /metrics on ResultPort until

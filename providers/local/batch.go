@@ -78,7 +78,7 @@ func (b *BatchInference) Apply(ctx context.Context, req providers.ApplyRequest) 
 	if tg, ok, err := targetOf(req.Env, str(attr(req.Planned, "cluster"))); err != nil {
 		return cty.NilVal, err
 	} else if ok && isKube(tg) {
-		return cty.NilVal, fmt.Errorf("batch_inference on a Kubernetes cluster (%s) is not supported yet: run it on this machine or a cloud cluster", tg.address)
+		return b.applyKube(ctx, req, out, tg)
 	} else if ok {
 		return b.applyRemote(ctx, req, out, tg)
 	}
@@ -162,7 +162,11 @@ func (b *BatchInference) Read(ctx context.Context, req providers.ReadRequest) (c
 
 // Delete removes the output and, for a run on a cluster, the run's objects.
 func (b *BatchInference) Delete(ctx context.Context, req providers.DeleteRequest) error {
-	if p, ok := parsePrivate(req.Private); ok {
+	if p, ok := parsePrivate(req.Private); ok && p.Kube != nil {
+		if err := deleteKube(ctx, *p.Kube, req.Address, req.Env.Lineage); err != nil {
+			return err
+		}
+	} else if ok {
 		if err := deleteRemoteRun(ctx, b.runs, b.compute, req.Env, p); err != nil {
 			return err
 		}

@@ -154,18 +154,23 @@ func (t *Training) startKube(ctx context.Context, req providers.ApplyRequest, ts
 	if err != nil {
 		return p, err
 	}
-	// Ready once the result is there to fetch.
+	withResultProbe(objs)
+	if err := applyTrainingObjects(ctx, c, objs); err != nil {
+		return p, err
+	}
+	logger(req.Env)("started Job %s/%s (run %s)", kr.Namespace, kr.Name, id)
+	return p, nil
+}
+
+// withResultProbe makes a built-in run's pod ready once its result is
+// there to fetch.
+func withResultProbe(objs kubernetes.TrainingObjects) {
 	ctr := &objs.Job.Spec.Template.Spec.Containers[0]
 	ctr.Ports = []corev1.ContainerPort{{Name: "result", ContainerPort: kubernetes.ResultPort, Protocol: corev1.ProtocolTCP}}
 	ctr.ReadinessProbe = &corev1.Probe{
 		ProbeHandler:  corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: "/result", Port: intstr.FromInt(kubernetes.ResultPort)}},
 		PeriodSeconds: 1, FailureThreshold: 1,
 	}
-	if err := applyTrainingObjects(ctx, c, objs); err != nil {
-		return p, err
-	}
-	logger(req.Env)("started Job %s/%s (run %s)", kr.Namespace, kr.Name, id)
-	return p, nil
 }
 
 func applyTrainingObjects(ctx context.Context, c *kubernetes.Client, objs kubernetes.TrainingObjects) error {
