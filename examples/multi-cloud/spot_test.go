@@ -230,3 +230,56 @@ training "fails" {
 	sb.must(t, env, dir, "destroy", "-auto-approve")
 	sb.noneRunning(t)
 }
+
+// An apply killed in the middle of a run on its own nodes leaves them
+// recorded in state: the next apply waits for the same run on the same
+// node (no second instance), and destroy leaves nothing.
+func TestResourcesKilledApply(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds three binaries and boots nodes: not in -short")
+	}
+	sb := startSandbox(t)
+	env := offlineEnv(t, sb.env...)
+	dir := spotProject(t, spotResources, 4000, "")
+	cmd := exec.Command(filepath.Join(sb.bin, "lepton"), "-chdir="+dir, "apply", "-auto-approve")
+	cmd.Env = env
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stderr = cmd.Stdout
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var printed strings.Builder
+	killed := false
+	sc := bufio.NewScanner(stdout)
+	for sc.Scan() {
+		printed.WriteString(sc.Text() + "\n")
+		if m := epochLine.FindStringSubmatch(sc.Text()); m != nil && len(m[1]) >= 2 {
+			cmd.Process.Kill()
+			killed = true
+			break
+		}
+	}
+	cmd.Wait()
+	if !killed {
+		t.Fatalf("apply ended before the training was under way:\n%s", printed.String())
+	}
+	before := sb.live(t)
+	if len(before) != 1 {
+		t.Fatalf("running instances after the kill: %v", before)
+	}
+	out := sb.must(t, env, dir, "apply", "-auto-approve")
+	if !strings.Contains(out, "waiting for run training.flowers-") || strings.Contains(out, "created 1 node(s)") {
+		t.Errorf("the second apply did not wait for the first run on its node:\n%s", tail(out))
+	}
+	if n := sb.started(t, "training.flowers"); n != 1 {
+		t.Errorf("the nodes started training.flowers %d times, want 1", n)
+	}
+	if live := sb.live(t); len(live) != 0 {
+		t.Errorf("instances left running after the run: %v", live)
+	}
+	sb.must(t, env, dir, "destroy", "-auto-approve")
+	sb.noneRunning(t)
+}
