@@ -21,20 +21,15 @@ import (
 // through a port-forward and writes them to the output, as a local run
 // does; or waits again for the Job an interrupted apply started.
 func (b *BatchInference) applyKube(ctx context.Context, req providers.ApplyRequest, out batchOutput, tg target) (cty.Value, error) {
-	kt, err := kubeTargetOf(req.Env, tg, req.Address)
-	if err != nil {
-		return cty.NilVal, err
-	}
-	c, err := kt.run.client()
+	kt, c, p, resumed, err := kubeResume(ctx, req, tg)
 	if err != nil {
 		return cty.NilVal, err
 	}
 	logf := logger(req.Env)
-	p, ok := parsePrivate(req.Private)
-	if ok && p.Kube != nil && p.Cluster == tg.address && kubeJobAlive(ctx, c, *p.Kube) {
-		logf("waiting again for run %s (Job %s/%s)", p.Run, p.Kube.Namespace, p.Kube.Name)
-	} else if p, err = b.startKube(ctx, req, tg, kt, c); err != nil {
-		return cty.NilVal, err
+	if !resumed {
+		if p, err = b.startKube(ctx, req, tg, kt, c); err != nil {
+			return cty.NilVal, err
+		}
 	}
 	res, preds, _, err := waitKubeJob(ctx, req.Env, c, *p.Kube, req.Address, true)
 	if err != nil {

@@ -96,19 +96,12 @@ func (t *Training) applyKubeRun(ctx context.Context, req providers.ApplyRequest)
 	if !ok || !isKube(tg) {
 		return cty.NilVal, fmt.Errorf("%s is not a Kubernetes cluster", tg.address)
 	}
-	kt, err := kubeTargetOf(req.Env, tg, req.Address)
-	if err != nil {
-		return cty.NilVal, err
-	}
-	c, err := kt.run.client()
+	kt, c, p, resumed, err := kubeResume(ctx, req, tg)
 	if err != nil {
 		return cty.NilVal, err
 	}
 	logf := logger(req.Env)
-	p, ok := parsePrivate(req.Private)
-	if ok && p.Kube != nil && p.Cluster == tg.address && kubeJobAlive(ctx, c, *p.Kube) {
-		logf("waiting again for run %s (Job %s/%s)", p.Run, p.Kube.Namespace, p.Kube.Name)
-	} else {
+	if !resumed {
 		kr := kt.run
 		kr.Image = s.image
 		nodes := make([]int, kt.nodes)

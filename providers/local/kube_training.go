@@ -23,20 +23,12 @@ import (
 // applyKube runs a built-in training as an Indexed Job of one pod in
 // lepton's image, or waits again for the Job an interrupted apply started.
 func (t *Training) applyKube(ctx context.Context, req providers.ApplyRequest, ts trainingSpec, tg target) (cty.Value, error) {
-	kt, err := kubeTargetOf(req.Env, tg, req.Address)
-	if err != nil {
-		return cty.NilVal, err
-	}
-	c, err := kt.run.client()
+	kt, c, p, resumed, err := kubeResume(ctx, req, tg)
 	if err != nil {
 		return cty.NilVal, err
 	}
 	logf := logger(req.Env)
-	p, ok := parsePrivate(req.Private)
-	resume := ok && p.Kube != nil && p.Cluster == tg.address && kubeJobAlive(ctx, c, *p.Kube)
-	if resume {
-		logf("waiting again for run %s (Job %s/%s)", p.Run, p.Kube.Namespace, p.Kube.Name)
-	} else {
+	if !resumed {
 		if p, err = t.startKube(ctx, req, ts, tg, kt, c); err != nil {
 			return cty.NilVal, err
 		}
@@ -61,18 +53,7 @@ func (t *Training) applyKube(ctx context.Context, req providers.ApplyRequest, ts
 		runstore.PutBytes(ctx, runstore.Sub(storeOf(req.Env.DataDir), runPrefix(req.Address)), "metrics.json", metrics)
 	}
 	logf("run %s succeeded: model %s", p.Run, digest)
-	mv := map[string]cty.Value{}
-	for k, v := range res.Metrics {
-		mv[k] = numVal(sig(v))
-	}
-	metricsVal := cty.MapValEmpty(cty.Number)
-	if len(mv) > 0 {
-		metricsVal = cty.MapVal(mv)
-	}
-	return withComputed("training", req.Planned, map[string]cty.Value{
-		"model": cty.StringVal(digest), "metrics": metricsVal, "outputs": cty.NullVal(cty.String),
-		"epochs_completed": numVal(float64(res.EpochsCompleted)), "status": cty.StringVal("succeeded"),
-	}), nil
+	return trainedValue(req.Planned, digest, res.Metrics, res.EpochsCompleted), nil
 }
 
 // kubeJobAlive reports whether the Job k names exists and has not failed.
@@ -301,4 +282,40 @@ func podFailure(pods []corev1.Pod) string {
 		return ""
 	}
 	return "; " + strings.Join(out, "; ")
+}
+
+// trainedValue is a finished built-in training's value: its model, metrics
+// and epochs (a remote or Kubernetes run's, as a local one's).
+func trainedValue(planned cty.Value, digest string, metrics map[string]float64, epochs int) cty.Value {
+	mv := map[string]cty.Value{}
+	for k, v := range metrics {
+		mv[k] = numVal(sig(v))
+	}
+	metricsVal := cty.MapValEmpty(cty.Number)
+	if len(mv) > 0 {
+		metricsVal = cty.MapVal(mv)
+	}
+	return withComputed("training", planned, map[string]cty.Value{
+		"model": cty.StringVal(digest), "metrics": metricsVal, "outputs": cty.NullVal(cty.String),
+		"epochs_completed": numVal(float64(epochs)), "status": cty.StringVal("succeeded"),
+	})
+}
+
+// kubeResume connects to tg for the run at address and returns the run an
+// interrupted apply recorded (resumed) when its Job still goes on.
+func kubeResume(ctx context.Context, req providers.ApplyRequest, tg target) (kubeTarget, *kubernetes.Client, runPrivate, bool, error) {
+	kt, err := kubeTargetOf(req.Env, tg, req.Address)
+	if err != nil {
+		return kt, nil, runPrivate{}, false, err
+	}
+	c, err := kt.run.client()
+	if err != nil {
+		return kt, nil, runPrivate{}, false, err
+	}
+	p, ok := parsePrivate(req.Private)
+	if ok && p.Kube != nil && p.Cluster == tg.address && kubeJobAlive(ctx, c, *p.Kube) {
+		logger(req.Env)("waiting again for run %s (Job %s/%s)", p.Run, p.Kube.Namespace, p.Kube.Name)
+		return kt, c, p, true, nil
+	}
+	return kt, c, runPrivate{}, false, nil
 }

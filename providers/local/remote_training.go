@@ -49,18 +49,7 @@ func (t *Training) applyRemote(ctx context.Context, req providers.ApplyRequest, 
 		logf("run %s finished, but its node's inbox could not be cleared: %v", p.Run, err)
 	}
 	logf("run %s succeeded: model %s", p.Run, digest)
-	mv := map[string]cty.Value{}
-	for k, v := range res.Metrics {
-		mv[k] = numVal(sig(v))
-	}
-	metricsVal := cty.MapValEmpty(cty.Number)
-	if len(mv) > 0 {
-		metricsVal = cty.MapVal(mv)
-	}
-	return withComputed("training", req.Planned, map[string]cty.Value{
-		"model": cty.StringVal(digest), "metrics": metricsVal, "outputs": cty.NullVal(cty.String),
-		"epochs_completed": numVal(float64(res.EpochsCompleted)), "status": cty.StringVal("succeeded"),
-	}), nil
+	return trainedValue(req.Planned, digest, res.Metrics, res.EpochsCompleted), nil
 }
 
 // handOver uploads what the run needs and puts it in node 0's inbox.
