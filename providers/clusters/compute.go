@@ -124,6 +124,12 @@ func (c *Cluster) ProvisionCompute(ctx context.Context, req ComputeRequest) (off
 	if err != nil {
 		if len(res.Leaked) > 0 {
 			err = fmt.Errorf("%w; %d instance(s) could not be deleted: %s", err, len(res.Leaked), nodeIDs(res.Leaked))
+			for _, at := range res.Attempts {
+				if at.CleanupErr != nil {
+					offer = at.Offer // where the leaked ones are (the first such offer)
+					break
+				}
+			}
 		}
 		return offer, nil, res.Leaked, err
 	}
@@ -154,4 +160,25 @@ func (c *Cluster) DeleteComputeNodes(ctx context.Context, env providers.Env, clo
 		return fmt.Errorf("%d of %d instance(s) not deleted (%s): %w", len(left), len(nodes), nodeIDs(left), err)
 	}
 	return nil
+}
+
+// FindComputeNodes lists the instances tagged with the state's lineage and
+// owner in a cloud's regions: those a killed apply made before it could
+// record their ids.
+func (c *Cluster) FindComputeNodes(ctx context.Context, env providers.Env, cloudName string, regions []string, owner string) ([]cloud.Node, error) {
+	p, err := c.provisioner(ctx, cloudName, env)
+	if err != nil {
+		return nil, err
+	}
+	listed, err := p.ListByLineage(ctx, env.Lineage, regions)
+	if err != nil {
+		return nil, fmt.Errorf("listing the %s instances of this state: %w", cloudName, err)
+	}
+	var out []cloud.Node
+	for _, n := range listed {
+		if n.Cluster == owner && n.Status != "terminated" {
+			out = append(out, n)
+		}
+	}
+	return out, nil
 }

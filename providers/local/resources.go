@@ -130,6 +130,11 @@ func ensureNodes(ctx context.Context, runs *remote.Runs, cl *clusters.Cluster, r
 		if everyNode {
 			p.Nodes = idx // a command runs on every node; a built-in kernel on node 0
 		}
+		// The planned offer, so that destroy finds what an apply killed
+		// while making the nodes left there.
+		if cp, err := cl.PlanCompute(comp); err == nil {
+			p.Compute.Offer = cp.Offer
+		}
 	}
 	if err := rc.save(ctx, req, p); err != nil {
 		return target{}, err
@@ -241,9 +246,22 @@ func deleteComputeNodes(ctx context.Context, cl *clusters.Cluster, env providers
 		return nil
 	}
 	var nodes []cloud.Node
+	seen := map[string]bool{}
 	for _, n := range cn.Nodes {
 		if n.ID != "" {
-			nodes = append(nodes, n)
+			nodes, seen[n.ID] = append(nodes, n), true
+		}
+	}
+	if len(cn.Making) > 0 && cn.Offer.Cloud != "" {
+		// Being made when apply stopped: found by their tags.
+		found, err := cl.FindComputeNodes(ctx, env, cn.Offer.Cloud, []string{cn.Offer.Region}, p.Cluster)
+		if err != nil {
+			return err
+		}
+		for _, n := range found {
+			if !seen[n.ID] {
+				nodes, seen[n.ID] = append(nodes, n), true
+			}
 		}
 	}
 	if len(nodes) > 0 {
@@ -252,8 +270,8 @@ func deleteComputeNodes(ctx context.Context, cl *clusters.Cluster, env providers
 		}
 		logger(env)("deleted %d node(s) of the run: %s", len(nodes), instanceIDs(nodes))
 	}
-	if len(cn.Making) > 0 {
-		return fmt.Errorf("nodes %v were being made when apply stopped: run apply again to find and delete them", cn.Making)
+	if len(cn.Making) > 0 && cn.Offer.Cloud == "" {
+		return fmt.Errorf("nodes %v were being made when apply stopped, on an offer not recorded yet: run apply again (it finds them by their idempotency tokens), then destroy", cn.Making)
 	}
 	return nil
 }
