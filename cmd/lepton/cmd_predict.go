@@ -93,8 +93,10 @@ const statusHelp = `
 Usage: lepton status [options]
 
   A live view of what lepton manages here: training runs (status, epochs,
-  metrics, progress of a run in flight), endpoints (health, model version,
-  requests served), clusters (nodes and cost per hour).
+  metrics, progress of a run in flight; for a run with resources { } of its
+  own, its restarts after preemptions and lost nodes, with their causes),
+  endpoints (health, model version, requests served), clusters (nodes and
+  cost per hour).
 
 Examples:
   lepton status
