@@ -430,6 +430,27 @@ func (c *Cluster) configFor(address string, planned cty.Value) (cty.Value, bool)
 	return cfg, true
 }
 
+// reportAttempts logs each provisioning attempt over offers as failover goes
+// (created, capacity error and the next offer, failure, leaked instances),
+// counting them in tried.
+func reportAttempts(logf func(string, ...any), offers []cloud.Offer, tried *int) func(cloud.Attempt) {
+	return func(at cloud.Attempt) {
+		*tried++
+		switch {
+		case at.Err == nil:
+			logf("created %d node(s) on %s", len(at.Created), at.Offer)
+		case errors.Is(at.Err, cloud.ErrCapacity) && *tried < len(offers):
+			next := offers[*tried]
+			logf("capacity error in %s (%s); trying %s %s", placeOf(at.Offer), errorCode(at.Err), next.Cloud, placeOf(next))
+		default:
+			logf("%s failed: %v", at.Offer, at.Err)
+		}
+		if at.CleanupErr != nil {
+			logf("could not delete the %d instance(s) of the failed attempt on %s: %v", len(at.Created), at.Offer, at.CleanupErr)
+		}
+	}
+}
+
 func (c *Cluster) create(ctx context.Context, req providers.ApplyRequest, a args) (cty.Value, error) {
 	offers, err := c.plannedOffers(req.Address, req.Planned, a)
 	if err != nil {
@@ -449,21 +470,7 @@ func (c *Cluster) create(ctx context.Context, req providers.ApplyRequest, a args
 		},
 		TokenSeed:   req.Env.Lineage + "/" + req.Address + "/" + a.seed(),
 		Parallelism: c.opts.Parallelism,
-		Report: func(at cloud.Attempt) {
-			tried++
-			switch {
-			case at.Err == nil:
-				logf("created %d node(s) on %s", len(at.Created), at.Offer)
-			case errors.Is(at.Err, cloud.ErrCapacity) && tried < len(offers):
-				next := offers[tried]
-				logf("capacity error in %s (%s); trying %s %s", placeOf(at.Offer), errorCode(at.Err), next.Cloud, placeOf(next))
-			default:
-				logf("%s failed: %v", at.Offer, at.Err)
-			}
-			if at.CleanupErr != nil {
-				logf("could not delete the %d instance(s) of the failed attempt on %s: %v", len(at.Created), at.Offer, at.CleanupErr)
-			}
-		},
+		Report:      reportAttempts(logf, offers, &tried),
 	}, provs)
 	if err != nil {
 		return leaked(req.Planned, res, err)

@@ -108,18 +108,7 @@ func (c *Cluster) ProvisionCompute(ctx context.Context, req ComputeRequest) (off
 		},
 		TokenSeed:   req.Env.Lineage + "/" + req.Owner + "/" + req.Seed + "/" + req.Compute.a.seed(),
 		Parallelism: c.opts.Parallelism,
-		Report: func(at cloud.Attempt) {
-			tried++
-			switch {
-			case at.Err == nil:
-				logf("created %d node(s) on %s", len(at.Created), at.Offer)
-			case errors.Is(at.Err, cloud.ErrCapacity) && tried < len(offers):
-				next := offers[tried]
-				logf("capacity error in %s (%s); trying %s %s", placeOf(at.Offer), errorCode(at.Err), next.Cloud, placeOf(next))
-			default:
-				logf("%s failed: %v", at.Offer, at.Err)
-			}
-		},
+		Report:      reportAttempts(logf, offers, &tried),
 	}, provs)
 	if err != nil {
 		if len(res.Leaked) > 0 {
