@@ -40,10 +40,12 @@ type commandSpec struct {
 	checkpointDir string
 }
 
-// CommandCheckpointEvery is how often (seconds) a node saves its
-// checkpoint_dir while the program runs; it also saves it when the program
-// ends or is stopped.
-const CommandCheckpointEvery = 30
+// CommandCheckpointEvery is the shortest time (seconds) between two saves
+// of a node's checkpoint_dir while the program runs: the agent saves it
+// when it changed, as a whole snapshot, and longer apart when uploads are
+// slow. It also saves it when the program ends or is stopped. A node lost
+// without notice (no last save) loses at most this much of the run.
+const CommandCheckpointEvery = 5
 
 // kernelArgs are the arguments of the built-in kernels, which a run block
 // replaces.

@@ -3,6 +3,11 @@ package agent
 import (
 	"archive/tar"
 	"bytes"
+	"context"
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -98,5 +103,126 @@ func TestCheckpointMissingAndCorrupt(t *testing.T) {
 	st = w.waitStatus("m2", 60*time.Second, func(st runspec.Status) bool { return runspec.Terminal(st.State) })
 	if st.State != runspec.StateFailed || !strings.Contains(st.Error, "checkpoint") || st.Interrupted {
 		t.Errorf("a corrupt checkpoint: %s interrupted=%v %q", st.State, st.Interrupted, st.Error)
+	}
+}
+
+// A checkpoint folder whose file is rewritten in place (not atomically)
+// while it is archived is never saved torn: a snapshot holds the file as
+// one write left it, or is taken again, or gives up for this round.
+func TestSnapshotDirNeverTorn(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "state")
+	const size = 1 << 20
+	write := func(c byte) {
+		f, err := os.OpenFile(file, os.O_CREATE|os.O_WRONLY, 0o644)
+		if err != nil {
+			panic(err)
+		}
+		defer f.Close()
+		chunk := bytes.Repeat([]byte{c}, size/4)
+		for i := 0; i < 4; i++ {
+			f.WriteAt(chunk, int64(i*len(chunk)))
+			time.Sleep(time.Millisecond)
+		}
+	}
+	write('a')
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	t.Cleanup(func() { close(stop); <-done })
+	go func() {
+		defer close(done)
+		for c := byte('b'); ; c = 'a' + (c-'a'+1)%26 {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			write(c)
+			time.Sleep(150 * time.Millisecond)
+		}
+	}()
+	tmp := filepath.Join(t.TempDir(), "ck.tar")
+	ok := 0
+	for i := 0; i < 20; i++ {
+		_, _, err := snapshotDir(context.Background(), dir, tmp)
+		if err != nil {
+			if !errors.Is(err, errChanging) && !errors.Is(err, io.ErrUnexpectedEOF) {
+				t.Fatalf("snapshot %d: %v", i, err)
+			}
+			continue
+		}
+		b, _ := os.ReadFile(tmp)
+		got := untar(t, b)["state"]
+		if len(got) != size || strings.Trim(got, got[:1]) != "" {
+			t.Fatalf("snapshot %d holds a torn file: %d bytes, %q...%q", i, len(got), got[:8], got[len(got)-8:])
+		}
+		ok++
+	}
+	if ok == 0 {
+		t.Error("no snapshot of 20 was taken between the writes")
+	}
+}
+
+// A command's checkpoint folder reaches the run storage while the program
+// runs (not only when it ends), each save a whole snapshot.
+func TestCommandCheckpointSyncedWhileRunning(t *testing.T) {
+	w := newWorld(t)
+	key := runspec.CheckpointKey("w1", 0)
+	run := w.commandRun("w1", runspec.Command{Args: []string{"sh", "-c", `i=0; while [ $i -lt 40 ]; do i=$((i+1)); echo $i > "$LEPTON_CHECKPOINT_DIR/step.tmp"; mv "$LEPTON_CHECKPOINT_DIR/step.tmp" "$LEPTON_CHECKPOINT_DIR/step"; echo "step $i"; sleep 0.1; done`}})
+	run.Checkpoint = &runspec.Checkpoint{Put: w.sign(key, "PUT"), Every: 1}
+	w.writeInbox(run)
+	w.startAgent(t.TempDir())
+	deadline := time.Now().Add(30 * time.Second)
+	for w.putCount(key) == 0 && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	st, _ := w.status("w1")
+	if runspec.Terminal(st.State) {
+		t.Fatalf("no checkpoint saved before the program ended (%s)", st.State)
+	}
+	b, err := w.get(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if step := strings.TrimSpace(untar(t, b)["step"]); step == "" || step == "40" {
+		t.Errorf("the checkpoint saved while the program ran holds step %q", step)
+	}
+	st = w.waitStatus("w1", 60*time.Second, func(st runspec.Status) bool { return runspec.Terminal(st.State) })
+	if st.State != runspec.StateSucceeded {
+		t.Fatalf("%s: %s", st.State, st.Error)
+	}
+	b, _ = w.get(key)
+	if step := strings.TrimSpace(untar(t, b)["step"]); step != "40" {
+		t.Errorf("the last save holds step %q, want 40", step)
+	}
+	if n := w.putCount(key); n < 2 || n > 15 {
+		t.Errorf("%d saves of a folder changed 40 times in 4 s with Every 1 s", n)
+	}
+}
+
+// A restart hands a node that was not lost the next attempt as it takes the
+// lost one out of its inbox: the next attempt waits for the one before to
+// make its last save (here slow, on SIGTERM) and restores that.
+func TestCommandNextAttemptWaitsForLastSave(t *testing.T) {
+	w := newWorld(t)
+	key := runspec.CheckpointKey("a0", 1)
+	first := w.commandRun("a0", runspec.Command{Args: []string{"sh", "-c", `trap 'sleep 1; echo final > "$LEPTON_CHECKPOINT_DIR/step"; exit 0' TERM; echo 1 > "$LEPTON_CHECKPOINT_DIR/step"; echo ready; while true; do sleep 0.1; done`}})
+	first.Checkpoint = &runspec.Checkpoint{Put: w.sign(key, "PUT"), Every: 3600}
+	w.writeInbox(first)
+	w.startAgent(t.TempDir())
+	w.waitStatus("a0", 30*time.Second, func(st runspec.Status) bool { return len(st.Lines) > 0 })
+
+	get := w.sign(key, "GET")
+	get.Digest = ""
+	next := w.commandRun("a1", runspec.Command{Args: []string{"sh", "-c", `echo "resumed at $(cat "$LEPTON_CHECKPOINT_DIR/step")"`}})
+	next.Attempt = 1
+	next.Checkpoint = &runspec.Checkpoint{Get: &get, Put: w.sign(key, "PUT"), Every: 3600}
+	w.writeInbox(next) // a0 leaves, a1 comes, in one poll
+	st := w.waitStatus("a1", 60*time.Second, func(st runspec.Status) bool { return runspec.Terminal(st.State) })
+	if st.State != runspec.StateSucceeded || !strings.Contains(strings.Join(st.Lines, "\n"), "resumed at final") {
+		t.Fatalf("attempt 1: %s %s:\n%s", st.State, st.Error, strings.Join(st.Lines, "\n"))
+	}
+	if st, _ := w.status("a0"); st.State != runspec.StateStopped {
+		t.Errorf("attempt 0: %s", st.State)
 	}
 }

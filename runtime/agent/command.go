@@ -3,6 +3,8 @@ package agent
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -101,6 +103,9 @@ func (r *run) command(c *runspec.Command) (*runspec.Result, error) {
 	}
 	if err := os.MkdirAll(f.checkpoint, 0o755); err != nil {
 		return nil, fmt.Errorf("checkpoint_dir %s: %w", f.checkpoint, err)
+	}
+	if err := r.waitPreviousAttempt(); err != nil {
+		return nil, err
 	}
 	if err := r.restoreCheckpoint(f.checkpoint); err != nil {
 		return nil, err
@@ -291,9 +296,74 @@ func (r *run) restoreCheckpoint(dir string) error {
 	return nil
 }
 
-// syncCheckpoints saves dir to the run's Checkpoint.Put every Every seconds
-// while the program runs (when it changed); the function it returns stops
-// that and saves it a last time.
+// previousWait bounds the wait for the attempt before to end on this node:
+// its program has stopGrace to go, then its last save a minute.
+const previousWait = 3 * time.Minute
+
+// waitPreviousAttempt waits until no other run of this node saves to the
+// same checkpoint object: on a node that was not lost, a restart takes the
+// lost attempt out of the inbox as it hands over the next one, and the
+// agent may see both in one poll. The attempt before must make its last
+// save before this one restores it (else the restore is older than what
+// the node had), and its program must have let go of the node's ports
+// (MASTER_PORT).
+func (r *run) waitPreviousAttempt() error {
+	ck := r.spec.Checkpoint
+	if ck == nil || ck.Put.Key == "" {
+		return nil
+	}
+	deadline := time.Now().Add(previousWait)
+	logged := false
+	for {
+		prev := ""
+		r.a.mu.Lock()
+		for id, o := range r.a.runs {
+			if o == r || !o.active() {
+				continue
+			}
+			o.mu.Lock()
+			if c := o.spec.Checkpoint; c != nil && c.Put.Key == ck.Put.Key {
+				prev = id
+			}
+			o.mu.Unlock()
+		}
+		r.a.mu.Unlock()
+		switch {
+		case prev == "":
+			return nil
+		case time.Now().After(deadline):
+			r.logf("run %s (the attempt before) has not ended after %s: starting without waiting for its last checkpoint", prev, previousWait)
+			return nil
+		case !logged:
+			r.logf("waiting for run %s (the attempt before, stopping on this node) to save its checkpoint and end", prev)
+			logged = true
+		}
+		select {
+		case <-r.ctx.Done():
+			return r.ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// syncCheckpoints saves dir to the run's Checkpoint.Put while the program
+// runs, and the function it returns stops that and saves it a last time
+// (the program has ended then: a preempted node's last save is the one the
+// next attempt most needs).
+//
+// The folder is looked at every checkpointPoll (an lstat of each file) and
+// saved when it changed, at most once every Checkpoint.Every seconds, and
+// less often when uploads are slow (at most a quarter of the time goes to
+// them): a small checkpoint is in the run storage seconds after the program
+// wrote it, a large one does not keep the network busy.
+//
+// Each save is one snapshot: a tar archive of the folder, taken while no
+// file in it changed (its lstat fingerprint is the same before and after;
+// otherwise it is taken again), uploaded whole under the one key, which the
+// object store replaces at once. A restore therefore never sees a torn
+// checkpoint, nor files of two different saves, provided the program writes
+// each file whole (to a temporary name, then renamed), as the frameworks'
+// checkpoint savers do.
 func (r *run) syncCheckpoints(dir string) func() error {
 	ck := r.spec.Checkpoint
 	if ck == nil || ck.Put.URL == "" {
@@ -303,58 +373,168 @@ func (r *run) syncCheckpoints(dir string) func() error {
 	if every <= 0 {
 		every = defaultCheckpointEvery * time.Second
 	}
-	var mu sync.Mutex
-	last := ""
-	save := func(ctx context.Context) error {
-		mu.Lock()
-		defer mu.Unlock()
-		tmp := filepath.Join(r.dir, "checkpoint.tar")
-		defer os.Remove(tmp)
-		s, err := dirtar.ToFile(dir, tmp, dirtar.Options{})
-		if err != nil {
-			return fmt.Errorf("archiving the checkpoint %s: %w", dir, err)
-		}
-		if s.Digest == last || (last == "" && s.Files == 0) {
-			return nil // unchanged, or nothing saved yet
-		}
-		fh, err := os.Open(tmp)
-		if err != nil {
-			return err
-		}
-		defer fh.Close()
-		if err := signed.Put(ctx, r.a.opts.Client, ck.Put, fh, s.Size); err != nil {
-			return fmt.Errorf("saving the checkpoint: %w", err)
-		}
-		last = s.Digest
-		r.logf("saved the checkpoint (%d files, %d bytes)", s.Files, s.Size)
-		return nil
-	}
+	poll := min(checkpointPoll, every)
+	s := &dirSync{r: r, dir: dir, put: ck.Put}
+	// What was restored is in the run storage already.
+	s.savedPrint, _, _ = fingerprint(dir, time.Time{}, time.Time{})
 	stop := make(chan struct{})
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		t := time.NewTicker(every)
+		t := time.NewTicker(poll)
 		defer t.Stop()
+		next := time.Now() // the earliest time of the next save
 		for {
 			select {
 			case <-stop:
 				return
 			case <-t.C:
-				if err := bounded(save); err != nil {
-					r.logf("%v (tried again in %s)", err, every)
-				}
+			}
+			if time.Now().Before(next) {
+				continue
+			}
+			began := time.Now()
+			saved, err := s.saveIfChanged(r.ctx)
+			switch {
+			case err != nil:
+				r.logf("%v (tried again in %s)", err, every)
+				next = time.Now().Add(every)
+			case saved:
+				next = time.Now().Add(max(every, 3*time.Since(began)))
 			}
 		}
 	}()
 	return func() error {
 		close(stop)
 		<-done
-		// The last save outlives a stop: a preempted node's checkpoint is
-		// what the next attempt resumes from.
+		// The last save outlives a stop: it has its own deadline.
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
-		return save(ctx)
+		_, err := s.saveIfChanged(ctx)
+		return err
 	}
+}
+
+const (
+	// checkpointPoll is how often a checkpoint folder is looked at for
+	// changes (a walk with lstat, no reads).
+	checkpointPoll = time.Second
+	// snapshotTries bounds the archives taken of a folder that changes
+	// while it is archived.
+	snapshotTries = 5
+)
+
+// dirSync saves one checkpoint folder to one object.
+type dirSync struct {
+	r   *run
+	dir string
+	put runspec.Object
+
+	mu         sync.Mutex
+	savedPrint string // the fingerprint of the folder as last saved (or restored)
+	savedTar   string // the digest of the archive last uploaded
+}
+
+// errChanging is a folder that changed under every snapshot taken of it.
+var errChanging = errors.New("it changed while it was archived, every time")
+
+// saveIfChanged uploads a snapshot of the folder when it changed since the
+// last one; it reports whether it uploaded.
+func (s *dirSync) saveIfChanged(ctx context.Context) (bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if fp, _, err := fingerprint(s.dir, time.Time{}, time.Time{}); err == nil && fp == s.savedPrint {
+		return false, nil
+	}
+	tmp := filepath.Join(s.r.dir, "checkpoint.tar")
+	defer os.Remove(tmp)
+	sum, fp, err := snapshotDir(ctx, s.dir, tmp)
+	if err != nil {
+		return false, fmt.Errorf("archiving the checkpoint %s: %w", s.dir, err)
+	}
+	if sum.Digest == s.savedTar || (s.savedTar == "" && sum.Files == 0) {
+		s.savedPrint = fp
+		return false, nil // the same content, or nothing saved yet
+	}
+	fh, err := os.Open(tmp)
+	if err != nil {
+		return false, err
+	}
+	defer fh.Close()
+	if err := signed.Put(ctx, s.r.a.opts.Client, s.put, fh, sum.Size); err != nil {
+		return false, fmt.Errorf("saving the checkpoint: %w", err)
+	}
+	s.savedPrint, s.savedTar = fp, sum.Digest
+	s.r.logf("saved the checkpoint (%d files, %d bytes)", sum.Files, sum.Size)
+	return true, nil
+}
+
+// snapshotDir archives dir into the file tmp while nothing in it changes:
+// the folder's fingerprint is taken before and after, and the archive is
+// taken again when they differ, when a file vanished under it, or when a
+// file's modification time is too close to the archive's to tell (the
+// kernel stamps writes with a coarse clock: two writes a few milliseconds
+// apart can leave the same time).
+func snapshotDir(ctx context.Context, dir, tmp string) (dirtar.Summary, string, error) {
+	for try := 1; ; try++ {
+		began := time.Now()
+		before, _, err := fingerprint(dir, time.Time{}, time.Time{})
+		if err == nil {
+			var sum dirtar.Summary
+			sum, err = dirtar.ToFile(dir, tmp, dirtar.Options{})
+			after, busy, ferr := fingerprint(dir, began.Add(-mtimeGrain), time.Now().Add(mtimeGrain))
+			switch {
+			case err == nil && ferr == nil && after == before && !busy:
+				return sum, before, nil
+			case err != nil && ferr == nil && after == before:
+				return sum, "", err // not a change under it: a real failure
+			}
+		}
+		if try == snapshotTries {
+			if err == nil {
+				err = errChanging
+			}
+			return dirtar.Summary{}, "", fmt.Errorf("%w (%d tries)", err, try)
+		}
+		select {
+		case <-ctx.Done():
+			return dirtar.Summary{}, "", ctx.Err()
+		case <-time.After(time.Duration(try) * mtimeGrain):
+		}
+	}
+}
+
+// mtimeGrain is more than the kernel's coarse clock step (a jiffy: 1 to
+// 10 ms), with which it stamps a file's writes.
+const mtimeGrain = 50 * time.Millisecond
+
+// fingerprint sums what lstat says of every entry under dir (path, type,
+// size, modification time, inode): a file written, replaced, added or
+// removed changes it. busy reports an entry modified between from and to.
+// A missing dir has the fingerprint of an empty one.
+func fingerprint(dir string, from, to time.Time) (fp string, busy bool, err error) {
+	h := sha256.New()
+	err = filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			if p == dir && errors.Is(err, fs.ErrNotExist) {
+				return filepath.SkipAll
+			}
+			return err
+		}
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		var ino uint64
+		if st, ok := info.Sys().(*syscall.Stat_t); ok {
+			ino = st.Ino
+		}
+		mt := info.ModTime()
+		busy = busy || (!mt.Before(from) && !mt.After(to))
+		fmt.Fprintf(h, "%q %v %d %d %d\n", p, info.Mode(), info.Size(), mt.UnixNano(), ino)
+		return nil
+	})
+	return hex.EncodeToString(h.Sum(nil)), busy, err
 }
 
 // uploadOutput uploads node 0's LEPTON_OUTPUT_DIR (other nodes' are left
