@@ -37,10 +37,10 @@ func (b *BatchInference) Plan(ctx context.Context, req providers.PlanRequest) (p
 	for _, name := range changedArgs(req.Prior, req.Config) {
 		resp.RequiresReplace = append(resp.RequiresReplace, cty.GetAttrPath(name))
 	}
-	if req.Config.IsWhollyKnown() {
-		if err := planCompute(b.compute, req.Config, req.Env, &resp); err != nil {
-			return resp, err
-		}
+	// Before its training ran, the model is unknown: the offer does not
+	// depend on it and is shown all the same.
+	if err := planCompute(b.compute, req.Config, req.Env, &resp); err != nil {
+		return resp, err
 	}
 	if out := attr(req.Config, "output"); out.IsKnown() && !out.IsNull() {
 		if _, err := parseOutput(out.AsString(), req.Env.Dir); err != nil {

@@ -84,6 +84,14 @@ func maxRestarts(v cty.Value) (int, error) {
 // planCompute checks placement arguments and, for a resources block, shows
 // the chosen offer and its price as a cluster's plan does.
 func planCompute(cl *clusters.Cluster, cfg cty.Value, env providers.Env, resp *providers.PlanResponse) error {
+	for _, name := range []string{"resources", "cluster", "max_restarts"} {
+		if !attr(cfg, name).IsWhollyKnown() {
+			// Known after apply: checked (and the offer chosen) then. The
+			// rest of the block may be unknown (a batch's model before
+			// its training ran): the placement does not depend on it.
+			return nil
+		}
+	}
 	if _, err := maxRestarts(cfg); err != nil {
 		return err
 	}

@@ -23,6 +23,8 @@ func TestPlanCompute(t *testing.T) {
 		wantArg   string
 	}{
 		{"offer", map[string]cty.Value{"resources": res}, aws, "", ""},
+		// A batch inference's model is unknown until its training ran.
+		{"offer, model unknown", map[string]cty.Value{"resources": res, "model": cty.UnknownVal(cty.String)}, aws, "", ""},
 		{"bad max_restarts", map[string]cty.Value{"resources": res, "max_restarts": cty.NumberFloatVal(1.5)}, aws, "whole number", "max_restarts"},
 		{"negative max_restarts", map[string]cty.Value{"max_restarts": cty.NumberIntVal(-1)}, aws, "whole number", "max_restarts"},
 		{"no cloud", map[string]cty.Value{"resources": res}, nil, `no provider "aws", "gcp" or "azure" block`, "resources"},
@@ -49,6 +51,23 @@ func TestPlanCompute(t *testing.T) {
 			}
 			if got := strings.Join(providers.ArgPath(err), "."); got != tc.wantArg {
 				t.Errorf("error at %q, want %q", got, tc.wantArg)
+			}
+		})
+	}
+}
+
+// A placement known only after apply is chosen then: no offer, no error.
+func TestPlanComputeUnknown(t *testing.T) {
+	cl := clusters.New(clusters.Options{})
+	aws := map[string]map[string]string{"aws": {"region": "us-east-1"}}
+	for name, cfg := range map[string]map[string]cty.Value{
+		"resources": {"resources": cty.ObjectVal(map[string]cty.Value{"gpu": cty.UnknownVal(cty.String)})},
+		"cluster":   {"resources": cty.ObjectVal(map[string]cty.Value{"gpu": cty.StringVal("A100:8")}), "cluster": cty.UnknownVal(cty.String)},
+	} {
+		t.Run(name, func(t *testing.T) {
+			var resp providers.PlanResponse
+			if err := planCompute(cl, cty.ObjectVal(cfg), providers.Env{Providers: aws}, &resp); err != nil || resp.Compute != nil {
+				t.Fatalf("compute %+v, err %v; want neither", resp.Compute, err)
 			}
 		})
 	}
