@@ -206,7 +206,7 @@ func (p *Planner) Apply(ctx context.Context, plan *Plan, pers *state.Persister, 
 	}
 	_ = lineage
 	stop := opts.Stop
-	errs := g.walk(ctx, stop, opts.Parallelism, func(ctx context.Context, i int) error {
+	errs := g.walk(ctx, walkOptions{Stop: stop, Parallelism: opts.Parallelism, Idle: pers.Hurry}, func(ctx context.Context, i int) error {
 		n := nodes[i]
 		if n.destroy {
 			return a.destroy(ctx, n.change)

@@ -359,7 +359,7 @@ func (p *Planner) Plan(ctx context.Context, prior *state.State, opts Options) (*
 				nodes = append(nodes, planNode{kind: nodeOrphan, orphan: res})
 			}
 		}
-		errs := g.walk(ctx, nil, opts.Parallelism, func(ctx context.Context, i int) error {
+		errs := g.walk(ctx, walkOptions{Parallelism: opts.Parallelism}, func(ctx context.Context, i int) error {
 			n := nodes[i]
 			switch n.kind {
 			case nodeLocal:
@@ -1115,7 +1115,7 @@ func (r *run) planWithoutConfig(ctx context.Context, plan *Plan) {
 	for _, in := range all {
 		g.add(in.res.Address)
 	}
-	errs := g.walk(ctx, nil, r.opts.Parallelism, func(ctx context.Context, i int) error {
+	errs := g.walk(ctx, walkOptions{Parallelism: r.opts.Parallelism}, func(ctx context.Context, i int) error {
 		in := all[i]
 		v, err := r.refresh(ctx, in)
 		if err != nil {

@@ -87,12 +87,30 @@ type errSkipped struct{ dep string }
 
 func (e errSkipped) Error() string { return "skipped because " + e.dep + " failed" }
 
+// walkOptions tunes a walk.
+type walkOptions struct {
+	// Stop, when closed, starts no new node.
+	Stop <-chan struct{}
+	// Parallelism is how many nodes run at once (at least 1).
+	Parallelism int
+	// Idle (may be nil) is called when the walk is about to wait while no
+	// node works: every running node has given its slot back (release) and
+	// waits for something outside the walk, and none can start. Apply uses
+	// it to write state now instead of after the write's pacing pause,
+	// which would otherwise only delay the end of the walk.
+	Idle func()
+}
+
 // walk runs fn for every node once all its dependencies succeeded, at most
-// parallelism at a time. A failed node's dependents are skipped; independent
-// branches go on. When stop is closed no new node starts. It returns each
-// node's error (nil for success, errSkipped for skipped, context.Canceled for
-// nodes never started after stop).
-func (g *graph) walk(ctx context.Context, stop <-chan struct{}, parallelism int, fn func(ctx context.Context, node int) error) []error {
+// opts.Parallelism at a time. A failed node's dependents are skipped;
+// independent branches go on. When opts.Stop is closed no new node starts. It
+// returns each node's error (nil for success, errSkipped for skipped,
+// context.Canceled for nodes never started after stop).
+//
+// fn's context tells whether the node has dependents (hasDependents) and lets
+// it give its slot back while it waits (release).
+func (g *graph) walk(ctx context.Context, opts walkOptions, fn func(ctx context.Context, node int) error) []error {
+	stop, parallelism := opts.Stop, opts.Parallelism
 	n := len(g.names)
 	errs := make([]error, n)
 	if n == 0 {
@@ -128,6 +146,7 @@ func (g *graph) walk(ctx context.Context, stop <-chan struct{}, parallelism int,
 	released := make([]bool, n)
 	remaining := n
 	running := 0
+	waiting := 0 // running nodes that gave their slot back
 	stopped := false
 	var queue []int
 	sem := parallelism
@@ -136,8 +155,11 @@ func (g *graph) walk(ctx context.Context, stop <-chan struct{}, parallelism int,
 		sem--
 		go func() {
 			var once sync.Once
-			nctx := context.WithValue(ctx, releaseKey{}, func() {
-				once.Do(func() { done <- walkEvent{node: i, release: true} })
+			nctx := context.WithValue(ctx, nodeKey{}, nodeInfo{
+				release: func() {
+					once.Do(func() { done <- walkEvent{node: i, release: true} })
+				},
+				dependents: len(dependents[i]) > 0,
 			})
 			err := fn(nctx, i)
 			mu.Lock()
@@ -207,15 +229,21 @@ func (g *graph) walk(ctx context.Context, stop <-chan struct{}, parallelism int,
 		if len(queue) > 0 && sem > 0 && !stopped {
 			continue
 		}
+		if opts.Idle != nil && running > 0 && running == waiting && len(queue) == 0 {
+			opts.Idle()
+		}
 		select {
 		case e := <-done:
 			if e.release {
 				released[e.node] = true
+				waiting++
 				sem++
 				continue
 			}
 			running--
-			if !released[e.node] {
+			if released[e.node] {
+				waiting--
+			} else {
 				sem++
 			}
 			finish(e.node)
@@ -235,13 +263,26 @@ type walkEvent struct {
 	release bool
 }
 
-type releaseKey struct{}
+type nodeKey struct{}
+
+// nodeInfo is what a walk tells the node it runs, through its context.
+type nodeInfo struct {
+	release    func()
+	dependents bool
+}
 
 // release gives the calling node's parallelism slot back to the walk while
 // the node goes on waiting (for its state to be durable, say): another node
 // may start meanwhile, but the node's dependents still wait for it to return.
 func release(ctx context.Context) {
-	if f, ok := ctx.Value(releaseKey{}).(func()); ok {
-		f()
+	if ni, ok := ctx.Value(nodeKey{}).(nodeInfo); ok {
+		ni.release()
 	}
+}
+
+// hasDependents reports whether some node of the walk waits for the calling
+// one (true outside a walk: nothing says otherwise).
+func hasDependents(ctx context.Context) bool {
+	ni, ok := ctx.Value(nodeKey{}).(nodeInfo)
+	return !ok || ni.dependents
 }

@@ -139,6 +139,10 @@ func (p *Persister) pause(d time.Duration) {
 	}
 }
 
+// Hurry ends a pacing pause, now or when the next one starts: for a caller
+// with nothing to do until pending changes are written.
+func (p *Persister) Hurry() { p.hurry() }
+
 // hurry ends a pacing pause, now or when the next one starts.
 func (p *Persister) hurry() {
 	select {

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 // recordingWriter keeps every document written, parsed.
@@ -101,6 +102,63 @@ func TestPersisterFlushWritesPending(t *testing.T) {
 		}
 		if !strings.HasPrefix(last.Resources[len(last.Resources)-1].Address, "dataset.r") {
 			t.Fatalf("unexpected resource %s", last.Resources[len(last.Resources)-1].Address)
+		}
+	}
+}
+
+// slowFirstWriter takes long over its first write, so that the persister
+// paces the next one for the longest pause (a second).
+type slowFirstWriter struct {
+	mu    sync.Mutex
+	ends  []time.Time
+	first time.Duration
+}
+
+func (w *slowFirstWriter) WriteBytes([]byte) error {
+	w.mu.Lock()
+	n := len(w.ends)
+	w.mu.Unlock()
+	if n == 0 {
+		time.Sleep(w.first)
+	}
+	w.mu.Lock()
+	w.ends = append(w.ends, time.Now())
+	w.mu.Unlock()
+	return nil
+}
+
+// TestPersisterHurryEndsPacing: after a slow write the next one waits a
+// second, unless Hurry says the caller has nothing else to do.
+func TestPersisterHurryEndsPacing(t *testing.T) {
+	for _, hurry := range []bool{false, true} {
+		w := &slowFirstWriter{first: 400 * time.Millisecond}
+		p := NewPersister(w, New("test"))
+		put := func(addr string) chan struct{} {
+			done := make(chan struct{})
+			p.Update(func(s *State) {
+				s.Resources = append(s.Resources, &Resource{Address: addr, Kind: "dataset", Attributes: json.RawMessage(`{}`)})
+			}, func() { close(done) })
+			return done
+		}
+		<-put("dataset.a")
+		second := put("dataset.b")
+		if hurry {
+			p.Hurry()
+		}
+		<-second
+		w.mu.Lock()
+		gap := w.ends[1].Sub(w.ends[0])
+		w.mu.Unlock()
+		// Paced: a second's pause. Hurried: no pause at all; 600ms leaves
+		// room for a loaded machine.
+		if hurry && gap > 600*time.Millisecond {
+			t.Errorf("hurried write came %v after the first, want no pacing pause", gap)
+		}
+		if !hurry && gap < 900*time.Millisecond {
+			t.Errorf("unhurried write came %v after the first, want a pacing pause near 1s", gap)
+		}
+		if err := p.Close(); err != nil {
+			t.Fatal(err)
 		}
 	}
 }
