@@ -9,7 +9,9 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 )
 
 // Spot recovery of a training's run block, through the built binaries
@@ -93,7 +95,8 @@ output "outputs" {
 	return dir
 }
 
-var stepLine = regexp.MustCompile(`node (\d+): rank (\d+): step (\d+)$`)
+// A 1-node run's lines have no "node N: " before them.
+var stepLine = regexp.MustCompile(`(?:node (\d+): )?rank (\d+): step (\d+)$`)
 
 // instanceAt is the sandbox's running instance whose address is ip.
 func (sb *sandbox) instanceAt(t *testing.T, ip string) string {
@@ -248,4 +251,185 @@ func TestSpotPreemptionResumesRunFromCheckpointDir(t *testing.T) {
 	sb.must(t, env, dir, "destroy", "-auto-approve")
 	sb.noneRunning(t)
 	noSecrets(t, sb, out)
+}
+
+// A node whose agent stops reporting in the middle of a run block on a
+// named cluster (its processes frozen with SIGSTOP: a hung node) makes
+// apply fail with an error that names the node and says what to do, within
+// the staleness bound, and loses nothing: state still holds the cluster,
+// `lepton status` reads, and the next apply, once the node answers again,
+// runs the training to its end.
+func TestRunHeartbeatTimeoutOnCluster(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds three binaries and boots nodes: not in -short")
+	}
+	sb := startSandbox(t)
+	env := offlineEnv(t, sb.env...)
+	dir := runSpotProject(t, "  cluster = cluster.gpu\n", 150)
+	hcl := filepath.Join(dir, "main.lep.hcl")
+	b, _ := os.ReadFile(hcl)
+	if err := os.WriteFile(hcl, []byte("cluster \"gpu\" {\n  clouds = [\"aws\"]\n  gpu    = \"A100:8\"\n  nodes  = 1\n}\n"+string(b)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(filepath.Join(sb.bin, "lepton"), "-chdir="+dir, "apply", "-auto-approve")
+	cmd.Env = env
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stderr = cmd.Stdout
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var printed strings.Builder
+	master := regexp.MustCompile(`rank 0 of 1: .*\(master (127\.0\.0\.\d+)\)`)
+	host, frozen := "", 0
+	var frozeAt time.Time
+	sc := bufio.NewScanner(stdout)
+	for sc.Scan() {
+		line := sc.Text()
+		printed.WriteString(line + "\n")
+		if m := master.FindStringSubmatch(line); m != nil {
+			host = m[1]
+		}
+		if m := stepLine.FindStringSubmatch(line); m != nil && frozen == 0 && host != "" && atoi(m[3]) >= 5 {
+			frozen = sb.nodePID(t, host)
+			// The node's process group: its bash and its agent (the
+			// program has a group of its own and goes on).
+			if err := syscall.Kill(-frozen, syscall.SIGSTOP); err != nil {
+				t.Fatal(err)
+			}
+			frozeAt = time.Now()
+			t.Cleanup(func() { syscall.Kill(-frozen, syscall.SIGCONT) })
+		}
+	}
+	err = cmd.Wait()
+	took := time.Since(frozeAt)
+	out := printed.String()
+	t.Logf("apply:\n%s", out)
+	if frozen == 0 {
+		t.Fatalf("apply ended before the program was under way")
+	}
+	if err == nil {
+		t.Fatalf("apply succeeded with node 0's agent frozen")
+	}
+	t.Logf("apply failed %s after the agent was frozen", took.Round(time.Second))
+	for _, s := range []string{"training on cluster.gpu: node 0 (" + host + ") stopped reporting on run training.steps-",
+		"the run was stopped on every node of cluster.gpu", "lepton logs training.steps -node 0", "apply again"} {
+		if !strings.Contains(out, s) {
+			t.Errorf("the error lacks %q", s)
+		}
+	}
+	if took > 90*time.Second {
+		t.Errorf("apply took %s to notice", took)
+	}
+	syscall.Kill(-frozen, syscall.SIGCONT)
+
+	// Nothing is lost: the cluster is as it was, the failed run is
+	// recorded (its id, its log), and a plan reads.
+	st := sb.must(t, env, dir, "status")
+	if !regexp.MustCompile(`cluster\.gpu\s+ready`).MatchString(st) ||
+		!regexp.MustCompile(`training\.steps\s+tainted\s+run training\.steps-\w+ on cluster\.gpu, started .*, did not succeed \(lepton logs training\.steps\)`).MatchString(st) {
+		t.Errorf("status after the timeout:\n%s", st)
+	}
+	if l := sb.must(t, env, dir, "logs", "training.steps"); !strings.Contains(l, "rank 0 of 1: starting at step 0") {
+		t.Errorf("the failed run's log:\n%s", l)
+	}
+	plan := sb.must(t, env, dir, "plan")
+	if !strings.Contains(plan, "training.steps is tainted, so must be replaced") || !strings.Contains(plan, "Plan: 1 to add, 0 to change, 1 to destroy.") {
+		t.Errorf("plan after the timeout:\n%s", plan)
+	}
+	// Once the node answers again, apply runs the training on it.
+	out = sb.must(t, env, dir, "apply", "-auto-approve")
+	if !strings.Contains(out, "rank 0: done after step 150") {
+		t.Errorf("apply again:\n%s", out)
+	}
+	if got := outputs(t, sb, env, dir)["outputs"]; !digestRE.MatchString(got) {
+		t.Errorf("outputs after the second apply: %q", got)
+	}
+	if live := sb.live(t); len(live) != 1 {
+		t.Errorf("instances after the second apply: %v, want the cluster's one node", live)
+	}
+	sb.must(t, env, dir, "destroy", "-auto-approve")
+	sb.noneRunning(t)
+}
+
+func atoi(s string) int {
+	n, _ := strconv.Atoi(s)
+	return n
+}
+
+// A spot node of a run block that dies without a word (its processes
+// killed: no SIGTERM, no last save) is found silent after 15 s, replaced,
+// and the program resumes from the checkpoint_dir saved while it ran.
+func TestSilentNodeRunResumesFromSavedCheckpoint(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds three binaries and boots nodes: not in -short")
+	}
+	const steps = 60
+	sb := startSandbox(t)
+	env := offlineEnv(t, sb.env...)
+	localDir := runSpotProject(t, "", steps)
+	sb.must(t, env, localDir, "apply", "-auto-approve")
+	want := outputs(t, sb, env, localDir)["outputs"]
+
+	dir := runSpotProject(t, spotResources, steps)
+	cmd := exec.Command(filepath.Join(sb.bin, "lepton"), "-chdir="+dir, "apply", "-auto-approve")
+	cmd.Env = env
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stderr = cmd.Stdout
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var printed strings.Builder
+	master := regexp.MustCompile(`rank 0 of 1: .*\(master (127\.0\.0\.\d+)\)`)
+	host, killedAt := "", 0
+	sc := bufio.NewScanner(stdout)
+	for sc.Scan() {
+		line := sc.Text()
+		printed.WriteString(line + "\n")
+		if m := master.FindStringSubmatch(line); m != nil && host == "" {
+			host = m[1]
+		}
+		// Past the first saves (the folder is saved a second after it
+		// changes, then at most every 5 s).
+		if m := stepLine.FindStringSubmatch(line); m != nil && killedAt == 0 && host != "" && atoi(m[3]) >= 15 {
+			killedAt = atoi(m[3])
+			if err := syscall.Kill(-sb.nodePID(t, host), syscall.SIGKILL); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	err = cmd.Wait()
+	out := printed.String()
+	t.Logf("apply:\n%s", out)
+	if err != nil {
+		t.Fatalf("apply: %v", err)
+	}
+	if killedAt == 0 {
+		t.Fatal("apply ended before the program was under way")
+	}
+	for _, s := range []string{"restart 1 of at most 3: node 0 (" + host + ") stopped reporting", "(attempt 1)"} {
+		if !strings.Contains(out, s) {
+			t.Errorf("apply output lacks %q", s)
+		}
+	}
+	m := regexp.MustCompile(`rank 0 of 1: resuming from step (\d+)`).FindStringSubmatch(sb.must(t, env, dir, "logs", "training.steps"))
+	if m == nil || atoi(m[1]) <= 0 || atoi(m[1]) > killedAt {
+		t.Errorf("the second attempt resumed from %v; the node was killed after step %d", m, killedAt)
+	}
+	if got := outputs(t, sb, env, dir)["outputs"]; got != want {
+		t.Errorf("outputs %s; uninterrupted: %s", got, want)
+	}
+	if st := sb.must(t, env, dir, "status"); !strings.Contains(st, "1 restart (") || !strings.Contains(st, "stopped reporting") {
+		t.Errorf("status:\n%s", st)
+	}
+	if live := sb.live(t); len(live) != 0 {
+		t.Errorf("instances left running after the run: %v", live)
+	}
+	sb.must(t, env, dir, "destroy", "-auto-approve")
+	sb.noneRunning(t)
 }

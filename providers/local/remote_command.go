@@ -277,6 +277,11 @@ func (t *Training) applyCommand(ctx context.Context, req providers.ApplyRequest,
 			if err == nil {
 				continue
 			}
+		} else if ok {
+			// A named cluster's node: the cluster owns it, so the run is
+			// not restarted here.
+			err = fmt.Errorf("%w; the run was stopped on every node of %s, and its log so far stays readable (lepton logs %s -node %d): apply again to run the training anew once the node answers (a node that is gone is replaced by the cluster when a plan finds it)",
+				err, tg.address, req.Address, lost.Node)
 		}
 		return cty.NilVal, t.stopCommand(ctx, c, tg, p, err)
 	}

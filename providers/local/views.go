@@ -87,6 +87,10 @@ func (t *Training) Status(ctx context.Context, in providers.InstanceView) provid
 		rep.Detail = lastLine(ctx, storeOf(in.Env.DataDir), runPrefix(in.Address)+trainLogKey)
 	} else if o, _ := a["outputs"].(string); o != "" {
 		rep.Detail = "outputs " + o // a run block's program
+	} else if ok && a["epochs_completed"] == nil {
+		// A run that did not succeed (apply said why): which one it
+		// was, for its logs.
+		rep.Detail = fmt.Sprintf("run %s on %s, started %s, did not succeed (lepton logs %s)", p.Run, p.Cluster, p.Started.UTC().Format(time.RFC3339), in.Address)
 	} else {
 		rep.Detail = fmt.Sprintf("epochs %v", a["epochs_completed"])
 	}

@@ -124,9 +124,17 @@ func TestStatus(t *testing.T) {
 			}
 		})
 	}
+	// A run on a cluster that did not succeed names the run, for its logs.
+	tr, _ := local.New().Resource("training")
+	got := tr.(statusReporter).Status(context.Background(), providers.InstanceView{Address: "training.c", Status: "tainted",
+		Attributes: []byte(`{"status": null, "epochs_completed": null}`), Env: env,
+		Private: []byte(`{"run": "training.c-0123", "cluster": "cluster.gpu", "nodes": [0], "started": "2026-12-06T18:00:00Z"}`)})
+	if want := "run training.c-0123 on cluster.gpu, started 2026-12-06T18:00:00Z, did not succeed (lepton logs training.c)"; got.Detail != want {
+		t.Errorf("status of a failed run on a cluster: %+v, want %q", got, want)
+	}
 	// An endpoint whose process is gone is down, with why.
 	res, _ := local.New().Resource("endpoint")
-	got := res.(statusReporter).Status(context.Background(), providers.InstanceView{Address: "endpoint.e", Status: "ready",
+	got = res.(statusReporter).Status(context.Background(), providers.InstanceView{Address: "endpoint.e", Status: "ready",
 		Attributes: []byte(`{"url": "http://127.0.0.1:1", "pid": 0}`), Env: env})
 	if got.Status != "down" || !slices.Contains([]string{"http://127.0.0.1:1 (server process 0 is not running)"}, got.Detail) {
 		t.Errorf("endpoint status %+v", got)

@@ -384,6 +384,7 @@ func (r *run) syncCheckpoints(dir string) func() error {
 		t := time.NewTicker(poll)
 		defer t.Stop()
 		next := time.Now() // the earliest time of the next save
+		busyLogged := false
 		for {
 			select {
 			case <-stop:
@@ -396,6 +397,13 @@ func (r *run) syncCheckpoints(dir string) func() error {
 			began := time.Now()
 			saved, err := s.saveIfChanged(r.ctx)
 			switch {
+			case errors.Is(err, errChanging):
+				// Looked at again at the next poll; its last save,
+				// once the program ended, finds it still.
+				if !busyLogged {
+					r.logf("the checkpoint folder changed under every snapshot taken of it: it is saved when it is still for a moment (write checkpoints now and then, not continuously), and when the program ends")
+					busyLogged = true
+				}
 			case err != nil:
 				r.logf("%v (tried again in %s)", err, every)
 				next = time.Now().Add(every)
@@ -504,9 +512,9 @@ func snapshotDir(ctx context.Context, dir, tmp string) (dirtar.Summary, string, 
 	}
 }
 
-// mtimeGrain is more than the kernel's coarse clock step (a jiffy: 1 to
-// 10 ms), with which it stamps a file's writes.
-const mtimeGrain = 50 * time.Millisecond
+// mtimeGrain is the kernel's coarse clock step (a jiffy: 1 to 10 ms), with
+// which it stamps a file's writes.
+const mtimeGrain = 10 * time.Millisecond
 
 // fingerprint sums what lstat says of every entry under dir (path, type,
 // size, modification time, inode): a file written, replaced, added or
