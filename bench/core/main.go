@@ -23,6 +23,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/leptonml/lepton/bench/internal/benchbin"
 )
 
 // The figures the issue gives for OpenTofu 1.12 on this kind of machine, for
@@ -77,29 +79,11 @@ func run(bin, sizes string, runs int, work string) error {
 	if runs < 1 {
 		return errors.New("-runs must be at least 1")
 	}
-	if work == "" {
-		d, err := os.MkdirTemp("", "lepton-bench-core-")
-		if err != nil {
-			return err
-		}
-		defer os.RemoveAll(d)
-		work = d
-	}
-	if bin == "" {
-		bin = filepath.Join(work, "lepton")
-		cmd := exec.Command("go", "build", "-o", bin, "./cmd/lepton")
-		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
-		if err := cmd.Run(); err != nil {
-			return fmt.Errorf("building lepton: %w", err)
-		}
-	}
-	bin, err := stageBinary(bin, work)
+	bin, work, cleanup, err := benchbin.Prepare(bin, work, "lepton-bench-core-")
 	if err != nil {
 		return err
 	}
-	if bin, err = filepath.Abs(bin); err != nil {
-		return err
-	}
+	defer cleanup()
 	var ns []int
 	for _, s := range strings.Split(sizes, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(s))

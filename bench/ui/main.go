@@ -32,6 +32,7 @@ import (
 
 	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
+	"github.com/leptonml/lepton/bench/internal/benchbin"
 	"github.com/leptonml/lepton/internal/state"
 )
 
@@ -85,26 +86,11 @@ func run(bin string, n, runs, rows int, work string) error {
 	if chromium == "" {
 		return errors.New("chromium is not installed: run .ci/setup-chromium.sh, or set LEPTON_CHROMIUM")
 	}
-	if work == "" {
-		d, err := os.MkdirTemp("", "lepton-bench-ui-")
-		if err != nil {
-			return err
-		}
-		defer os.RemoveAll(d)
-		work = d
-	}
-	if bin == "" {
-		bin = filepath.Join(work, "lepton")
-		cmd := exec.Command("go", "build", "-o", bin, "./cmd/lepton")
-		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
-		if err := cmd.Run(); err != nil {
-			return fmt.Errorf("building lepton: %w", err)
-		}
-	}
-	bin, err := filepath.Abs(bin)
+	bin, work, cleanup, err := benchbin.Prepare(bin, work, "lepton-bench-ui-")
 	if err != nil {
 		return err
 	}
+	defer cleanup()
 	dir := filepath.Join(work, "project")
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err

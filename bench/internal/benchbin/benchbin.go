@@ -1,11 +1,51 @@
-package main
+// Package benchbin prepares what every benchmark of the built binary starts
+// from: a work directory and the lepton binary under test, staged so that
+// each binary is measured as an installed one is read.
+package benchbin
 
 import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 )
+
+// Prepare returns the work directory (work, or a new temporary one named
+// after prefix that cleanup removes) and the absolute path of the staged
+// binary: bin, or ./cmd/lepton built into the work directory when bin is
+// empty (run from the repository's root).
+func Prepare(bin, work, prefix string) (staged, dir string, cleanup func(), err error) {
+	cleanup = func() {}
+	if work == "" {
+		d, err := os.MkdirTemp("", prefix)
+		if err != nil {
+			return "", "", cleanup, err
+		}
+		cleanup = func() { os.RemoveAll(d) }
+		work = d
+	}
+	fail := func(err error) (string, string, func(), error) {
+		cleanup()
+		return "", "", func() {}, err
+	}
+	if bin == "" {
+		bin = filepath.Join(work, "lepton")
+		cmd := exec.Command("go", "build", "-o", bin, "./cmd/lepton")
+		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+		if err := cmd.Run(); err != nil {
+			return fail(fmt.Errorf("building lepton: %w", err))
+		}
+	}
+	staged, err = stageBinary(bin, work)
+	if err != nil {
+		return fail(err)
+	}
+	if staged, err = filepath.Abs(staged); err != nil {
+		return fail(err)
+	}
+	return staged, work, cleanup, nil
+}
 
 // stageBinary copies the binary under test into the work directory and drops
 // the copy from the page cache, so that every binary is measured from the
