@@ -172,7 +172,7 @@ func Start(ctx context.Context, cfg Config) (_ *Sandbox, err error) {
 	}
 
 	// Object stores.
-	s3URL, err := s.serve(gofakes3.New(s3mem.New()).Server())
+	s3URL, err := s.serve(gofakes3.New(s3Store{s3mem.New()}).Server())
 	if err != nil {
 		return nil, err
 	}
