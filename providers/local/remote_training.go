@@ -2,7 +2,9 @@ package local
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
 
 	"github.com/leptonml/lepton/providers"
 	"github.com/leptonml/lepton/providers/remote"
@@ -31,6 +33,11 @@ func (t *Training) applyRemote(ctx context.Context, req providers.ApplyRequest, 
 		return cty.NilVal, fmt.Errorf("run %s on %s node 0 succeeded without a model in its status (%s)", p.Run, tg.address, c.Store.Where(runspec.StatusKey(p.Run, 0)))
 	}
 	b, err := runstore.ReadAll(ctx, c.Store, runspec.ModelKey(p.Run))
+	if errors.Is(err, fs.ErrNotExist) {
+		// Gone for good (deleted after the run): the training is tainted,
+		// and the next apply trains it again.
+		return cty.NilVal, fmt.Errorf("run %s succeeded, but its model %s is missing from the run storage: the next apply trains again", p.Run, c.Store.Where(runspec.ModelKey(p.Run)))
+	}
 	if err != nil {
 		return cty.NilVal, fmt.Errorf("downloading the model of run %s: %w", p.Run, err)
 	}
