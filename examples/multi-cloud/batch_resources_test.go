@@ -41,18 +41,25 @@ func batchResourcesProject(t *testing.T, output string) string {
 	return dir
 }
 
-// resource is the state's record of address (nil when none).
+// resource is the state's record of address: its attributes (nil when
+// none).
 func (st stateFile) resource(address string) map[string]any {
 	for _, r := range st.Resources {
 		if r.Address == address {
-			m := map[string]any{"status": r.Status}
-			for k, v := range r.Attributes {
-				m[k] = v
-			}
-			return m
+			return r.Attributes
 		}
 	}
 	return nil
+}
+
+// status is the state's status of address (ready, tainted, running).
+func (st stateFile) status(address string) string {
+	for _, r := range st.Resources {
+		if r.Address == address {
+			return r.Status
+		}
+	}
+	return ""
 }
 
 // runStorage opens the project's run storage in the sandbox's S3 (the
