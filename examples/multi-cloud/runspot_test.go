@@ -233,6 +233,15 @@ func TestSpotPreemptionResumesRunFromCheckpointDir(t *testing.T) {
 			t.Errorf("node %d's second attempt did not finish:\n%s", node, l)
 		}
 	}
+	// The preempted node's log shows its saves (the one it made as it
+	// shut down is unlogged when nothing changed since the one before).
+	plog, _ := filepath.Glob(filepath.Join(sb.dir, "nodes", preempted, "runs", "training.steps-*", "log"))
+	if len(plog) != 1 {
+		t.Fatalf("logs of the preempted node: %v", plog)
+	}
+	if b, _ := os.ReadFile(plog[0]); !strings.Contains(string(b), "saved the checkpoint (") {
+		t.Errorf("the preempted node's log shows no save of its checkpoint:\n%s", b)
+	}
 	// The first attempt started from an empty checkpoint dir.
 	logs, _ := filepath.Glob(filepath.Join(sb.dir, "nodes", "*", "runs", "training.steps-*", "log"))
 	fresh := 0
@@ -265,7 +274,7 @@ func TestRunHeartbeatTimeoutOnCluster(t *testing.T) {
 	}
 	sb := startSandbox(t)
 	env := offlineEnv(t, sb.env...)
-	dir := runSpotProject(t, "  cluster = cluster.gpu\n", 150)
+	dir := runSpotProject(t, "  cluster = cluster.gpu\n", 60)
 	hcl := filepath.Join(dir, "main.lep.hcl")
 	b, _ := os.ReadFile(hcl)
 	if err := os.WriteFile(hcl, []byte("cluster \"gpu\" {\n  clouds = [\"aws\"]\n  gpu    = \"A100:8\"\n  nodes  = 1\n}\n"+string(b)), 0o644); err != nil {
@@ -341,7 +350,7 @@ func TestRunHeartbeatTimeoutOnCluster(t *testing.T) {
 	}
 	// Once the node answers again, apply runs the training on it.
 	out = sb.must(t, env, dir, "apply", "-auto-approve")
-	if !strings.Contains(out, "rank 0: done after step 150") {
+	if !strings.Contains(out, "rank 0: done after step 60") {
 		t.Errorf("apply again:\n%s", out)
 	}
 	if got := outputs(t, sb, env, dir)["outputs"]; !digestRE.MatchString(got) {

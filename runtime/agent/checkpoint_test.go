@@ -226,3 +226,37 @@ func TestCommandNextAttemptWaitsForLastSave(t *testing.T) {
 		t.Errorf("attempt 0: %s", st.State)
 	}
 }
+
+// A program that rewrites its checkpoint all the time gives no quiet moment
+// for a snapshot while it runs: that is said once in its log, and the folder
+// is saved whole when the program ends.
+func TestCommandBusyCheckpointSavedAtTheEnd(t *testing.T) {
+	w := newWorld(t)
+	key := runspec.CheckpointKey("b1", 0)
+	run := w.commandRun("b1", runspec.Command{Args: []string{"sh", "-c", `sleep 3 & p=$!; i=0; while kill -0 $p 2>/dev/null; do i=$((i+1)); echo $i > "$LEPTON_CHECKPOINT_DIR/n"; done; echo "last $i"`}})
+	run.Checkpoint = &runspec.Checkpoint{Put: w.sign(key, "PUT"), Every: 1}
+	w.writeInbox(run)
+	w.startAgent(t.TempDir())
+	st := w.waitStatus("b1", 60*time.Second, func(st runspec.Status) bool { return runspec.Terminal(st.State) })
+	if st.State != runspec.StateSucceeded {
+		t.Fatalf("%s: %s", st.State, st.Error)
+	}
+	lines := strings.Join(st.Lines, "\n")
+	log, _ := w.get(runspec.LogKey("b1", 0))
+	last := ""
+	for _, l := range st.Lines {
+		if v, ok := strings.CutPrefix(l, "last "); ok {
+			last = v
+		}
+	}
+	b, err := w.get(key)
+	if err != nil {
+		t.Fatalf("no checkpoint saved: %v\n%s", err, lines)
+	}
+	if got := strings.TrimSpace(untar(t, b)["n"]); last == "" || got != last {
+		t.Errorf("the saved checkpoint holds %q; the program's last write was %q", got, last)
+	}
+	if n := strings.Count(string(log), "changed under every snapshot"); n != 1 {
+		t.Errorf("the busy folder was reported %d times, want once:\n%s", n, log)
+	}
+}
