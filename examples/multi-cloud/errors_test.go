@@ -143,10 +143,10 @@ func TestRunErrorsOnSandbox(t *testing.T) {
 	ctx := context.Background()
 
 	// A node that stops heartbeating in the middle of the run.
-	start := time.Time{}
-	out, err := sb.applyUntil(t, env, dir, false, func(string, func()) {
+	start, frozen := time.Time{}, ""
+	out, err := sb.applyUntil(t, env, dir, false, func(run string, _ func()) {
 		sb.freeze(t, syscall.SIGSTOP)
-		start = time.Now()
+		start, frozen = time.Now(), run
 	})
 	if err == nil {
 		t.Fatalf("apply succeeded on a frozen node:\n%s", tail(out))
@@ -159,6 +159,9 @@ func TestRunErrorsOnSandbox(t *testing.T) {
 	// The run failed: tainted, the next apply trains again (below).
 	if status := wholeState(t, dir, "a heartbeat timeout"); status != "tainted" {
 		t.Errorf("training.flowers is %q in state after a heartbeat timeout, want tainted", status)
+	}
+	if st := sb.must(t, env, dir, "status"); !strings.Contains(st, frozen) {
+		t.Errorf("status after a heartbeat timeout does not name run %s:\n%s", frozen, st)
 	}
 	// What the run printed before is kept.
 	if logs := sb.must(t, env, dir, "logs", "training.flowers"); !strings.Contains(logs, "downloaded dataset") {

@@ -172,8 +172,8 @@ func (w Watch) checkNode(ctx context.Context, n int, start time.Time, last map[i
 		return fmt.Errorf("the agent of %s node %d (%s) reports: %s", w.Cluster, n, hb.Host, hb.Error)
 	case found && runspec.Stale(hb.Updated, time.Now()) && time.Since(start) > runspec.StaleAfter:
 		return &NodeLostError{Run: w.Run, Node: n, Host: hb.Host, Short: "stopped reporting",
-			Cause: fmt.Sprintf("the agent of %s node %d (%s) stopped reporting at %s: the node is gone or stuck",
-				w.Cluster, n, hb.Host, hb.Updated.UTC().Format(time.RFC3339))}
+			Cause: fmt.Sprintf("the agent of %s node %d (%s) stopped reporting at %s (%s ago): the node is gone or stuck",
+				w.Cluster, n, hb.Host, hb.Updated.UTC().Format(time.RFC3339), time.Since(hb.Updated).Round(time.Second))}
 	case !found && time.Since(start) > w.BootTimeout:
 		return fmt.Errorf("%s node %d has not started its agent after %s: see the instance's console output", w.Cluster, n, w.BootTimeout)
 	}
