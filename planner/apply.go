@@ -320,7 +320,65 @@ func (a *applyRun) env() providers.Env {
 		}
 		return v, ok
 	}
+	e.Reread = a.reread
 	return e
+}
+
+// reread reads the current object of addr again and records the value it
+// reads (providers.Env.Reread); the instance keeps its status and private
+// data.
+func (a *applyRun) reread(ctx context.Context, addr string) error {
+	in, err := lang.ParseInstance(addr)
+	if err != nil {
+		return err
+	}
+	rb := a.p.Config.Resource(in.Resource)
+	if rb == nil {
+		return fmt.Errorf("%s is not in the configuration", addr)
+	}
+	var cur state.Resource
+	found := false
+	a.pers.View(func(st *state.State) {
+		if r := st.Find(addr); r != nil {
+			cur, found = *r, true
+		}
+	})
+	a.mu.Lock()
+	v, live := a.live[addr]
+	a.mu.Unlock()
+	if !found || !live || cur.Status != state.StatusReady {
+		return fmt.Errorf("%s is not in state as applied", addr)
+	}
+	_, res, err := a.p.Providers.For(in.Resource.Kind, cur.Provider)
+	if err != nil {
+		return err
+	}
+	unmarked, marks := v.UnmarkDeepWithPaths()
+	got, err := res.Read(ctx, providers.ReadRequest{Address: addr, Current: unmarked, Private: cur.Private, Env: withProviderConfig(a.env(), cur.ProviderConfig)})
+	if err != nil {
+		return fmt.Errorf("reading %s again: %w", addr, err)
+	}
+	if got.IsNull() {
+		return fmt.Errorf("reading %s again: it is gone", addr)
+	}
+	ty := rb.Schema.StateType()
+	if !conforms(got, ty) {
+		return fmt.Errorf("reading %s again: the provider returned a value of the wrong type", addr)
+	}
+	got = markSensitive(got.MarkWithPaths(marks), rb.Schema.Sensitive)
+	attrs, paths, err := encodeInstance(got, ty)
+	if err != nil {
+		return fmt.Errorf("encoding state: %w", err)
+	}
+	a.setLive(in, got)
+	a.pers.Update(func(st *state.State) {
+		if r := st.Find(addr); r != nil {
+			nr := *r
+			nr.Attributes, nr.SensitiveAttributes = attrs, paths
+			st.Put(&nr)
+		}
+	}, nil)
+	return a.pers.Flush()
 }
 
 func (a *applyRun) fail(c *ResourceChange, act Action, err error) error {

@@ -32,6 +32,13 @@ type Env struct {
 	// ("aws": {"region": "us-east-1"}); a configured cloud appears here even
 	// with an empty block.
 	Providers map[string]map[string]string
+	// Reread, during apply, reads another instance again (its provider's
+	// Read, as a refresh does) and records the value in state and for
+	// Lookup: an apply that changed another instance's real object (a
+	// training that replaced a lost node of its named cluster) has that
+	// instance's state follow at once, so the next plan finds no drift.
+	// nil outside apply.
+	Reread func(ctx context.Context, address string) error
 }
 
 // PlanRequest asks for the planned new value of an instance.

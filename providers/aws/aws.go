@@ -554,7 +554,7 @@ func first(out *ec2.DescribeInstancesOutput) (types.Instance, bool) {
 }
 
 func toNode(region string, inst types.Instance) cloud.Node {
-	n := cloud.Node{ID: awssdk.ToString(inst.InstanceId), Region: region}
+	n := cloud.Node{ID: awssdk.ToString(inst.InstanceId), Region: region, InstanceType: string(inst.InstanceType)}
 	if inst.Placement != nil {
 		n.Zone = awssdk.ToString(inst.Placement.AvailabilityZone)
 	}

@@ -641,6 +641,9 @@ func nodeFrom(vm *armcompute.VirtualMachine) cloud.Node {
 	if vm.Properties == nil {
 		return n
 	}
+	if hp := vm.Properties.HardwareProfile; hp != nil && hp.VMSize != nil {
+		n.InstanceType = string(*hp.VMSize)
+	}
 	state := str(vm.Properties.ProvisioningState)
 	power := ""
 	if iv := vm.Properties.InstanceView; iv != nil {

@@ -76,7 +76,7 @@ func TestCreateReadListDelete(t *testing.T) {
 	if err != nil {
 		t.Fatalf("create: %v", err)
 	}
-	want := cloud.Node{ID: azure.VMName(s.Address, 1, s.ClientToken), Address: node.Address, Region: "eastus", Zone: "2", Status: "running", Index: 1, Cluster: s.Address}
+	want := cloud.Node{ID: azure.VMName(s.Address, 1, s.ClientToken), Address: node.Address, Region: "eastus", Zone: "2", Status: "running", Index: 1, Cluster: s.Address, InstanceType: s.InstanceType}
 	if node != want || !strings.HasPrefix(node.Address, "20.51.") {
 		t.Fatalf("node %+v, want %+v with a public address", node, want)
 	}

@@ -52,6 +52,10 @@ type Node struct {
 	// Cluster is the lepton address from the instance's tags or labels
 	// (lepton:address), filled by ListByLineage so orphans can be named.
 	Cluster string
+	// InstanceType is the instance's type as the cloud reports it ("" when
+	// unknown): a cluster adopting a replacement node that failed over to
+	// another offer records it (providers/clusters).
+	InstanceType string
 }
 
 // Provisioner manages instances in one cloud account/project/subscription.

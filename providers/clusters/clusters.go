@@ -724,15 +724,38 @@ func (c *Cluster) Read(ctx context.Context, req providers.ReadRequest) (cty.Valu
 		}()
 	}
 	wg.Wait()
-	dead := c.deadAgents(ctx, cloudName, req.Address, req.Env, len(nodes))
-	var ids, addrs []string
-	status := statusRunning
+	var gone []int
 	for i, g := range out {
 		if g.err != nil {
 			return cty.NilVal, fmt.Errorf("reading %s instance %s: %w", cloudName, nodes[i].ID, g.err)
 		}
 		if !g.found {
-			continue
+			gone = append(gone, i)
+		}
+	}
+	var adopted map[int]cloud.Node
+	if len(gone) > 0 && req.Env.Lineage != "" {
+		// A lost node a run replaced (replace.go): the cluster adopts the
+		// replacement as that node. Listing is best effort: without it the
+		// lost node alone decides (degraded).
+		if listed, err := p.ListByLineage(ctx, req.Env.Lineage, []string{str(attr(cur, "region"))}); err == nil {
+			known := map[string]bool{}
+			for _, n := range nodes {
+				known[n.ID] = true
+			}
+			adopted = adoptions(listed, req.Address, cur, known, gone)
+		}
+	}
+	dead := c.deadAgents(ctx, cloudName, req.Address, req.Env, len(nodes))
+	var ids, addrs []string
+	status := statusRunning
+	for i, g := range out {
+		if !g.found {
+			n, ok := adopted[i]
+			if !ok {
+				continue
+			}
+			g.n, nodes[i].ID, nodes[i].Address = n, n.ID, n.Address
 		}
 		ids = append(ids, nodes[i].ID)
 		addr := g.n.Address
@@ -747,6 +770,7 @@ func (c *Cluster) Read(ctx context.Context, req providers.ReadRequest) (cty.Valu
 	if len(ids) == 0 {
 		return cty.NullVal(cur.Type()), nil
 	}
+	cur = c.adopt(cur, adopted, req.Env)
 	if len(ids) < len(nodes) || len(dead) > 0 {
 		// Lost nodes, or nodes whose agent stopped: the instances stay
 		// listed so that replacing the cluster deletes them.
@@ -832,7 +856,14 @@ func (c *Cluster) FindOrphans(ctx context.Context, req providers.OrphansRequest)
 			errs = append(errs, fmt.Errorf("listing %s instances of this state: %w", name, err))
 			continue
 		}
+		live := map[string]bool{}
+		for _, n := range listed {
+			live[n.ID] = true
+		}
 		for _, n := range cloud.Orphans(listed, func(id string) bool { return known[name+"\x00"+id] }) {
+			if v, ok := req.Instances[n.Cluster]; ok && replacesLost(v, n, live) {
+				continue // the cluster's refresh adopts it (replace.go)
+			}
 			owner := n.Cluster
 			if owner == "" {
 				owner = "unknown cluster"
@@ -841,6 +872,14 @@ func (c *Cluster) FindOrphans(ctx context.Context, req providers.OrphansRequest)
 		}
 	}
 	return lines, errors.Join(errs...)
+}
+
+// replacesLost reports whether n is a replacement of a lost node of the
+// cluster v that its Read adopts: v's node at n's index is not among the
+// instances listed (live).
+func replacesLost(v cty.Value, n cloud.Node, live map[string]bool) bool {
+	_, sn, ok := StateNode(v, n.Index)
+	return ok && !live[sn.ID]
 }
 
 // lazy builds a cloud's provisioner on first use, so that a cluster whose

@@ -540,6 +540,9 @@ func nodeFrom(inst *computepb.Instance, zone string) cloud.Node {
 		Region: regionOf(zone),
 		Status: neutralStatus(inst.GetStatus()),
 	}
+	if mt := inst.GetMachineType(); mt != "" {
+		n.InstanceType = lastSegment(mt)
+	}
 	if idx, err := strconv.Atoi(inst.GetLabels()[LabelIndex]); err == nil {
 		n.Index = idx
 	}

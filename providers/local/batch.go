@@ -80,6 +80,10 @@ func (b *BatchInference) Apply(ctx context.Context, req providers.ApplyRequest) 
 	} else if ok && isKube(tg) {
 		return b.applyKube(ctx, req, out, tg)
 	} else if ok {
+		// A lost node of the cluster is replaced and the run started again.
+		if err := recoverOn(ctx, b.runs, b.compute, &req, &tg); err != nil {
+			return cty.NilVal, err
+		}
 		return b.applyRemote(ctx, req, out, tg)
 	}
 	model, err := artifactStore(req.Env.DataDir).Get(ctx, str(attr(req.Planned, "model")))

@@ -35,8 +35,8 @@ type target struct {
 	cloud   string
 	hosts   []string
 	ids     []string
-	// compute is set for a run on nodes of its own (resources { }): they
-	// are replaced when lost (remote_recover.go).
+	// compute is set for a run on nodes of its own (resources { }) or on
+	// a named cluster's: they are replaced when lost (remote_recover.go).
 	compute *runCompute
 }
 
@@ -96,6 +96,8 @@ type runPrivate struct {
 	Attempt  int           `json:"attempt,omitempty"`
 	Restarts []restart     `json:"restarts,omitempty"`
 	Compute  *computeNodes `json:"compute,omitempty"` // the run's own nodes (resources.go)
+	// Replacing is a named cluster's node being replaced (remote_recover.go).
+	Replacing *nodeReplacing `json:"replacing,omitempty"`
 }
 
 func parsePrivate(b []byte) (runPrivate, bool) {

@@ -9,28 +9,36 @@ import (
 
 	"github.com/leptonml/lepton/providers"
 	"github.com/leptonml/lepton/providers/cloud"
+	"github.com/leptonml/lepton/providers/clusters"
 	"github.com/leptonml/lepton/providers/remote"
 	"github.com/leptonml/lepton/runtime/runspec"
 )
 
-// Recovery: while apply follows a run on nodes of its own (resources { }),
-// a node that is preempted (its agent reports the run interrupted) or stops
-// reporting is replaced, and the run starts again as a new run (a new id,
-// Run.Attempt one more) that restores the checkpoint the lost one kept in
-// the run storage (Run.Checkpoint, one series of attempts under the first
+// Recovery: while apply follows a run on cloud nodes, a node that is
+// preempted (its agent reports the run interrupted) or stops reporting is
+// replaced, and the run starts again as a new run (a new id, Run.Attempt
+// one more) that restores the checkpoint the lost one kept in the run
+// storage (Run.Checkpoint, one series of attempts under the first
 // attempt's id). Each step is recorded in state before it is taken, so a
 // killed apply resumes it without a second instance or a second run:
 //
 //  1. the restart (cause, new run id, the node to make and its idempotency
-//     seed) is recorded;
+//     seed, the lost instance) is recorded;
 //  2. the lost instance is deleted, and its replacement made on the same
 //     offer, or on the next one with capacity (providers/clusters);
-//  3. the new node's id is recorded, and the new run handed over.
+//  3. the new node is recorded, and the new run handed over.
 //
-// max_restarts (default 3) bounds it. A run on a named cluster is not
-// restarted: the cluster owns its nodes, and its refresh marks the lost
-// one degraded, so the error says to apply again (which replaces the
-// cluster and runs the training again).
+// The nodes are a run's own (resources { }, resources.go: the run records
+// them and deletes them when it ends) or a named cluster's. A named
+// cluster's lost node is replaced as the cluster's (clusters.ReplaceNode:
+// the cluster's spec, tags, node index and agent bootstrap), and the
+// cluster adopts it: its Read finds the instance tagged as its node i, and
+// Env.Reread has the cluster's state record it before the run goes on, so
+// the next plan shows no change, destroy deletes the new node, and a
+// killed apply leaves an instance the cluster's refresh adopts. The run
+// records only the replacement in progress (runPrivate.Replacing).
+//
+// max_restarts (default 3) bounds it.
 
 // restart is one restart of a run, for state and `lepton status`.
 type restart struct {
@@ -74,16 +82,72 @@ func lostNode(err error) (*remote.NodeLostError, bool) {
 	return lost, errors.As(err, &lost)
 }
 
+// nodeReplacing is a lost node of a named cluster being replaced,
+// recorded before the lost instance is deleted: a killed apply deletes it
+// (when still there) and makes the replacement with the same seed, which
+// finds the instance the first try made.
+type nodeReplacing struct {
+	Index int        `json:"index"`
+	Lost  cloud.Node `json:"lost"`
+	Seed  string     `json:"seed"`
+}
+
+// recoverOn has the lost nodes of the named cluster tg replaced during the
+// run, as a run's own are (tg.compute), and finishes the replacement an
+// interrupted apply recorded in req.Private.
+func recoverOn(ctx context.Context, runs *remote.Runs, cl *clusters.Cluster, req *providers.ApplyRequest, tg *target) error {
+	if cl == nil {
+		return nil // a build without clusters: a lost node fails the run
+	}
+	max, err := maxRestarts(req.Planned)
+	if err != nil {
+		return err
+	}
+	rc := &runCompute{cl: cl, cluster: tg.address, max: max}
+	if p, resumed := parsePrivate(req.Private); resumed && p.Cluster == tg.address {
+		rc.p = p
+	}
+	tg.compute = rc
+	if rc.p.Replacing == nil {
+		return nil
+	}
+	c, err := openRuns(ctx, runs, req.Env, *tg)
+	if err != nil {
+		return err
+	}
+	logger(req.Env)("replacing node %d of %s, as an interrupted apply was", rc.p.Replacing.Index, tg.address)
+	return rc.replace(ctx, req, c, tg, &rc.p)
+}
+
+// lostInstance is the instance node i of the run's target was: a node of
+// the run's own, or of its named cluster as its state has it.
+func (rc *runCompute) lostInstance(req *providers.ApplyRequest, p *runPrivate, i int) (cloudName string, n cloud.Node, ok bool) {
+	if rc.cluster == "" {
+		if p.Compute != nil && i < len(p.Compute.Nodes) && p.Compute.Nodes[i].ID != "" {
+			return p.Compute.Offer.Cloud, p.Compute.Nodes[i], true
+		}
+		return "", cloud.Node{}, false
+	}
+	if req.Env.Lookup == nil {
+		return "", cloud.Node{}, false
+	}
+	v, found := req.Env.Lookup(rc.cluster)
+	if !found {
+		return "", cloud.Node{}, false
+	}
+	return clusters.StateNode(v, i)
+}
+
 // restart replaces the lost node of the run p and hands over its next
 // attempt; p and tg are updated. It returns an error when the run cannot
 // go on (max_restarts reached, no capacity left).
 func (rc *runCompute) restart(ctx context.Context, req *providers.ApplyRequest, c *remote.Client, tg *target, p *runPrivate, lost *remote.NodeLostError, handOver func(id string) error) error {
 	logf := logger(req.Env)
 	cause, instance := lost.Cause, ""
-	if p.Compute != nil && lost.Node < len(p.Compute.Nodes) {
-		n := p.Compute.Nodes[lost.Node]
+	cloudName, n, known := rc.lostInstance(req, p, lost.Node)
+	if known {
 		instance = n.ID + ", "
-		if got, found, err := rc.cl.ReadComputeNode(ctx, req.Env, p.Compute.Offer.Cloud, n); err == nil {
+		if got, found, err := rc.cl.ReadComputeNode(ctx, req.Env, cloudName, n); err == nil {
 			switch {
 			case !found:
 				instance, cause = n.ID+" gone, ", cause+fmt.Sprintf("; instance %s is gone", n.ID)
@@ -108,8 +172,13 @@ func (rc *runCompute) restart(ctx context.Context, req *providers.ApplyRequest, 
 	}
 	p.Run = newRunID(req.Address)
 	p.Started = nowUTC()
-	p.Compute.Making = []int{lost.Node}
-	p.Compute.Seed = fmt.Sprintf("%s/attempt-%d", p.Series, p.Attempt)
+	seed := fmt.Sprintf("%s/attempt-%d", p.Series, p.Attempt)
+	if rc.cluster != "" {
+		p.Replacing = &nodeReplacing{Index: lost.Node, Lost: n, Seed: seed}
+	} else {
+		p.Compute.Making = []int{lost.Node}
+		p.Compute.Seed = seed
+	}
 	if err := rc.save(ctx, req, *p); err != nil {
 		return err
 	}
@@ -131,9 +200,12 @@ func (rc *runCompute) restart(ctx context.Context, req *providers.ApplyRequest, 
 	return nil
 }
 
-// replace deletes the instances of p.Compute.Making (when they still
+// replace deletes the lost instances a restart recorded (when they still
 // exist) and makes new ones, preferring their offer.
 func (rc *runCompute) replace(ctx context.Context, req *providers.ApplyRequest, c *remote.Client, tg *target, p *runPrivate) error {
+	if rc.cluster != "" {
+		return rc.replaceClusterNode(ctx, req, c, tg, p)
+	}
 	cn := p.Compute
 	var gone []cloud.Node
 	for _, i := range cn.Making {
@@ -157,6 +229,48 @@ func (rc *runCompute) replace(ctx context.Context, req *providers.ApplyRequest, 
 	tg.cloud = cn.Offer.Cloud
 	tg.setNodes(cn.Nodes)
 	return nil
+}
+
+// replaceClusterNode replaces the node of the named cluster that
+// p.Replacing records, and has the cluster's state record the new one.
+func (rc *runCompute) replaceClusterNode(ctx context.Context, req *providers.ApplyRequest, c *remote.Client, tg *target, p *runPrivate) error {
+	r := p.Replacing
+	if r.Lost.ID != "" {
+		// The old instance goes first: a node that only stopped reporting
+		// must not run anything again, and the new one reads its inbox.
+		if err := rc.cl.DeleteComputeNodes(ctx, req.Env, tg.cloud, []cloud.Node{r.Lost}); err != nil {
+			return fmt.Errorf("deleting the lost node %d of %s: %w", r.Index, rc.cluster, err)
+		}
+	}
+	c.Store.Delete(ctx, runspec.HeartbeatKey(tg.key, r.Index)) // the lost agent's last word
+	cur, found := req.Env.Lookup(rc.cluster)
+	if !found || cur.IsNull() {
+		return fmt.Errorf("%s is not in state: its lost node %d cannot be replaced", rc.cluster, r.Index)
+	}
+	node, offer, err := rc.cl.ReplaceNode(ctx, clusters.NodeReplacement{Address: rc.cluster, Current: cur, Index: r.Index, Seed: r.Seed, Env: req.Env})
+	if err != nil {
+		return err
+	}
+	logger(req.Env)("replaced node %d of %s: %s on %s", r.Index, rc.cluster, node.ID, offer)
+	if req.Env.Reread != nil {
+		// The cluster adopts the node (its Read finds it by its tags) and
+		// its state says so before the run goes on.
+		if err := req.Env.Reread(ctx, rc.cluster); err != nil {
+			return fmt.Errorf("recording the new node %d (%s) in %s: %w", r.Index, node.ID, rc.cluster, err)
+		}
+		cur, _ = req.Env.Lookup(rc.cluster)
+		if _, got, ok := clusters.StateNode(cur, r.Index); !ok || got.ID != node.ID {
+			return fmt.Errorf("%s did not adopt its new node %d (%s): its refresh does not find it", rc.cluster, r.Index, node.ID)
+		}
+		tg.ids, tg.hosts = strList(attr(cur, "node_ids")), strList(attr(cur, "node_addresses"))
+	} else {
+		for len(tg.ids) <= r.Index {
+			tg.ids, tg.hosts = append(tg.ids, ""), append(tg.hosts, "")
+		}
+		tg.ids[r.Index], tg.hosts[r.Index] = node.ID, node.Address
+	}
+	p.Replacing = nil
+	return rc.save(ctx, req, *p)
 }
 
 // restartsDetail is what `lepton status` says of a run's restarts.

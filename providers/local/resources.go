@@ -40,11 +40,15 @@ type computeNodes struct {
 	Deleted bool `json:"deleted,omitempty"`
 }
 
-// runCompute is a run's own nodes while apply follows it.
+// runCompute is the nodes of a run while apply follows it: its own, or
+// its named cluster's.
 type runCompute struct {
 	cl   *clusters.Cluster
 	comp clusters.Compute
-	max  int // max_restarts
+	// cluster is set for a run on a named cluster: its lost nodes are
+	// replaced as the cluster's (remote_recover.go), comp is unused.
+	cluster string
+	max     int // max_restarts
 	// p is the run as last recorded: its attempt and series for the run
 	// handed over next, its nodes for their deletion.
 	p runPrivate

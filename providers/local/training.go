@@ -255,9 +255,14 @@ func (t *Training) Apply(ctx context.Context, req providers.ApplyRequest) (cty.V
 		return cty.NilVal, err
 	} else if ok && isKube(tg) {
 		return t.applyKube(ctx, req, ts, tg)
-	} else if ok && ts.cmd != nil {
-		return t.applyCommand(ctx, req, ts, tg)
 	} else if ok {
+		// A lost node of the cluster is replaced and the run resumed.
+		if err := recoverOn(ctx, t.runs, t.compute, &req, &tg); err != nil {
+			return cty.NilVal, err
+		}
+		if ts.cmd != nil {
+			return t.applyCommand(ctx, req, ts, tg)
+		}
 		return t.applyRemote(ctx, req, ts, tg)
 	} else if ts.cmd != nil {
 		return t.applyCommandLocal(ctx, req, ts)

@@ -99,10 +99,11 @@ func (t *Training) Status(ctx context.Context, in providers.InstanceView) provid
 }
 
 // withRestarts adds a run's restarts (preemptions, lost nodes) to its
-// status.
+// status: always for a run on nodes of its own, once it restarted for a
+// run on a named cluster.
 func withRestarts(rep *providers.StatusReport, private []byte) {
 	p, ok := parsePrivate(private)
-	if !ok || p.Compute == nil {
+	if !ok || p.Compute == nil && len(p.Restarts) == 0 {
 		return
 	}
 	if rep.Extra == nil {
