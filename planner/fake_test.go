@@ -48,6 +48,9 @@ type fakeProvider struct {
 	price map[string]float64
 	// orphans enables providers.OrphanFinder: objects not in state are reported.
 	orphans bool
+	// onApply runs, by address, inside Apply before the object is made (a
+	// training that changes its cluster's real object).
+	onApply map[string]func(context.Context, providers.ApplyRequest) error
 }
 
 // fakeIDAttr is, per kind, the computed string attribute that holds the
@@ -416,6 +419,11 @@ func (r *fakeResource) Apply(ctx context.Context, req providers.ApplyRequest) (c
 	if fl != nil && !fl.partial {
 		r.f.record("apply", req.Address, "")
 		return cty.NilVal, fl.err
+	}
+	if h := r.f.onApply[req.Address]; h != nil {
+		if err := h(ctx, req); err != nil {
+			return cty.NilVal, err
+		}
 	}
 	// Fill in what only apply knows.
 	m := req.Planned.AsValueMap()

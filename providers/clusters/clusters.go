@@ -13,7 +13,8 @@
 // creates the cluster again; when only some are gone, Read returns the
 // surviving nodes with status "degraded" and the plan replaces the cluster
 // (its nodes are one unit: a training spread over them cannot resume on a
-// part).
+// part). A node that a run replaced while it went (replace.go) is not lost:
+// Read adopts the instance tagged as that node.
 package clusters
 
 import (

@@ -108,8 +108,18 @@ func recoverOn(ctx context.Context, runs *remote.Runs, cl *clusters.Cluster, req
 		rc.p = p
 	}
 	tg.compute = rc
-	if rc.p.Replacing == nil {
+	r := rc.p.Replacing
+	if r == nil {
 		return nil
+	}
+	if cloudName, n, ok := rc.lostInstance(req, &rc.p, r.Index); ok && n.ID != r.Lost.ID {
+		// The cluster has another node i already: it adopted the
+		// replacement (its refresh found it), or it was replaced as a
+		// whole. A node that runs needs no replacement.
+		if _, found, err := cl.ReadComputeNode(ctx, req.Env, cloudName, n); err == nil && found {
+			rc.p.Replacing = nil
+			return rc.save(ctx, req, rc.p)
+		}
 	}
 	c, err := openRuns(ctx, runs, req.Env, *tg)
 	if err != nil {
