@@ -269,8 +269,9 @@ func (t *Training) applyCommand(ctx context.Context, req providers.ApplyRequest,
 			return cty.NilVal, err // interrupted: the run goes on, state says running
 		}
 		if lost, ok := lostNode(err); ok && tg.compute != nil {
-			// A lost node of the run's own: replaced, and the program
-			// started again on every node from its checkpoint_dir.
+			// A lost node of the run's own or of its named cluster:
+			// replaced, and the program started again on every node from
+			// its checkpoint_dir (remote_recover.go).
 			err = tg.compute.restart(ctx, &req, c, &tg, &p, lost, func(id string) error {
 				return t.handOverCommand(ctx, req, ts, tg, c, id, p.Nodes, p.Nodes)
 			})

@@ -30,7 +30,10 @@ import (
 //
 // The nodes are a run's own (resources { }, resources.go: the run records
 // them and deletes them when it ends) or a named cluster's. A named
-// cluster's lost node is replaced as the cluster's (clusters.ReplaceNode:
+// cluster's node is replaced only when it is gone (preempted, or the cloud
+// reports its instance gone or not running): one whose instance runs but
+// whose agent is silent is not deleted under the cluster, and the run
+// fails saying to apply again. A named cluster's lost node is replaced as the cluster's (clusters.ReplaceNode:
 // the cluster's spec, tags, node index and agent bootstrap), and the
 // cluster adopts it: its Read finds the instance tagged as its node i, and
 // Env.Reread has the cluster's state record it before the run goes on, so
@@ -155,16 +158,24 @@ func (rc *runCompute) restart(ctx context.Context, req *providers.ApplyRequest, 
 	logf := logger(req.Env)
 	cause, instance := lost.Cause, ""
 	cloudName, n, known := rc.lostInstance(req, p, lost.Node)
+	gone := lost.Interrupted // the cloud took the node, or soon will
 	if known {
 		instance = n.ID + ", "
 		if got, found, err := rc.cl.ReadComputeNode(ctx, req.Env, cloudName, n); err == nil {
 			switch {
 			case !found:
-				instance, cause = n.ID+" gone, ", cause+fmt.Sprintf("; instance %s is gone", n.ID)
+				instance, cause, gone = n.ID+" gone, ", cause+fmt.Sprintf("; instance %s is gone", n.ID), true
 			case got.Status != "running":
-				instance, cause = n.ID+" "+got.Status+", ", cause+fmt.Sprintf("; instance %s is %s", n.ID, got.Status)
+				instance, cause, gone = n.ID+" "+got.Status+", ", cause+fmt.Sprintf("; instance %s is %s", n.ID, got.Status), true
 			}
 		}
+	}
+	if rc.cluster != "" && !gone {
+		// A named cluster's node whose instance still runs (a hung agent,
+		// a partition): the cluster owns it, and it may serve more than
+		// this run, so it is not deleted under the cluster here.
+		return fmt.Errorf("%s; the run was stopped on every node of %s, and its log so far stays readable (lepton logs %s -node %d): apply again to run the training anew once the node answers (a node that is gone is replaced by the cluster when a plan finds it)",
+			cause, tg.address, req.Address, lost.Node)
 	}
 	short := cause
 	if lost.Short != "" {

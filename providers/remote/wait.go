@@ -46,6 +46,10 @@ type NodeLostError struct {
 	// Short says what happened in a few words ("was interrupted",
 	// "stopped reporting"), for a status line.
 	Short string
+	// Interrupted: the node's agent reported the run interrupted (it was
+	// stopped under it: a preemption, a shutdown), rather than going
+	// silent.
+	Interrupted bool
 }
 
 func (e *NodeLostError) Error() string { return e.Cause }
@@ -104,7 +108,7 @@ func (w Watch) Wait(ctx context.Context) (map[int]runspec.Status, error) {
 			w.print(n, st, seen)
 			switch {
 			case st.State == runspec.StateFailed && st.Interrupted:
-				return done, &NodeLostError{Run: w.Run, Node: n, Host: st.Host, Short: "was interrupted (its agent was stopped: preempted or shut down)",
+				return done, &NodeLostError{Run: w.Run, Node: n, Host: st.Host, Interrupted: true, Short: "was interrupted (its agent was stopped: preempted or shut down)",
 					Cause: fmt.Sprintf("run %s was interrupted on node %d (%s): %s", w.Run, n, st.Host, st.Error)}
 			case st.State == runspec.StateFailed:
 				n, st = w.firstFailure(ctx, n, st)
