@@ -171,10 +171,13 @@ func TestBatchOnResources(t *testing.T) {
 	if err == nil {
 		t.Fatalf("apply of a batch whose model object is corrupt succeeded:\n%s", out)
 	}
-	for _, s := range []string{"failed on node 0", "sha256-" + strings.TrimPrefix(digest, "sha256:"), "deleted 1 node(s) of the run"} {
+	for _, s := range []string{"batch inference on its own nodes: run batch_inference.flowers-", "failed on node 0", "sha256-" + strings.TrimPrefix(digest, "sha256:"), "deleted 1 node(s) of the run"} {
 		if !strings.Contains(out, s) {
 			t.Errorf("the failure's output lacks %q:\n%s", s, out)
 		}
+	}
+	if i := strings.Index(out, "Error: "); i >= 0 {
+		t.Logf("a batch that failed on its node:\n%s", out[i:])
 	}
 	sb.waitNoneLive(t, "a failed batch")
 	st := readState(t, dir)

@@ -27,7 +27,11 @@ func (b *BatchInference) applyRemote(ctx context.Context, req providers.ApplyReq
 	logf := logger(req.Env)
 	p, st, err := awaitNode0(ctx, req, c, tg, func(id string) error { return b.handOver(ctx, req, tg, c, id) })
 	if err != nil {
-		return cty.NilVal, fmt.Errorf("batch inference on %s: %w", tg.address, err)
+		where := tg.address
+		if tg.compute != nil {
+			where = "its own nodes" // tg.address is the batch's own
+		}
+		return cty.NilVal, fmt.Errorf("batch inference on %s: %w", where, err)
 	}
 	res := st.Result
 	if res == nil || res.Digest == "" {
@@ -179,7 +183,7 @@ func awaitNode0(ctx context.Context, req providers.ApplyRequest, c *remote.Clien
 			}
 			err = rerr
 		} else if isLost {
-			err = fmt.Errorf("%w; %s owns its nodes, so lepton does not replace them during the run: run lepton apply again, which repairs %s (its refresh finds the lost node) and trains again; or give the training resources { } of its own to have lost nodes replaced and the run resumed from its checkpoint", err, tg.address, tg.address)
+			err = fmt.Errorf("%w; %s owns its nodes, so lepton does not replace them during the run: run lepton apply again, which repairs %s (its refresh finds the lost node) and runs %s again; or give it resources { } of its own to have lost nodes replaced and the run resumed from its checkpoint", err, tg.address, tg.address, req.Address)
 		}
 		if rerr := c.RemoveRun(context.WithoutCancel(ctx), tg.key, 0, p.Run); rerr != nil {
 			err = errors.Join(err, rerr)
