@@ -134,7 +134,8 @@ type Run struct {
 // for a whole series of attempts (CheckpointKey): the agent restores it with
 // Get before it starts (absent: start fresh) and saves it with Put as the
 // run goes (built-in kernels after each checkpointed epoch; a command's
-// checkpoint_dir, as a tar archive, every Every seconds and when it ends).
+// checkpoint_dir, as a tar archive of one snapshot, when it changed but at
+// most every Every seconds, and when the program ends).
 type Checkpoint struct {
 	Get   *Object `json:"get,omitempty"`
 	Put   Object  `json:"put"`
