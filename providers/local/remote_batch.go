@@ -28,8 +28,8 @@ func (b *BatchInference) applyRemote(ctx context.Context, req providers.ApplyReq
 	p, st, err := awaitNode0(ctx, req, c, tg, func(id string) error { return b.handOver(ctx, req, tg, c, id) })
 	if err != nil {
 		where := tg.address
-		if tg.compute != nil {
-			where = "its own nodes" // tg.address is the batch's own
+		if tg.address == req.Address {
+			where = "its own nodes" // resources { }: named after the batch
 		}
 		return cty.NilVal, fmt.Errorf("batch inference on %s: %w", where, err)
 	}
