@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -438,6 +439,97 @@ func TestSilentNodeRunResumesFromSavedCheckpoint(t *testing.T) {
 	}
 	if live := sb.live(t); len(live) != 0 {
 		t.Errorf("instances left running after the run: %v", live)
+	}
+	sb.must(t, env, dir, "destroy", "-auto-approve")
+	sb.noneRunning(t)
+}
+
+// The same on a named spot cluster of two nodes: node 1 preempted in the
+// middle of the run block is replaced as the cluster's node, the program
+// starts again on both nodes from their checkpoint_dir, and the cluster's
+// state names the new node.
+func TestSpotClusterRunResumesFromCheckpointDir(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds three binaries and boots nodes: not in -short")
+	}
+	const steps = 30
+	sb := startSandbox(t)
+	env := offlineEnv(t, sb.env...)
+	localDir := runSpotProject(t, "", steps)
+	sb.must(t, env, localDir, "apply", "-auto-approve")
+	want := outputs(t, sb, env, localDir)["outputs"]
+
+	dir := runSpotProject(t, "  cluster = cluster.gpu\n", steps)
+	hcl := filepath.Join(dir, "main.lep.hcl")
+	b, _ := os.ReadFile(hcl)
+	if err := os.WriteFile(hcl, []byte("cluster \"gpu\" {\n  clouds = [\"aws\"]\n  gpu    = \"A100:8\"\n  nodes  = 2\n  spot   = true\n}\n"+string(b)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(filepath.Join(sb.bin, "lepton"), "-chdir="+dir, "apply", "-auto-approve")
+	cmd.Env = env
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stderr = cmd.Stdout
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var printed strings.Builder
+	master := regexp.MustCompile(`node 0: rank 0 of 2: .*\(master (127\.0\.0\.\d+)\)`)
+	masterAddr, preempted := "", ""
+	sc := bufio.NewScanner(stdout)
+	for sc.Scan() {
+		line := sc.Text()
+		printed.WriteString(line + "\n")
+		if m := master.FindStringSubmatch(line); m != nil && masterAddr == "" {
+			masterAddr = m[1]
+		}
+		m := stepLine.FindStringSubmatch(line)
+		if m == nil || m[1] != "1" || preempted != "" || masterAddr == "" || atoi(m[3]) < 8 {
+			continue
+		}
+		// Node 1: the instance that is not MASTER_ADDR's.
+		for _, id := range sb.live(t) {
+			if id != sb.instanceAt(t, masterAddr) {
+				preempted = id
+			}
+		}
+		if out, err := exec.Command(filepath.Join(sb.bin, "lepton-sandbox"), "-dir", sb.dir, "preempt", preempted).CombinedOutput(); err != nil {
+			t.Fatalf("preempt %q: %v\n%s", preempted, err, out)
+		}
+	}
+	err = cmd.Wait()
+	out := printed.String()
+	t.Logf("apply:\n%s", out)
+	if err != nil {
+		t.Fatalf("apply: %v", err)
+	}
+	if preempted == "" {
+		t.Fatal("apply ended before node 1 was under way")
+	}
+	if !strings.Contains(out, "restart 1 of at most 3") || !strings.Contains(out, "(attempt 1)") {
+		t.Errorf("apply output shows no restart")
+	}
+	for node := 0; node < 2; node++ {
+		l := sb.must(t, env, dir, "logs", "training.steps", "-node", strconv.Itoa(node))
+		m := regexp.MustCompile(`rank \d of 2: resuming from step (\d+)`).FindStringSubmatch(l)
+		if m == nil || atoi(m[1]) <= 0 {
+			t.Errorf("node %d's second attempt did not resume from a checkpoint:\n%s", node, l)
+		}
+	}
+	if got := outputs(t, sb, env, dir)["outputs"]; got != want {
+		t.Errorf("outputs %s; uninterrupted: %s", got, want)
+	}
+	if st := sb.must(t, env, dir, "status"); !strings.Contains(st, "1 restart (") {
+		t.Errorf("status:\n%s", st)
+	}
+	live := sb.live(t)
+	if len(live) != 2 || slices.Contains(live, preempted) {
+		t.Errorf("the cluster's instances after the run: %v (node 1 was %s)", live, preempted)
+	}
+	if plan := sb.must(t, env, dir, "plan"); !strings.Contains(plan, "No changes") {
+		t.Errorf("plan after the run:\n%s", plan)
 	}
 	sb.must(t, env, dir, "destroy", "-auto-approve")
 	sb.noneRunning(t)
