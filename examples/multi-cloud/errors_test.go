@@ -177,6 +177,8 @@ func TestRunErrorsOnSandbox(t *testing.T) {
 	out, err = sb.applyUntil(t, env, dir, false, func(run string, _ func()) {
 		sb.freeze(t, syscall.SIGSTOP)
 		corrupted = run
+		// A status PUT the agent sent just before it froze lands first.
+		time.Sleep(time.Second)
 		if err := store.Put(ctx, runspec.StatusKey(run, 0), strings.NewReader(`{"state": "runn`)); err != nil {
 			t.Error(err)
 		}
