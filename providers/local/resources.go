@@ -151,29 +151,31 @@ func ensureNodes(ctx context.Context, runs *remote.Runs, cl *clusters.Cluster, r
 	if err := rc.save(ctx, req, p); err != nil {
 		return target{}, err
 	}
+	// From here on an error returns tg: onCompute then deletes whatever
+	// nodes exist already (found by their tags when not yet recorded).
 	tg := target{address: req.Address, key: remote.ClusterKey(req.Address), compute: rc}
 	if len(p.Compute.Making) > 0 && p.Cloud == "" {
 		// The first nodes.
 		if err := rc.make(ctx, req, &p, nil); err != nil {
-			return target{}, err
+			return tg, err
 		}
 	}
 	tg.cloud = p.Compute.Offer.Cloud
 	tg.setNodes(p.Compute.Nodes)
 	c, err := runs.Open(ctx, tg.cloud, req.Env.Providers[tg.cloud], req.Env.Lineage, false)
 	if err != nil {
-		return target{}, err
+		return tg, err
 	}
 	if p.Storage == "" {
 		p.Storage = c.URL
 		if err := rc.save(ctx, req, p); err != nil {
-			return target{}, err
+			return tg, err
 		}
 	}
 	if len(p.Compute.Making) > 0 {
 		// A replacement an earlier apply was making when it stopped.
 		if err := rc.replace(ctx, req, c, &tg, &p); err != nil {
-			return target{}, err
+			return tg, err
 		}
 	}
 	return tg, nil
