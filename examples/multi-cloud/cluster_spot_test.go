@@ -57,15 +57,7 @@ func TestClusterSpotPreemptionResumesFromCheckpoint(t *testing.T) {
 
 	dir := clusterSpotProject(t)
 	cmd := exec.Command(filepath.Join(sb.bin, "lepton"), "-chdir="+dir, "apply", "-auto-approve")
-	cmd.Env = env
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.Stderr = cmd.Stdout
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
+	stdout := startMerged(t, cmd, env)
 	var printed strings.Builder
 	preempted := ""
 	sc := bufio.NewScanner(stdout)

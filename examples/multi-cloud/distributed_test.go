@@ -140,15 +140,7 @@ func TestDistributedKilledApply(t *testing.T) {
 	editConfig(t, dir, `STEPS = "3"`, `STEPS = "40"
       STEP_SECONDS = "0.2"`)
 	cmd := exec.Command(filepath.Join(sb.bin, "lepton"), "-chdir="+dir, "apply", "-auto-approve")
-	cmd.Env = env
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.Stderr = cmd.Stdout
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
+	stdout := startMerged(t, cmd, env)
 	var printed strings.Builder
 	killed := false
 	sc := bufio.NewScanner(stdout)

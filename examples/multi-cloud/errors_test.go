@@ -58,15 +58,7 @@ var startedRun = regexp.MustCompile(`started run (training\.flowers-\S+) on`)
 func (sb *sandbox) applyUntil(t *testing.T, env []string, dir string, atStart bool, atEpoch func(run string, kill func())) (string, error) {
 	t.Helper()
 	cmd := exec.Command(filepath.Join(sb.bin, "lepton"), "-chdir="+dir, "apply", "-auto-approve")
-	cmd.Env = env
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.Stderr = cmd.Stdout
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
+	stdout := startMerged(t, cmd, env)
 	var printed strings.Builder
 	run, fired := "", false
 	sc := bufio.NewScanner(stdout)
@@ -86,7 +78,7 @@ func (sb *sandbox) applyUntil(t *testing.T, env []string, dir string, atStart bo
 			atEpoch(run, func() { cmd.Process.Kill() })
 		}
 	}
-	err = cmd.Wait()
+	err := cmd.Wait()
 	if !fired {
 		t.Fatalf("apply ended before the training was under way (%v):\n%s", err, printed.String())
 	}

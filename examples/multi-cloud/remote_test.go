@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -106,6 +107,22 @@ func unquote(v string) string {
 		return v[1 : len(v)-1]
 	}
 	return v
+}
+
+// startMerged starts cmd with env and returns its output, stdout and stderr
+// merged in the order written, for a test to follow line by line.
+func startMerged(t *testing.T, cmd *exec.Cmd, env []string) io.ReadCloser {
+	t.Helper()
+	cmd.Env = env
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stderr = cmd.Stdout
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	return stdout
 }
 
 // lepton runs the lepton of the sandbox's folder.
@@ -314,15 +331,7 @@ func TestRemoteKillAndRepair(t *testing.T) {
 	os.WriteFile(hcl, []byte(strings.Replace(string(b), "epochs = 200", "epochs = 4000", 1)), 0o644)
 
 	cmd := exec.Command(filepath.Join(sb.bin, "lepton"), "-chdir="+dir, "apply", "-auto-approve")
-	cmd.Env = env
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.Stderr = cmd.Stdout
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
+	stdout := startMerged(t, cmd, env)
 	var printed strings.Builder
 	killed := false
 	sc := bufio.NewScanner(stdout)

@@ -148,15 +148,7 @@ func TestSpotPreemptionResumesRunFromCheckpointDir(t *testing.T) {
   }
 `, steps)
 	cmd := exec.Command(filepath.Join(sb.bin, "lepton"), "-chdir="+dir, "apply", "-auto-approve")
-	cmd.Env = env
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.Stderr = cmd.Stdout
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
+	stdout := startMerged(t, cmd, env)
 	var printed strings.Builder
 	master := regexp.MustCompile(`node 0: rank 0 of 2: .*\(master (127\.0\.0\.\d+)\)`)
 	masterAddr, preempted, seen := "", "", 0
@@ -182,7 +174,7 @@ func TestSpotPreemptionResumesRunFromCheckpointDir(t *testing.T) {
 		}
 		t.Logf("preempted node 0 (%s, %s) after it printed step %d", preempted, masterAddr, seen)
 	}
-	err = cmd.Wait()
+	err := cmd.Wait()
 	out := printed.String()
 	t.Logf("apply:\n%s", out)
 	if err != nil {
@@ -282,15 +274,7 @@ func TestRunHeartbeatTimeoutOnCluster(t *testing.T) {
 		t.Fatal(err)
 	}
 	cmd := exec.Command(filepath.Join(sb.bin, "lepton"), "-chdir="+dir, "apply", "-auto-approve")
-	cmd.Env = env
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.Stderr = cmd.Stdout
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
+	stdout := startMerged(t, cmd, env)
 	var printed strings.Builder
 	master := regexp.MustCompile(`rank 0 of 1: .*\(master (127\.0\.0\.\d+)\)`)
 	host, frozen := "", 0
@@ -313,7 +297,7 @@ func TestRunHeartbeatTimeoutOnCluster(t *testing.T) {
 			t.Cleanup(func() { syscall.Kill(-frozen, syscall.SIGCONT) })
 		}
 	}
-	err = cmd.Wait()
+	err := cmd.Wait()
 	took := time.Since(frozeAt)
 	out := printed.String()
 	t.Logf("apply:\n%s", out)
@@ -385,15 +369,7 @@ func TestSilentNodeRunResumesFromSavedCheckpoint(t *testing.T) {
 
 	dir := runSpotProject(t, spotResources, steps)
 	cmd := exec.Command(filepath.Join(sb.bin, "lepton"), "-chdir="+dir, "apply", "-auto-approve")
-	cmd.Env = env
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.Stderr = cmd.Stdout
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
+	stdout := startMerged(t, cmd, env)
 	var printed strings.Builder
 	master := regexp.MustCompile(`rank 0 of 1: .*\(master (127\.0\.0\.\d+)\)`)
 	host, killedAt := "", 0
@@ -413,7 +389,7 @@ func TestSilentNodeRunResumesFromSavedCheckpoint(t *testing.T) {
 			}
 		}
 	}
-	err = cmd.Wait()
+	err := cmd.Wait()
 	out := printed.String()
 	t.Logf("apply:\n%s", out)
 	if err != nil {
@@ -466,15 +442,7 @@ func TestSpotClusterRunResumesFromCheckpointDir(t *testing.T) {
 		t.Fatal(err)
 	}
 	cmd := exec.Command(filepath.Join(sb.bin, "lepton"), "-chdir="+dir, "apply", "-auto-approve")
-	cmd.Env = env
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.Stderr = cmd.Stdout
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
+	stdout := startMerged(t, cmd, env)
 	var printed strings.Builder
 	master := regexp.MustCompile(`node 0: rank 0 of 2: .*\(master (127\.0\.0\.\d+)\)`)
 	masterAddr, preempted := "", ""
@@ -499,7 +467,7 @@ func TestSpotClusterRunResumesFromCheckpointDir(t *testing.T) {
 			t.Fatalf("preempt %q: %v\n%s", preempted, err, out)
 		}
 	}
-	err = cmd.Wait()
+	err := cmd.Wait()
 	out := printed.String()
 	t.Logf("apply:\n%s", out)
 	if err != nil {

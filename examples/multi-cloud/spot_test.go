@@ -102,15 +102,7 @@ func TestSpotPreemptionResumesFromCheckpoint(t *testing.T) {
 	}
 
 	cmd := exec.Command(filepath.Join(sb.bin, "lepton"), "-chdir="+dir, "apply", "-auto-approve")
-	cmd.Env = env
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.Stderr = cmd.Stdout
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
+	stdout := startMerged(t, cmd, env)
 	var printed strings.Builder
 	preempted := ""
 	sc := bufio.NewScanner(stdout)
@@ -242,15 +234,7 @@ func TestResourcesKilledApply(t *testing.T) {
 	env := offlineEnv(t, sb.env...)
 	dir := spotProject(t, spotResources, 4000, "")
 	cmd := exec.Command(filepath.Join(sb.bin, "lepton"), "-chdir="+dir, "apply", "-auto-approve")
-	cmd.Env = env
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.Stderr = cmd.Stdout
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
+	stdout := startMerged(t, cmd, env)
 	var printed strings.Builder
 	killed := false
 	sc := bufio.NewScanner(stdout)
