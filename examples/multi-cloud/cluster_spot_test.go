@@ -1,7 +1,6 @@
 package multicloud_test
 
 import (
-	"bufio"
 	"errors"
 	"os"
 	"os/exec"
@@ -56,32 +55,7 @@ func TestClusterSpotPreemptionResumesFromCheckpoint(t *testing.T) {
 	}
 
 	dir := clusterSpotProject(t)
-	cmd := exec.Command(filepath.Join(sb.bin, "lepton"), "-chdir="+dir, "apply", "-auto-approve")
-	stdout := startMerged(t, cmd, env)
-	var printed strings.Builder
-	preempted := ""
-	sc := bufio.NewScanner(stdout)
-	for sc.Scan() {
-		printed.WriteString(sc.Text() + "\n")
-		if m := epochLine.FindStringSubmatch(sc.Text()); m != nil && len(m[1]) >= 3 && preempted == "" {
-			live := sb.live(t)
-			if len(live) != 1 {
-				t.Fatalf("%d instances running during the run, want the cluster's 1: %v", len(live), live)
-			}
-			preempted = live[0]
-			out, err := exec.Command(filepath.Join(sb.bin, "lepton-sandbox"), "-dir", sb.dir, "preempt", preempted).CombinedOutput()
-			if err != nil {
-				t.Fatalf("preempt: %v\n%s", err, out)
-			}
-		}
-	}
-	if err := cmd.Wait(); err != nil {
-		t.Fatalf("apply: %v\n%s", err, printed.String())
-	}
-	out := printed.String()
-	if preempted == "" {
-		t.Fatalf("apply ended before the training was under way:\n%s", out)
-	}
+	out, preempted := sb.applyPreempting(t, env, dir)
 	for _, s := range []string{"restart 1 of at most 3", "replaced node 0 of cluster.gpu", "(attempt 1)", "from the last checkpoint"} {
 		if !strings.Contains(out, s) {
 			t.Errorf("apply output lacks %q:\n%s", s, tail(out))

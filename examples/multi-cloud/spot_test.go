@@ -101,32 +101,7 @@ func TestSpotPreemptionResumesFromCheckpoint(t *testing.T) {
 		t.Errorf("the JSON plan carries no lepton.compute for training.flowers:\n%.2000s", js)
 	}
 
-	cmd := exec.Command(filepath.Join(sb.bin, "lepton"), "-chdir="+dir, "apply", "-auto-approve")
-	stdout := startMerged(t, cmd, env)
-	var printed strings.Builder
-	preempted := ""
-	sc := bufio.NewScanner(stdout)
-	for sc.Scan() {
-		printed.WriteString(sc.Text() + "\n")
-		if m := epochLine.FindStringSubmatch(sc.Text()); m != nil && len(m[1]) >= 3 && preempted == "" {
-			live := sb.live(t)
-			if len(live) != 1 {
-				t.Fatalf("%d instances running during the run, want 1: %v", len(live), live)
-			}
-			preempted = live[0]
-			out, err := exec.Command(filepath.Join(sb.bin, "lepton-sandbox"), "-dir", sb.dir, "preempt", preempted).CombinedOutput()
-			if err != nil {
-				t.Fatalf("preempt: %v\n%s", err, out)
-			}
-		}
-	}
-	if err := cmd.Wait(); err != nil {
-		t.Fatalf("apply: %v\n%s", err, printed.String())
-	}
-	out := printed.String()
-	if preempted == "" {
-		t.Fatalf("apply ended before the training was under way:\n%s", out)
-	}
+	out, preempted := sb.applyPreempting(t, env, dir)
 	for _, s := range []string{"restart 1 of at most 3", "(attempt 1)", "from the last checkpoint", "deleted 1 node(s) of the run"} {
 		if !strings.Contains(out, s) {
 			t.Errorf("apply output lacks %q:\n%s", s, tail(out))
@@ -266,4 +241,37 @@ func TestResourcesKilledApply(t *testing.T) {
 	}
 	sb.must(t, env, dir, "destroy", "-auto-approve")
 	sb.noneRunning(t)
+}
+
+// applyPreempting runs apply in dir and preempts the run's only instance
+// once the training printed its 100th epoch; it returns what apply printed
+// and the preempted instance. Apply must succeed (the run recovers).
+func (sb *sandbox) applyPreempting(t *testing.T, env []string, dir string) (out, preempted string) {
+	t.Helper()
+	cmd := exec.Command(filepath.Join(sb.bin, "lepton"), "-chdir="+dir, "apply", "-auto-approve")
+	stdout := startMerged(t, cmd, env)
+	var printed strings.Builder
+	sc := bufio.NewScanner(stdout)
+	for sc.Scan() {
+		printed.WriteString(sc.Text() + "\n")
+		if m := epochLine.FindStringSubmatch(sc.Text()); m != nil && len(m[1]) >= 3 && preempted == "" {
+			live := sb.live(t)
+			if len(live) != 1 {
+				t.Fatalf("%d instances running during the run, want 1: %v", len(live), live)
+			}
+			preempted = live[0]
+			out, err := exec.Command(filepath.Join(sb.bin, "lepton-sandbox"), "-dir", sb.dir, "preempt", preempted).CombinedOutput()
+			if err != nil {
+				t.Fatalf("preempt: %v\n%s", err, out)
+			}
+		}
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("apply: %v\n%s", err, printed.String())
+	}
+	out = printed.String()
+	if preempted == "" {
+		t.Fatalf("apply ended before the training was under way:\n%s", out)
+	}
+	return out, preempted
 }
